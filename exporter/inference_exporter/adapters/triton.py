@@ -1,0 +1,77 @@
+"""NVIDIA Triton Inference Server (also what nvidia-pytriton runs).
+
+Triton reports latency as cumulative microsecond counters, so the unified duration
+histograms carry only ``_sum``/``_count`` (mean latency) and a ``+Inf`` bucket::
+
+    nv_inference_request_success{model="ranker",version="1"} 6
+    nv_inference_request_failure{model="ranker",reason="BACKEND",version="1"} 1
+    nv_inference_request_duration_us{model="ranker",version="1"} 17860
+    nv_inference_count{model="ranker",version="1"} 6
+    nv_inference_exec_count{model="ranker",version="1"} 4
+
+Source: triton-inference-server/server docs/user_guide/metrics.md; core src/metrics.cc.
+"""
+
+from __future__ import annotations
+
+from ..builder import Builder
+from ..parser import Exposition
+from .base import MICROSECONDS, detect_any
+
+KIND = "triton"
+
+SUCCESS = "nv_inference_request_success"
+FAILURE = "nv_inference_request_failure"
+DURATION = "nv_inference_request_duration_us"
+QUEUE = "nv_inference_queue_duration_us"
+COMPUTE = (
+    "nv_inference_compute_input_duration_us",
+    "nv_inference_compute_infer_duration_us",
+    "nv_inference_compute_output_duration_us",
+)
+INFERENCES = "nv_inference_count"
+EXECUTIONS = "nv_inference_exec_count"
+PENDING = "nv_inference_pending_request_count"
+
+NATIVE = (SUCCESS, FAILURE, DURATION, QUEUE, *COMPUTE, INFERENCES, EXECUTIONS, PENDING)
+
+
+def detect(exp: Exposition) -> bool:
+    return detect_any(exp, SUCCESS, INFERENCES, "nv_inference_exec_count")
+
+
+def _mv(labels: dict[str, str]) -> tuple[str, str]:
+    return labels.get("model", ""), labels.get("version", "")
+
+
+def translate(exp: Exposition, out: Builder) -> None:
+    # Triton counts latency only for successful requests: the success count is the
+    # denominator of every duration.
+    successes: dict[tuple[str, str], float] = {}
+    for labels, v in exp.get(SUCCESS):
+        mv = _mv(labels)
+        successes[mv] = successes.get(mv, 0.0) + v
+        out.counter("inference_requests_total", v, *mv, outcome="success")
+    for labels, v in exp.get(FAILURE):
+        out.counter("inference_requests_total", v, *_mv(labels), outcome="failure",
+                    reason=labels.get("reason", "").lower())
+    for native, unified in ((DURATION, "inference_request_duration_seconds"),
+                            (QUEUE, "inference_request_queue_duration_seconds")):
+        for labels, v in exp.get(native):
+            mv = _mv(labels)
+            out.histogram(unified, (), v * MICROSECONDS, successes.get(mv, 0.0), *mv)
+    compute: dict[tuple[str, str], float] = {}
+    for native in COMPUTE:
+        for labels, v in exp.get(native):
+            mv = _mv(labels)
+            compute[mv] = compute.get(mv, 0.0) + v
+    for mv, total in compute.items():
+        out.histogram("inference_request_compute_duration_seconds", (), total * MICROSECONDS,
+                      successes.get(mv, 0.0), *mv)
+    executions = {_mv(lbl): v for lbl, v in exp.get(EXECUTIONS)}
+    for labels, v in exp.get(INFERENCES):
+        mv = _mv(labels)
+        if mv in executions:
+            out.histogram("inference_batch_size", (), v, executions[mv], *mv)
+    for labels, v in exp.get(PENDING):
+        out.gauge("inference_requests_waiting", v, *_mv(labels))

@@ -1,0 +1,116 @@
+"""Joins the prepared sample lines of every source into the served exposition.
+
+The text format (0.0.4) and OpenMetrics 1.0 differ only in their headers (OpenMetrics
+names counter and info families without ``_total``/``_info``) and the final ``# EOF``,
+so one set of sample lines serves both. Gzip is computed lazily, once per rendering.
+"""
+
+from __future__ import annotations
+
+import gzip
+import threading
+from collections.abc import Iterable
+
+from prometheus_client import CollectorRegistry, ProcessCollector
+from prometheus_client import exposition as pc_exposition
+from prometheus_client.openmetrics import exposition as om_exposition
+
+from . import schema
+
+TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
+
+
+def _escape_help(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("\n", "\\n")
+
+
+def _headers(metric: schema.Metric) -> tuple[str, str]:
+    help_ = _escape_help(metric.help)
+    text_type = "gauge" if metric.type == schema.INFO else metric.type
+    text = f"# HELP {metric.name} {help_}\n# TYPE {metric.name} {text_type}\n"
+    om = f"# HELP {metric.family} {help_}\n# TYPE {metric.family} {metric.type}\n"
+    if metric.unit in ("seconds", "bytes") and metric.family.endswith("_" + metric.unit):
+        om += f"# UNIT {metric.family} {metric.unit}\n"
+    return text, om
+
+
+_HEADERS = {m.name: _headers(m) for m in schema.ALL}
+
+
+class Rendering:
+    """One prepared exposition in both formats; gzip variants made on first use."""
+
+    __slots__ = ("text", "openmetrics", "_gz", "_lock", "created")
+
+    def __init__(self, text: bytes, openmetrics: bytes, created: float):
+        self.text = text
+        self.openmetrics = openmetrics
+        self.created = created
+        self._gz: dict[bool, bytes] = {}
+        self._lock = threading.Lock()
+
+    def body(self, openmetrics: bool, gzipped: bool) -> bytes:
+        raw = self.openmetrics if openmetrics else self.text
+        if not gzipped:
+            return raw
+        with self._lock:
+            gz = self._gz.get(openmetrics)
+            if gz is None:
+                gz = gzip.compress(raw, compresslevel=5, mtime=0)
+                self._gz[openmetrics] = gz
+            return gz
+
+
+class ProcessMetrics:
+    """The exporter's own process_* series, rendered with prometheus_client."""
+
+    def __init__(self) -> None:
+        self._registry = CollectorRegistry(auto_describe=False)
+        ProcessCollector(registry=self._registry)
+
+    def render(self) -> tuple[str, str]:
+        text = pc_exposition.generate_latest(self._registry).decode()
+        om = om_exposition.generate_latest(self._registry).decode()
+        if om.endswith("# EOF\n"):
+            om = om[: -len("# EOF\n")]
+        return text, om
+
+
+def render(sources: Iterable[dict[str, str]], extra: tuple[str, str] = ("", ""), created: float = 0.0) -> Rendering:
+    """Merge per-source chunks (metric name -> sample lines) in schema order."""
+    by_metric: dict[str, list[str]] = {}
+    for chunks in sources:
+        for name, lines in chunks.items():
+            if lines:
+                by_metric.setdefault(name, []).append(lines)
+    text_parts: list[str] = []
+    om_parts: list[str] = []
+    for metric in schema.ALL:
+        parts = by_metric.get(metric.name)
+        if not parts:
+            continue
+        text_head, om_head = _HEADERS[metric.name]
+        body = "".join(parts)
+        text_parts.append(text_head)
+        text_parts.append(body)
+        om_parts.append(om_head)
+        om_parts.append(body)
+    text_parts.append(extra[0])
+    om_parts.append(extra[1])
+    om_parts.append("# EOF\n")
+    return Rendering("".join(text_parts).encode(), "".join(om_parts).encode(), created)
+
+
+def negotiate(accept: str, accept_encoding: str) -> tuple[bool, bool]:
+    """(openmetrics, gzip) for a request's Accept and Accept-Encoding headers."""
+    openmetrics = False
+    for part in accept.split(","):
+        media = part.split(";")[0].strip()
+        if media == "application/openmetrics-text":
+            params = dict(p.strip().split("=", 1) for p in part.split(";")[1:] if "=" in p)
+            if params.get("q", "1") not in ("0", "0.0", "0.00", "0.000"):
+                openmetrics = True
+                break
+    gz = any(e.split(";")[0].strip() == "gzip" for e in accept_encoding.split(","))
+    return openmetrics, gz

@@ -1,0 +1,276 @@
+"""A focused, forgiving parser for the Prometheus text and OpenMetrics formats.
+
+Why not ``prometheus_client.parser``: it parses every label of every line character
+by character and raises on the first malformed line. A sidecar must survive whatever
+a target sends, and only needs the few families its adapter translates, so this parser
+
+* checks the sample name against the adapter's wanted set *before* touching labels,
+* caches parsed label sets per target (the same label strings recur every scrape),
+* skips and counts malformed lines instead of failing the whole exposition,
+* keeps native names as they are (a counter without ``_total`` stays without it),
+* compensates counter resets per native series, so sums over series stay monotonic.
+
+``prometheus_client``'s parser is used as the correctness oracle in the tests.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable
+
+_LABEL_RE = re.compile(r'[ \t]*([a-zA-Z_][a-zA-Z0-9_]*)[ \t]*=[ \t]*"((?:[^"\\]|\\.)*)"[ \t]*,?')
+_NAME_RE = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*\Z")
+_ESCAPES = {"\\\\": "\\", '\\"': '"', "\\n": "\n"}
+_ESCAPE_RE = re.compile(r'\\[\\"n]')
+
+# Suffixes under which a native family's samples appear.
+_CUMULATIVE_SUFFIXES = ("_total", "_count", "_sum", "_bucket")
+
+LABEL_CACHE_LIMIT = 20000
+
+EMPTY: dict[str, str] = {}
+
+
+class Sample(tuple):
+    """(labels, value). A tuple subclass keeps it small and fast."""
+
+    __slots__ = ()
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return self[0]
+
+    @property
+    def value(self) -> float:
+        return self[1]
+
+
+class Exposition:
+    """Samples grouped by sample name, plus the declared family types."""
+
+    __slots__ = ("samples", "types", "invalid_lines", "sample_count")
+
+    def __init__(self) -> None:
+        self.samples: dict[str, list[tuple[dict[str, str], float]]] = {}
+        self.types: dict[str, str] = {}
+        self.invalid_lines = 0
+        self.sample_count = 0
+
+    def get(self, name: str) -> list[tuple[dict[str, str], float]]:
+        """Samples of ``name``; a counter's ``_total`` suffix is optional on either side."""
+        found = self.samples.get(name)
+        if found is not None:
+            return found
+        if name.endswith("_total"):
+            return self.samples.get(name[:-6], [])
+        return self.samples.get(name + "_total", [])
+
+    def has(self, name: str) -> bool:
+        return bool(self.get(name))
+
+    def names(self) -> set[str]:
+        return set(self.samples)
+
+
+class ResetTracker:
+    """Keeps cumulative native series monotonic across target restarts.
+
+    When a native counter goes down, the target restarted (or one of its workers
+    did); the last value is carried as an offset so that a sum over several native
+    series never goes backwards. Entries for series that disappear are dropped.
+    """
+
+    __slots__ = ("_state", "_seen")
+
+    def __init__(self) -> None:
+        self._state: dict[tuple[str, str], list[float]] = {}
+        self._seen: dict[tuple[str, str], list[float]] = {}
+
+    def adjust(self, name: str, labelstr: str, value: float) -> float:
+        key = (name, labelstr)
+        st = self._state.get(key)
+        if st is None:
+            st = [value, 0.0]
+        else:
+            if value < st[0]:
+                st[1] += st[0]
+            st[0] = value
+        self._seen[key] = st
+        return value + st[1]
+
+    def commit(self) -> None:
+        """Forget series not seen in the collection that just finished."""
+        self._state, self._seen = self._seen, {}
+
+    def rollback(self) -> None:
+        self._seen = {}
+
+
+def unescape(value: str) -> str:
+    return _ESCAPE_RE.sub(lambda m: _ESCAPES[m.group(0)], value)
+
+
+def parse_labels(text: str) -> dict[str, str] | None:
+    """Parse ``a="1",b="2"`` (trailing comma allowed). None when malformed."""
+    labels: dict[str, str] = {}
+    pos = 0
+    for m in _LABEL_RE.finditer(text):
+        if m.start() != pos:
+            return None
+        value = m.group(2)
+        labels[m.group(1)] = unescape(value) if "\\" in value else value
+        pos = m.end()
+    if text[pos:].strip():
+        return None
+    return labels
+
+
+def _label_end(line: str, start: int) -> int:
+    """Index of the ``}`` closing the label set that opens at ``start``; -1 if none."""
+    end = line.find("}", start)
+    if end == -1:
+        return -1
+    chunk = line[start:end]
+    if '"' not in chunk or (chunk.count('"') - chunk.count('\\"')) % 2 == 0:
+        if "\\\\" not in chunk:
+            return end
+    # Slow path: a brace or an escaped backslash inside a quoted value.
+    in_quotes = False
+    i = start
+    n = len(line)
+    while i < n:
+        c = line[i]
+        if in_quotes:
+            if c == "\\":
+                i += 2
+                continue
+            if c == '"':
+                in_quotes = False
+        elif c == '"':
+            in_quotes = True
+        elif c == "}":
+            return i
+        i += 1
+    return -1
+
+
+def parse(
+    text: str,
+    wanted: Iterable[str] | None = None,
+    label_cache: dict[str, dict[str, str]] | None = None,
+    resets: ResetTracker | None = None,
+) -> Exposition:
+    """Parse an exposition. ``wanted`` limits which sample names are kept."""
+    exp = Exposition()
+    samples = exp.samples
+    types = exp.types
+    wanted_set = None if wanted is None else (wanted if isinstance(wanted, (set, frozenset)) else set(wanted))
+    cache = label_cache if label_cache is not None else {}
+    family_type = ""
+    family_name = ""
+    invalid = 0
+    count = 0
+    for line in text.split("\n"):
+        if not line:
+            continue
+        first = line[0]
+        if first == "#":
+            if line.startswith("# TYPE "):
+                parts = line.split(None, 3)
+                if len(parts) == 4:
+                    family_name = parts[2]
+                    family_type = parts[3].strip().lower()
+                    types[family_name] = family_type
+            elif line.startswith("# EOF"):
+                break
+            continue
+        if first == " " or first == "\t":
+            line = line.strip()
+            if not line:
+                continue
+            if line[0] == "#":
+                continue
+        brace = line.find("{")
+        space = line.find(" ")
+        if brace != -1 and (space == -1 or brace < space or line[:brace].strip() == line[:space]):
+            name = line[:brace].rstrip()
+            if wanted_set is not None and name not in wanted_set:
+                continue
+            end = _label_end(line, brace + 1)
+            if end == -1:
+                invalid += 1
+                continue
+            labelstr = line[brace + 1 : end]
+            labels = cache.get(labelstr)
+            if labels is None:
+                labels = parse_labels(labelstr)
+                if labels is None:
+                    invalid += 1
+                    continue
+                if len(cache) >= LABEL_CACHE_LIMIT:
+                    cache.clear()
+                cache[labelstr] = labels
+            rest = line[end + 1 :]
+        else:
+            if space == -1:
+                tab = line.find("\t")
+                if tab == -1:
+                    invalid += 1
+                    continue
+                space = tab
+            name = line[:space]
+            if wanted_set is not None and name not in wanted_set:
+                continue
+            labels = EMPTY
+            labelstr = ""
+            rest = line[space + 1 :]
+        parts = rest.split()
+        if not parts:
+            invalid += 1
+            continue
+        try:
+            value = float(parts[0])
+        except ValueError:
+            invalid += 1
+            continue
+        if wanted_set is None and not _NAME_RE.match(name):
+            invalid += 1
+            continue
+        if resets is not None and not math.isnan(value) and _is_cumulative(name, family_name, family_type):
+            value = resets.adjust(name, labelstr, value)
+        lst = samples.get(name)
+        if lst is None:
+            samples[name] = [(labels, value)]
+        else:
+            lst.append((labels, value))
+        count += 1
+    exp.invalid_lines = invalid
+    exp.sample_count = count
+    return exp
+
+
+def _is_cumulative(name: str, family: str, ftype: str) -> bool:
+    if not name.startswith(family):
+        # A sample outside the declared family: judge by its suffix only.
+        return name.endswith("_total")
+    suffix = name[len(family) :]
+    if ftype == "counter":
+        return suffix in ("", "_total")
+    if ftype == "histogram":
+        return suffix in ("_bucket", "_count", "_sum")
+    if ftype == "summary":
+        return suffix in ("_count", "_sum")
+    return False
+
+
+def wanted_names(bases: Iterable[str]) -> frozenset[str]:
+    """All sample names a set of native family names can appear under."""
+    out = set()
+    for b in bases:
+        out.add(b)
+        for suffix in _CUMULATIVE_SUFFIXES:
+            out.add(b + suffix)
+        if b.endswith("_total"):
+            out.add(b[:-6])
+    return frozenset(out)
