@@ -173,6 +173,16 @@ SELF: tuple[Metric, ...] = (
         ("target",), identity=False, group="self",
     ),
     _m(
+        "inference_exporter_collector_success", GAUGE, "",
+        "1 if the local collector's last run succeeded (no data is not a failure), else 0.",
+        ("collector",), identity=False, group="self",
+    ),
+    _m(
+        "inference_exporter_collector_duration_seconds", GAUGE, "seconds",
+        "Duration of the local collector's last run.",
+        ("collector",), identity=False, group="self",
+    ),
+    _m(
         "inference_exporter_render_duration_seconds", GAUGE, "seconds",
         "Duration of the last rendering of the exposition served at /metrics.",
         identity=False, group="self",
