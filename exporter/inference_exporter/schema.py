@@ -39,6 +39,7 @@ class Metric:
     identity: bool = True  # carries target/server/model/version
     group: str = "serving"
     otel: str = ""  # OpenTelemetry GenAI semantic-convention equivalent, if any
+    dcgm: str = ""  # matching dcgm-exporter field, if any (for the naming table in docs/metrics.md)
     notes: str = ""
     sources: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
@@ -116,6 +117,199 @@ SERVING: tuple[Metric, ...] = (
     ),
 )
 
+# Per-target process series: ``target``/``server`` come from the target's Builder identity.
+_PROC = ("target", "server")
+# Every GPU series; MIG instances add ``gpu_instance``/``compute_instance`` (empty on whole GPUs).
+_GPU = ("gpu", "uuid", "name", "pci_bus_id", "gpu_instance", "compute_instance")
+
+
+def _proc(name, type_, unit, help_, labels=(), **kw) -> Metric:
+    return _m(name, type_, unit, help_, _PROC + tuple(labels), identity=False, group="process", **kw)
+
+
+def _cont(name, type_, unit, help_, labels=(), **kw) -> Metric:
+    return _m(name, type_, unit, help_, labels, identity=False, group="container", **kw)
+
+
+def _gpu(name, type_, unit, help_, labels=(), **kw) -> Metric:
+    return _m(name, type_, unit, help_, _GPU + tuple(labels), identity=False, group="gpu", **kw)
+
+
+RESOURCES: tuple[Metric, ...] = (
+    _proc(
+        "inference_process_count", GAUGE, "processes",
+        "Processes of the target's model server found now (main process plus child workers).",
+        notes="0 when no process matches; the other process series are then absent.",
+    ),
+    _proc(
+        "inference_process_cpu_seconds_total", COUNTER, "seconds",
+        "CPU time of the model server's processes, children included, by mode (user, system).",
+        ("mode",),
+        notes="Time of exited workers is kept, so the counter only resets when the exporter restarts.",
+    ),
+    _proc(
+        "inference_process_resident_memory_bytes", GAUGE, "bytes",
+        "Resident memory of the model server's processes, children included.",
+    ),
+    _proc(
+        "inference_process_virtual_memory_bytes", GAUGE, "bytes",
+        "Virtual memory of the model server's processes, children included.",
+    ),
+    _proc("inference_process_threads", GAUGE, "threads", "Threads of the model server's processes."),
+    _proc(
+        "inference_process_open_fds", GAUGE, "fds",
+        "Open file descriptors of the model server's processes.",
+        notes="Absent where the exporter may not read the processes' fd tables.",
+    ),
+    _proc(
+        "inference_process_start_time_seconds", GAUGE, "seconds",
+        "Unix time the model server's main process started.",
+    ),
+    _proc(
+        "inference_process_restarts_total", COUNTER, "restarts",
+        "Times the model server's main process was seen replaced by a new one (its pid changed).",
+    ),
+    _cont(
+        "inference_container_cpu_usage_seconds_total", COUNTER, "seconds",
+        "CPU time used by the container's cgroup (cgroup v2 cpu.stat usage_usec, v1 cpuacct.usage).",
+    ),
+    _cont(
+        "inference_container_cpu_quota_cores", GAUGE, "cores",
+        "CPU limit of the container in cores (quota / period); absent when unlimited.",
+    ),
+    _cont(
+        "inference_container_cpu_periods_total", COUNTER, "periods",
+        "CFS enforcement periods elapsed while the container had runnable tasks (nr_periods).",
+    ),
+    _cont(
+        "inference_container_cpu_throttled_periods_total", COUNTER, "periods",
+        "Enforcement periods in which the container was throttled by its CPU quota (nr_throttled).",
+    ),
+    _cont(
+        "inference_container_cpu_throttled_seconds_total", COUNTER, "seconds",
+        "Time the container's tasks were throttled by its CPU quota.",
+    ),
+    _cont(
+        "inference_container_memory_usage_bytes", GAUGE, "bytes",
+        "Memory charged to the container's cgroup, page cache included.",
+    ),
+    _cont(
+        "inference_container_memory_limit_bytes", GAUGE, "bytes",
+        "Memory limit of the container's cgroup; absent when unlimited.",
+    ),
+    _cont(
+        "inference_container_memory_working_set_bytes", GAUGE, "bytes",
+        "Memory usage minus inactive file cache: what the OOM killer and kubelet look at.",
+    ),
+    _cont(
+        "inference_container_oom_kills_total", COUNTER, "kills",
+        "Processes of the container's cgroup killed by the OOM killer.",
+    ),
+    _m(
+        "inference_gpu_collector_available", GAUGE, "",
+        "1 if NVML could be initialised and GPUs are collected, 0 if the collector is disabled.",
+        identity=False, group="gpu",
+    ),
+    _gpu(
+        "inference_gpu_state", GAUGE, "",
+        "1 for the GPU's current state: ok, or lost (fell off the bus, NVML GpuIsLost).",
+        ("state",),
+    ),
+    _gpu(
+        "inference_gpu_utilization_ratio", GAUGE, "ratio",
+        "Share of the last sample period in which a kernel ran on the GPU (0..1).",
+        dcgm="DCGM_FI_DEV_GPU_UTIL",
+    ),
+    _gpu(
+        "inference_gpu_memory_copy_utilization_ratio", GAUGE, "ratio",
+        "Share of the last sample period in which device memory was read or written (0..1).",
+        dcgm="DCGM_FI_DEV_MEM_COPY_UTIL",
+    ),
+    _gpu(
+        "inference_gpu_memory_used_bytes", GAUGE, "bytes", "Device memory used.", dcgm="DCGM_FI_DEV_FB_USED"
+    ),
+    _gpu(
+        "inference_gpu_memory_free_bytes", GAUGE, "bytes", "Device memory free.", dcgm="DCGM_FI_DEV_FB_FREE"
+    ),
+    _gpu(
+        "inference_gpu_memory_total_bytes", GAUGE, "bytes", "Device memory installed.",
+        dcgm="DCGM_FI_DEV_FB_TOTAL",
+    ),
+    _gpu(
+        "inference_gpu_temperature_celsius", GAUGE, "celsius", "GPU core temperature.",
+        dcgm="DCGM_FI_DEV_GPU_TEMP",
+    ),
+    _gpu(
+        "inference_gpu_power_usage_watts", GAUGE, "watts", "Power drawn by the GPU board.",
+        dcgm="DCGM_FI_DEV_POWER_USAGE",
+    ),
+    _gpu(
+        "inference_gpu_power_limit_watts", GAUGE, "watts", "Power limit the driver enforces now.",
+        dcgm="DCGM_FI_DEV_ENFORCED_POWER_LIMIT",
+    ),
+    _gpu(
+        "inference_gpu_energy_joules_total", COUNTER, "joules",
+        "Energy consumed by the GPU since the driver was last loaded.",
+        dcgm="DCGM_FI_DEV_TOTAL_ENERGY_CONSUMPTION",
+    ),
+    _gpu("inference_gpu_sm_clock_hertz", GAUGE, "hertz", "SM clock.", dcgm="DCGM_FI_DEV_SM_CLOCK"),
+    _gpu("inference_gpu_memory_clock_hertz", GAUGE, "hertz", "Memory clock.", dcgm="DCGM_FI_DEV_MEM_CLOCK"),
+    _gpu(
+        "inference_gpu_clock_event_reasons", GAUGE, "",
+        "1 per reason the clocks are held down now (throttling): gpu_idle, sw_power_cap, hw_slowdown, "
+        "sw_thermal_slowdown, hw_thermal_slowdown, hw_power_brake_slowdown, ...",
+        ("reason",),
+        dcgm="DCGM_FI_DEV_CLOCKS_EVENT_REASONS",
+        notes="Only active reasons have a series; dcgm-exporter serves the raw bitmask.",
+    ),
+    _gpu(
+        "inference_gpu_pcie_replays_total", COUNTER, "replays", "PCIe replays (link-level retransmissions).",
+        dcgm="DCGM_FI_DEV_PCIE_REPLAY_COUNTER",
+    ),
+    _gpu(
+        "inference_gpu_ecc_volatile_errors_total", COUNTER, "errors",
+        "ECC errors since the driver was last loaded, by type (corrected, uncorrected).",
+        ("type",),
+        dcgm="DCGM_FI_DEV_ECC_SBE_VOL_TOTAL / DCGM_FI_DEV_ECC_DBE_VOL_TOTAL",
+    ),
+    _gpu(
+        "inference_gpu_ecc_aggregate_errors_total", COUNTER, "errors",
+        "ECC errors over the GPU's lifetime, by type (corrected, uncorrected).",
+        ("type",),
+        dcgm="DCGM_FI_DEV_ECC_SBE_AGG_TOTAL / DCGM_FI_DEV_ECC_DBE_AGG_TOTAL",
+    ),
+    _gpu(
+        "inference_gpu_remapped_rows", GAUGE, "rows",
+        "Memory rows remapped, by the kind of error that caused it (correctable, uncorrectable).",
+        ("cause",),
+        dcgm="DCGM_FI_DEV_CORRECTABLE_REMAPPED_ROWS / DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS",
+    ),
+    _gpu(
+        "inference_gpu_row_remap_pending", GAUGE, "",
+        "1 if a row remapping is pending (takes effect at the next GPU reset).",
+        dcgm="DCGM_FI_DEV_ROW_REMAP_PENDING",
+    ),
+    _gpu(
+        "inference_gpu_row_remap_failure", GAUGE, "",
+        "1 if a row remapping failed (the GPU should be taken out of service).",
+        dcgm="DCGM_FI_DEV_ROW_REMAP_FAILURE",
+    ),
+    _gpu(
+        "inference_gpu_xid_errors_total", COUNTER, "errors",
+        "XID errors (critical driver events) seen since the exporter started, by XID code.",
+        ("xid",),
+        dcgm="DCGM_FI_DEV_XID_ERRORS",
+        notes="dcgm-exporter serves the last XID code as a gauge; this is a counter per code.",
+    ),
+    _gpu(
+        "inference_gpu_process_memory_bytes", GAUGE, "bytes",
+        "Device memory used by processes, summed per target that owns them.",
+        ("target",),
+        notes="`target` is empty for processes no target owns. Inside a container NVML reports host "
+        "pids, so attribution needs the host's pid namespace (hostPID or no pid namespace).",
+    ),
+)
+
 SELF: tuple[Metric, ...] = (
     _m(
         "inference_exporter_build_info", INFO, "", "Always 1: the exporter's version and Python.",
@@ -189,7 +383,7 @@ SELF: tuple[Metric, ...] = (
     ),
 )
 
-ALL: tuple[Metric, ...] = SERVING + SELF
+ALL: tuple[Metric, ...] = SERVING + RESOURCES + SELF
 BY_NAME: dict[str, Metric] = {m.name: m for m in ALL}
 
 
