@@ -19,7 +19,9 @@ def read_fixture(relpath: str) -> str:
     return (FIXTURES / relpath).read_text()
 
 
-def translate_text(kind: str, text: str, target: str = "t1", static: tuple = ()) -> tuple[str, parser.Exposition]:
+def translate_text(
+    kind: str, text: str, target: str = "t1", static: tuple = ()
+) -> tuple[str, parser.Exposition]:
     """Parse with the adapter's wanted set and render the unified exposition as text."""
     module = adapters.get(kind)
     exp = parser.parse(text, wanted=parser.wanted_names(module.NATIVE), resets=parser.ResetTracker())
@@ -41,7 +43,9 @@ def check_golden(name: str, text: str) -> None:
         path.write_text(text)
         if os.environ.get("UPDATE_GOLDEN") != "1":
             raise AssertionError(f"golden file {path.name} did not exist; written now, check it in and rerun")
-    assert text == path.read_text(), f"unified output differs from {path}; rerun with UPDATE_GOLDEN=1 if intended"
+    assert text == path.read_text(), (
+        f"unified output differs from {path}; rerun with UPDATE_GOLDEN=1 if intended"
+    )
 
 
 def sample_value(text: str, name: str, **labels: str) -> float | None:

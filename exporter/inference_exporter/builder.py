@@ -128,6 +128,13 @@ class Builder:
 
     # --- internals ---------------------------------------------------------
     def _key(self, metric: schema.Metric, model: str, version: str, labels: dict[str, str]) -> tuple:
+        if not metric.identity:
+            # Metrics without the identity labels may declare their own model/version labels.
+            if version and "version" in metric.labels:
+                labels = {**labels, "version": version}
+            if model and "model" in metric.labels:
+                labels = {**labels, "model": model}
+            model = version = ""
         version = normalize_version(version)
         if model:
             self._models.add((model, version))
@@ -194,11 +201,12 @@ class Builder:
                 if INF not in h.buckets:
                     h.buckets[INF] = h.count
                 for le in sorted(h.buckets):
-                    lines.append(f'{name}_bucket{{{lbl}{sep}le="{format_le(le)}"}} {format_value(h.buckets[le])}\n')
+                    lines.append(
+                        f'{name}_bucket{{{lbl}{sep}le="{format_le(le)}"}} {format_value(h.buckets[le])}\n'
+                    )
                 lbl_part = "{" + lbl + "}" if lbl else ""
                 lines.append(f"{name}_sum{lbl_part} {format_value(h.sum)}\n")
                 lines.append(f"{name}_count{lbl_part} {format_value(h.count)}\n")
                 series += len(h.buckets) + 2
             chunks[name] = "".join(lines)
         return Rendered(chunks, series, set(self._models))
-

@@ -77,7 +77,9 @@ class ProcessMetrics:
         return text, om
 
 
-def render(sources: Iterable[dict[str, str]], extra: tuple[str, str] = ("", ""), created: float = 0.0) -> Rendering:
+def render(
+    sources: Iterable[dict[str, str]], extra: tuple[str, str] = ("", ""), created: float = 0.0
+) -> Rendering:
     """Merge per-source chunks (metric name -> sample lines) in schema order."""
     by_metric: dict[str, list[str]] = {}
     for chunks in sources:

@@ -132,9 +132,9 @@ def _label_end(line: str, start: int) -> int:
     if end == -1:
         return -1
     chunk = line[start:end]
-    if '"' not in chunk or (chunk.count('"') - chunk.count('\\"')) % 2 == 0:
-        if "\\\\" not in chunk:
-            return end
+    balanced = '"' not in chunk or (chunk.count('"') - chunk.count('\\"')) % 2 == 0
+    if balanced and "\\\\" not in chunk:
+        return end
     # Slow path: a brace or an escaped backslash inside a quoted value.
     in_quotes = False
     i = start

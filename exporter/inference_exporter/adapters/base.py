@@ -29,7 +29,9 @@ def _key(labels: dict[str, str], drop: str = "") -> LabelKey:
     return tuple(sorted((k, v) for k, v in labels.items() if k != drop))
 
 
-def histograms(exp: Exposition, name: str, scale: float = SECONDS) -> Iterator[tuple[dict, list, float, float]]:
+def histograms(
+    exp: Exposition, name: str, scale: float = SECONDS
+) -> Iterator[tuple[dict, list, float, float]]:
     """Yield (labels, [(le, cumulative count)], sum, count) per native histogram series.
 
     Bucket bounds and the sum are multiplied by ``scale`` to reach base units.
@@ -43,7 +45,9 @@ def histograms(exp: Exposition, name: str, scale: float = SECONDS) -> Iterator[t
             bound = float(le)
         except ValueError:
             continue
-        groups.setdefault(_key(labels, "le"), []).append((bound * scale if bound != float("inf") else bound, value))
+        groups.setdefault(_key(labels, "le"), []).append(
+            (bound * scale if bound != float("inf") else bound, value)
+        )
     sums = {_key(lbl): v for lbl, v in exp.get(name + "_sum")}
     counts = {_key(lbl): v for lbl, v in exp.get(name + "_count")}
     for key, buckets in groups.items():

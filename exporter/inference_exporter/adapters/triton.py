@@ -53,10 +53,17 @@ def translate(exp: Exposition, out: Builder) -> None:
         successes[mv] = successes.get(mv, 0.0) + v
         out.counter("inference_requests_total", v, *mv, outcome="success")
     for labels, v in exp.get(FAILURE):
-        out.counter("inference_requests_total", v, *_mv(labels), outcome="failure",
-                    reason=labels.get("reason", "").lower())
-    for native, unified in ((DURATION, "inference_request_duration_seconds"),
-                            (QUEUE, "inference_request_queue_duration_seconds")):
+        out.counter(
+            "inference_requests_total",
+            v,
+            *_mv(labels),
+            outcome="failure",
+            reason=labels.get("reason", "").lower(),
+        )
+    for native, unified in (
+        (DURATION, "inference_request_duration_seconds"),
+        (QUEUE, "inference_request_queue_duration_seconds"),
+    ):
         for labels, v in exp.get(native):
             mv = _mv(labels)
             out.histogram(unified, (), v * MICROSECONDS, successes.get(mv, 0.0), *mv)
@@ -66,8 +73,13 @@ def translate(exp: Exposition, out: Builder) -> None:
             mv = _mv(labels)
             compute[mv] = compute.get(mv, 0.0) + v
     for mv, total in compute.items():
-        out.histogram("inference_request_compute_duration_seconds", (), total * MICROSECONDS,
-                      successes.get(mv, 0.0), *mv)
+        out.histogram(
+            "inference_request_compute_duration_seconds",
+            (),
+            total * MICROSECONDS,
+            successes.get(mv, 0.0),
+            *mv,
+        )
     executions = {_mv(lbl): v for lbl, v in exp.get(EXECUTIONS)}
     for labels, v in exp.get(INFERENCES):
         mv = _mv(labels)

@@ -34,14 +34,21 @@ TPOT = ("vllm:inter_token_latency_seconds", "vllm:time_per_output_token_seconds"
 KV_CACHE = ("vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc")
 
 NATIVE = (
-    "vllm:request_success_total", "vllm:prompt_tokens_total", "vllm:generation_tokens_total",
-    "vllm:num_requests_running", "vllm:num_requests_waiting", *HISTOGRAMS, *TPOT, *KV_CACHE,
+    "vllm:request_success_total",
+    "vllm:prompt_tokens_total",
+    "vllm:generation_tokens_total",
+    "vllm:num_requests_running",
+    "vllm:num_requests_waiting",
+    *HISTOGRAMS,
+    *TPOT,
+    *KV_CACHE,
 )
 
 
 def detect(exp: Exposition) -> bool:
-    return detect_any(exp, "vllm:request_success_total", "vllm:num_requests_running",
-                      "vllm:e2e_request_latency_seconds")
+    return detect_any(
+        exp, "vllm:request_success_total", "vllm:num_requests_running", "vllm:e2e_request_latency_seconds"
+    )
 
 
 def translate(exp: Exposition, out: Builder) -> None:
@@ -60,12 +67,16 @@ def translate(exp: Exposition, out: Builder) -> None:
     for native, unified in hists.items():
         for labels, buckets, total, count in histograms(exp, native):
             out.histogram(unified, buckets, total, count, labels.get("model_name", ""))
-    for native, unified in (("vllm:prompt_tokens_total", "inference_input_tokens_total"),
-                            ("vllm:generation_tokens_total", "inference_output_tokens_total")):
+    for native, unified in (
+        ("vllm:prompt_tokens_total", "inference_input_tokens_total"),
+        ("vllm:generation_tokens_total", "inference_output_tokens_total"),
+    ):
         for labels, v in exp.get(native):
             out.counter(unified, v, labels.get("model_name", ""))
-    for native, unified in (("vllm:num_requests_running", "inference_requests_running"),
-                            ("vllm:num_requests_waiting", "inference_requests_waiting")):
+    for native, unified in (
+        ("vllm:num_requests_running", "inference_requests_running"),
+        ("vllm:num_requests_waiting", "inference_requests_waiting"),
+    ):
         for labels, v in exp.get(native):
             out.gauge(unified, v, labels.get("model_name", ""))
     for name in KV_CACHE:

@@ -1,0 +1,158 @@
+"""Command line: run the exporter, check a config, or probe one server once.
+
+    inference-exporter --config.file=config.yml [--web.listen-address=:9072]
+    inference-exporter check-config config.yml
+    inference-exporter probe http://127.0.0.1:8002/metrics [--kind triton]
+
+Bad input gives one line on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+
+from . import __version__, adapters
+from . import log as logsetup
+
+DEFAULT_PORT = 9072
+EXIT_USAGE = 2
+
+log = logging.getLogger("inference_exporter.cli")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit 2 (argparse would print usage first)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _run_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="inference-exporter",
+        description="Prometheus exporter translating model-server metrics into one schema. Subcommands: "
+        "check-config FILE, probe URL (run 'inference-exporter SUBCOMMAND --help').",
+    )
+    p.add_argument(
+        "--config.file",
+        dest="config_file",
+        default="inference-exporter.yml",
+        help="path to the YAML config (default: %(default)s)",
+    )
+    p.add_argument(
+        "--web.listen-address",
+        dest="listen_address",
+        default=f":{DEFAULT_PORT}",
+        help="address to serve on (default: %(default)s)",
+    )
+    p.add_argument(
+        "--web.telemetry-path",
+        dest="telemetry_path",
+        default="/metrics",
+        help="path of the metrics endpoint (default: %(default)s)",
+    )
+    p.add_argument(
+        "--log.level", dest="log_level", default="info", choices=("debug", "info", "warn", "error")
+    )
+    p.add_argument("--log.format", dest="log_format", default="logfmt", choices=("logfmt", "json"))
+    p.add_argument("--version", action="version", version=f"inference-exporter {__version__}")
+    return p
+
+
+def _fail(message: str) -> int:
+    sys.stderr.write(f"inference-exporter: {message}\n")
+    return EXIT_USAGE
+
+
+def run(argv: list[str]) -> int:
+    args = _run_parser().parse_args(argv)
+    level = "warning" if args.log_level == "warn" else args.log_level
+    logsetup.setup(level, args.log_format)
+    if not args.telemetry_path.startswith("/") or args.telemetry_path in ("/", "/-/healthy", "/-/ready"):
+        return _fail(f"--web.telemetry-path: expected a path like /metrics, got {args.telemetry_path!r}")
+    from .config import ConfigError, load
+    from .exporter import Exporter
+    from .server import make_server, serve_in_thread
+
+    try:
+        config = load(args.config_file)
+    except ConfigError as exc:
+        return _fail(str(exc))
+    exporter = Exporter(config)
+    try:
+        server = make_server(exporter, args.listen_address, args.telemetry_path)
+    except ValueError as exc:
+        return _fail(str(exc))
+    except OSError as exc:
+        return _fail(f"--web.listen-address {args.listen_address}: cannot listen: {exc.strerror}")
+    exporter.start()
+    serve_in_thread(server)
+    host, port = server.server_address[:2]
+    log.info(
+        "listening",
+        extra={
+            "address": f"{host}:{port}",
+            "targets": len(config.targets),
+            "config": args.config_file,
+            "version": __version__,
+        },
+    )
+    done = threading.Event()
+
+    def _stop(signum, _frame):
+        log.info("shutting down", extra={"signal": signal.Signals(signum).name})
+        done.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    done.wait()
+    server.shutdown()
+    exporter.stop()
+    return 0
+
+
+def check_config(argv: list[str]) -> int:
+    p = _Parser(
+        prog="inference-exporter check-config", description="Validate a config file without starting."
+    )
+    p.add_argument("file")
+    args = p.parse_args(argv)
+    from .config import ConfigError, load
+
+    try:
+        config = load(args.file)
+    except ConfigError as exc:
+        return _fail(str(exc))
+    print(f"{args.file}: OK ({len(config.targets)} target{'s' if len(config.targets) != 1 else ''})")
+    return 0
+
+
+def probe(argv: list[str]) -> int:
+    p = _Parser(
+        prog="inference-exporter probe",
+        description="Scrape one server once and print its kind and unified metrics per model.",
+    )
+    p.add_argument("url", help="the server's native metrics URL (for Ollama: its API base URL)")
+    p.add_argument("--kind", default="auto", choices=adapters.KINDS)
+    p.add_argument("--timeout", default="10s", help="scrape timeout (default: %(default)s)")
+    p.add_argument("--mapping-file", default="", help="mapping file for --kind generic")
+    p.add_argument("--raw", action="store_true", help="print the unified exposition instead of a table")
+    args = p.parse_args(argv)
+    from .probe import run_probe
+
+    return run_probe(args.url, args.kind, args.timeout, args.mapping_file, args.raw)
+
+
+COMMANDS = {"check-config": check_config, "probe": probe}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if argv and argv[0] in COMMANDS:
+            return COMMANDS[argv[0]](argv[1:])
+        return run(argv)
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,132 @@
+"""HTTP endpoints: /metrics, /-/healthy, /-/ready and a landing page at /."""
+
+from __future__ import annotations
+
+import html
+import logging
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from . import __version__
+from .exporter import Exporter
+from .exposition import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, negotiate
+
+log = logging.getLogger("inference_exporter.server")
+
+
+def parse_listen_address(address: str) -> tuple[str, int, int]:
+    """':9072' -> ('0.0.0.0', 9072, AF_INET); '[::]:9072' -> ('::', 9072, AF_INET6)."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"--web.listen-address: expected [host]:port, got {address!r}")
+    family = socket.AF_INET
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+        family = socket.AF_INET6
+    elif ":" in host:
+        family = socket.AF_INET6
+    return host or "0.0.0.0", int(port), family
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 64
+
+
+def make_server(exporter: Exporter, listen_address: str, telemetry_path: str = "/metrics") -> _Server:
+    host, port, family = parse_listen_address(listen_address)
+
+    class Handler(BaseHTTPRequestHandler):
+        server_version = f"inference-exporter/{__version__}"
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, fmt, *args):  # noqa: D102 - requests are logged at debug only
+            log.debug(fmt % args)
+
+        def _send(self, status: int, body: bytes, ctype: str, extra: dict | None = None) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            for k, v in (extra or {}).items():
+                self.send_header(k, v)
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+
+        def do_HEAD(self):  # noqa: N802
+            self.do_GET()
+
+        def do_GET(self):  # noqa: N802
+            path = self.path.split("?", 1)[0]
+            if path == telemetry_path:
+                om, gz = negotiate(self.headers.get("Accept", ""), self.headers.get("Accept-Encoding", ""))
+                body = exporter.current().body(om, gz)
+                extra = {"Content-Encoding": "gzip"} if gz else {}
+                extra["Vary"] = "Accept, Accept-Encoding"
+                self._send(200, body, OPENMETRICS_CONTENT_TYPE if om else TEXT_CONTENT_TYPE, extra)
+            elif path == "/-/healthy":
+                self._send(200, b"Healthy.\n", "text/plain; charset=utf-8")
+            elif path == "/-/ready":
+                if exporter.ready:
+                    self._send(200, b"Ready.\n", "text/plain; charset=utf-8")
+                else:
+                    pending = sum(1 for row in exporter.snapshot() if row["status"] == "pending")
+                    msg = f"Not ready: {pending} source(s) not collected yet.\n"
+                    self._send(503, msg.encode(), "text/plain; charset=utf-8")
+            elif path == "/":
+                self._send(200, landing_page(exporter, telemetry_path).encode(), "text/html; charset=utf-8")
+            else:
+                self._send(404, b"Not found.\n", "text/plain; charset=utf-8")
+
+        def _not_allowed(self):
+            self._send(405, b"Method not allowed.\n", "text/plain; charset=utf-8", {"Allow": "GET, HEAD"})
+
+        do_POST = do_PUT = do_DELETE = do_PATCH = _not_allowed  # noqa: N815
+
+    _Server.address_family = family
+    return _Server((host, port), Handler)
+
+
+def serve_in_thread(server: _Server) -> threading.Thread:
+    thread = threading.Thread(target=server.serve_forever, name="http", daemon=True)
+    thread.start()
+    return thread
+
+
+def _fmt_age(seconds: float | None) -> str:
+    if seconds is None:
+        return "never"
+    if seconds < 120:
+        return f"{seconds:.1f}s ago"
+    return f"{seconds / 60:.0f}m ago"
+
+
+def landing_page(exporter: Exporter, telemetry_path: str) -> str:
+    rows = []
+    for r in exporter.snapshot():
+        colour = {"up": "#1a7f37", "pending": "#9a6700"}.get(r["status"], "#cf222e")
+        duration = "" if r["duration"] is None else f"{r['duration'] * 1000:.0f} ms"
+        rows.append(
+            "<tr>"
+            f"<td>{html.escape(r['name'])}</td><td>{html.escape(r['kind'])}</td>"
+            f"<td style='color:{colour}'>{html.escape(r['status'])}</td>"
+            f"<td>{_fmt_age(r['age'])}</td><td>{duration}</td><td>{r['series']}</td>"
+            f"<td>{html.escape(r['url'])}</td><td>{html.escape(r['error'])}</td>"
+            "</tr>"
+        )
+    body = "\n".join(rows) or "<tr><td colspan=8>No targets configured.</td></tr>"
+    return f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>inference-exporter</title>
+<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}th{{background:#f6f8fa}}</style></head>
+<body><h1>inference-exporter {html.escape(__version__)}</h1>
+<p><a href="{html.escape(telemetry_path)}">Metrics</a> · <a href="/-/healthy">Health</a> ·
+<a href="/-/ready">Readiness</a></p>
+<h2>Sources</h2>
+<table><tr><th>Name</th><th>Kind</th><th>State</th><th>Last success</th><th>Last collection</th>
+<th>Series</th><th>URL</th><th>Last error</th></tr>
+{body}
+</table></body></html>
+"""

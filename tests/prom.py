@@ -1,0 +1,78 @@
+"""Starts a real Prometheus (the Debian package's binary) for tests."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import requests
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Prometheus:
+    def __init__(self, workdir: Path, config: str, extra_args: tuple[str, ...] = ()):
+        binary = shutil.which("prometheus")
+        assert binary, "prometheus missing: run 'make test' (it installs the Debian prometheus package)"
+        workdir.mkdir(parents=True, exist_ok=True)
+        (workdir / "prometheus.yml").write_text(config)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = open(workdir / "prometheus.log", "w")  # noqa: SIM115 - closed in close()
+        self.proc = subprocess.Popen(
+            [
+                binary,
+                f"--config.file={workdir / 'prometheus.yml'}",
+                f"--storage.tsdb.path={workdir / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                *extra_args,
+            ],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+        self.workdir = workdir
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if requests.get(self.url + "/-/ready", timeout=1).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError("prometheus did not start:\n" + self.log_tail())
+            time.sleep(0.2)
+
+    def log_tail(self, lines: int = 30) -> str:
+        return "\n".join((self.workdir / "prometheus.log").read_text().splitlines()[-lines:])
+
+    def query(self, expr: str) -> list[dict]:
+        r = requests.get(self.url + "/api/v1/query", params={"query": expr}, timeout=10)
+        body = r.json()
+        assert body.get("status") == "success", body
+        return body["data"]["result"]
+
+    def wait_for(self, expr: str, predicate, timeout: float = 30.0) -> list[dict]:
+        deadline = time.monotonic() + timeout
+        result: list[dict] = []
+        while time.monotonic() < deadline:
+            result = self.query(expr)
+            if predicate(result):
+                return result
+            time.sleep(0.5)
+        raise AssertionError(f"{expr} never satisfied the condition; last result {result}\n{self.log_tail()}")
+
+    def close(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
