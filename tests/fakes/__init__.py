@@ -1,0 +1,1 @@
+"""Test doubles for libraries the collectors talk to."""
