@@ -1,0 +1,108 @@
+import pytest
+from helpers import (
+    FIXTURES,
+    check_golden,
+    promtool_check_metrics,
+    read_fixture,
+    sample_value,
+    translate_fixture,
+    translate_text,
+)
+from inference_exporter import adapters, parser
+from prometheus_client.parser import text_string_to_metric_families
+
+KIND = "kserve"
+FIXTURE = "kserve/kserve-0.21.0-custom-model.prom"
+
+
+def test_translation_matches_golden():
+    check_golden(KIND, translate_fixture(KIND, FIXTURE))
+
+
+def test_outcomes_from_stage_counts():
+    out = translate_fixture(KIND, FIXTURE)
+    # 6 requests reached postprocess; 9 predictions - 6 = 3 failures
+    assert sample_value(out, "inference_requests_total", model="ranker", outcome="success") == 6
+    assert sample_value(out, "inference_requests_total", model="ranker", outcome="failure") == 3
+
+
+def test_predict_histogram_is_the_compute_duration():
+    out = translate_fixture(KIND, FIXTURE)
+    assert (
+        sample_value(out, "inference_request_compute_duration_seconds_bucket", model="ranker", le="0.005")
+        == 3
+    )
+    assert (
+        sample_value(out, "inference_request_compute_duration_seconds_bucket", model="ranker", le="0.025")
+        == 9
+    )
+    # 6 x 12 ms + 3 x 4 ms
+    assert sample_value(
+        out, "inference_request_compute_duration_seconds_sum", model="ranker"
+    ) == pytest.approx(0.084)
+    assert sample_value(out, "inference_request_compute_duration_seconds_count", model="ranker") == 9
+    assert "inference_request_duration_seconds" not in out
+
+
+def test_explain_requests_count_as_attempts_and_compute():
+    explain = (
+        'request_explain_seconds_bucket{model_name="ranker",le="0.5"} 2.0\n'
+        'request_explain_seconds_bucket{model_name="ranker",le="+Inf"} 2.0\n'
+        'request_explain_seconds_count{model_name="ranker"} 2.0\n'
+        'request_explain_seconds_sum{model_name="ranker"} 0.6\n'
+    )
+    text = read_fixture(FIXTURE) + explain
+    out = translate_text(KIND, text)[0]
+    # 9 predictions + 2 explanations, 6 postprocessed: 5 failures
+    assert sample_value(out, "inference_requests_total", model="ranker", outcome="failure") == 5
+    assert sample_value(out, "inference_request_compute_duration_seconds_count", model="ranker") == 11
+    assert (
+        sample_value(out, "inference_request_compute_duration_seconds_bucket", model="ranker", le="0.5") == 11
+    )
+
+
+def _key(name: str) -> str:
+    # prometheus_client appends _total to counters that lack it; our parser keeps native names.
+    return name[: -len("_total")] if name.endswith("_total") else name
+
+
+def _by_name(pairs) -> dict[str, list]:
+    out: dict[str, list] = {}
+    for name, labels, value in pairs:
+        out.setdefault(_key(name), []).append((tuple(sorted(labels.items())), value))
+    return {k: sorted(v) for k, v in out.items()}
+
+
+def test_parser_agrees_with_prometheus_client():
+    text = read_fixture(FIXTURE)
+    wanted = parser.wanted_names(adapters.get(KIND).NATIVE)
+    ours = _by_name(
+        (n, lbl, v) for n, samples in parser.parse(text, wanted=wanted).samples.items() for lbl, v in samples
+    )
+    oracle = _by_name(
+        (s.name, s.labels, s.value)
+        for fam in text_string_to_metric_families(text)
+        for s in fam.samples
+        if s.name in wanted or _key(s.name) in wanted
+    )
+    assert ours and ours == oracle
+
+
+def test_detected_as_own_kind_only():
+    text = read_fixture(FIXTURE)
+    exp = parser.parse(text)
+    assert adapters.detect(text, exp) == KIND
+    others = [k for k in adapters.ADAPTERS if k != KIND and k not in adapters.NOT_DETECTED]
+    assert [k for k in others if adapters.get(k).detect(exp)] == []
+
+
+def test_other_servers_fixtures_not_detected():
+    detect = adapters.get(KIND).detect
+    foreign = [p for p in FIXTURES.glob("*/*.prom") if p.parent.name != KIND]
+    assert foreign, "expected fixtures of other servers"
+    assert [p.name for p in foreign if detect(parser.parse(p.read_text()))] == []
+
+
+def test_promtool_accepts_output():
+    result = promtool_check_metrics(translate_fixture(KIND, FIXTURE))
+    assert result.returncode == 0 and not result.stdout.strip(), result.stdout + result.stderr
