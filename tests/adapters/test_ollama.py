@@ -1,0 +1,82 @@
+import json
+
+import pytest
+from helpers import FIXTURES, promtool_check_metrics, read_fixture, sample_value
+from inference_exporter import adapters, exposition, parser
+from inference_exporter.builder import Builder
+
+ollama = adapters.get("ollama")
+
+
+def fake_api(answers: dict[str, str]):
+    """get_json serving fixture files by API path, as the core's HTTP getter would."""
+
+    def get_json(path: str):
+        if path not in answers:
+            raise ConnectionError(f"unexpected request {path}")
+        return json.loads((FIXTURES / "ollama" / answers[path]).read_text())
+
+    return get_json
+
+
+def poll_text(get_json) -> str:
+    out = Builder((("target", "t1"), ("server", "ollama")))
+    ollama.poll(get_json, out)
+    return exposition.render([out.finish().chunks]).text.decode()
+
+
+def test_banner_detected_as_ollama_and_by_no_other_adapter():
+    text = read_fixture("ollama/root.txt")
+    exp = parser.parse(text)
+    assert adapters.detect(text, exp) == "ollama"
+    assert adapters.detect("Ollama is running\n", parser.parse("")) == "ollama"
+    others = [k for k in adapters.ADAPTERS if k not in ("ollama", *adapters.NOT_DETECTED)]
+    assert [k for k in others if adapters.get(k).detect(exp)] == []
+    assert not ollama.detect_body("llamacpp:requests_processing 0\n")
+
+
+def test_polling_contract():
+    assert ollama.POLL is True and ollama.NATIVE == ()
+
+
+def test_loaded_models_with_digest_prefix_as_version():
+    out = poll_text(fake_api({"/api/ps": "ps.json"}))
+    assert sample_value(out, "inference_model_info", model="llama3.2:1b", version="baf6a787fdff") == 1
+    assert (
+        sample_value(out, "inference_model_info", model="nomic-embed-text:latest", version="0a109f422b47")
+        == 1
+    )
+    # no request, latency or token series: Ollama keeps none
+    assert "inference_requests_total" not in out
+
+
+def test_nothing_loaded_serves_nothing():
+    assert poll_text(fake_api({"/api/ps": "ps-idle.json"})) == ""
+
+
+def test_failing_api_propagates_and_adds_nothing():
+    out = Builder((("target", "t1"), ("server", "ollama")))
+    with pytest.raises(ConnectionError):
+        ollama.poll(fake_api({}), out)
+    assert out.finish().series == 0
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        [],
+        {"models": None},
+        {"models": [{"name": "a:1"}, {"digest": "abc"}]},
+        {"models": [{"name": "a:1"}, "x"]},
+    ],
+)
+def test_malformed_answer_is_rejected_before_anything_is_added(answer):
+    out = Builder((("target", "t1"), ("server", "ollama")))
+    with pytest.raises(ValueError):
+        ollama.poll(lambda path: answer, out)
+    assert out.finish().series == 0
+
+
+def test_promtool_accepts_output():
+    result = promtool_check_metrics(poll_text(fake_api({"/api/ps": "ps.json"})))
+    assert result.returncode == 0 and not result.stdout.strip(), result.stdout + result.stderr
