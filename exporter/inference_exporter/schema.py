@@ -159,7 +159,7 @@ def _gpu(name, type_, unit, help_, labels=(), **kw) -> Metric:
 
 RESOURCES: tuple[Metric, ...] = (
     _proc(
-        "inference_process_count",
+        "inference_process_pids",
         GAUGE,
         "processes",
         "Processes of the target's model server found now (main process plus child workers).",

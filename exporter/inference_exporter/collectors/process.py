@@ -43,7 +43,7 @@ class ProcessMatcher:
 
 
 @dataclass
-class _Info:
+class ProcInfo:
     ppid: int
     create_time: float
     name: str = ""
@@ -62,6 +62,34 @@ def _descendants(roots: Iterable[int], children: dict[int, list[int]]) -> set[in
     return found
 
 
+def select(table: dict[int, ProcInfo], self_pid: int, regex: re.Pattern | None) -> list[int]:
+    """Pids of a target's processes in a process table, main process first; [] when none.
+
+    With a regex: processes whose name or command line matches, plus their descendants.
+    Without: every process but the exporter's own (in a pod sharing its process namespace,
+    the server and its workers).
+    """
+    children: dict[int, list[int]] = {}
+    for pid, info in table.items():
+        children.setdefault(info.ppid, []).append(pid)
+    # The exporter, its descendants and its ancestors (a wrapper shell, the pod's pause process) are
+    # never the model server, even when their command line matches.
+    mine = _descendants([self_pid], children)
+    pid = table[self_pid].ppid if self_pid in table else 0
+    while pid in table and pid not in mine:
+        mine.add(pid)
+        pid = table[pid].ppid
+    if regex:
+        matched = {pid for pid, i in table.items() if regex.search(i.name) or regex.search(i.cmdline)} - mine
+    else:
+        matched = set(table) - mine
+    roots = [pid for pid in matched if table[pid].ppid not in matched]
+    if not roots:
+        return []
+    main = min(roots, key=lambda pid: (table[pid].create_time, pid))
+    return [main] + sorted(_descendants(roots, children) - mine - {main})
+
+
 class ProcessCollector:
     """Per-target process series on the target's Builder (identity ``target``/``server``)."""
 
@@ -78,15 +106,15 @@ class ProcessCollector:
         self._warned: set[str] = set()
 
     # --- finding the processes ------------------------------------------------
-    def _table(self, with_cmdline: bool) -> dict[int, _Info]:
+    def _table(self, with_cmdline: bool) -> dict[int, ProcInfo]:
         attrs = ["ppid", "create_time", "name"] + (["cmdline"] if with_cmdline else [])
-        table: dict[int, _Info] = {}
+        table: dict[int, ProcInfo] = {}
         for p in psutil.process_iter(attrs):
             info = p.info
             if info.get("create_time") is None:
                 continue
-            cmdline = " ".join(info.get("cmdline") or ())
-            table[p.pid] = _Info(info.get("ppid") or 0, info["create_time"], info.get("name") or "", cmdline)
+            name, cmdline = info.get("name") or "", " ".join(info.get("cmdline") or ())
+            table[p.pid] = ProcInfo(info.get("ppid") or 0, info["create_time"], name, cmdline)
         return table
 
     def _find(self) -> list[int]:
@@ -99,29 +127,7 @@ class ProcessCollector:
                 return [pid] + [c.pid for c in main.children(recursive=True)]
             except (OSError, ValueError, IndexError, psutil.Error):
                 return []
-        table = self._table(with_cmdline=bool(self._regex))
-        children: dict[int, list[int]] = {}
-        for pid, info in table.items():
-            children.setdefault(info.ppid, []).append(pid)
-        if self._regex:
-            rx = self._regex
-            matched = {pid for pid, i in table.items() if rx.search(i.name) or rx.search(i.cmdline)}
-            matched -= _descendants([self._self_pid], children)
-        else:
-            # The exporter, its descendants and its ancestors (the pod's pause process) are not the server.
-            exclude = _descendants([self._self_pid], children)
-            pid = self._self_pid
-            while pid in table and pid not in (0, table[pid].ppid):
-                exclude.add(pid)
-                pid = table[pid].ppid
-            exclude.add(pid)
-            matched = set(table) - exclude
-        roots = [pid for pid in matched if table[pid].ppid not in matched]
-        if not roots:
-            return []
-        main = min(roots, key=lambda pid: (table[pid].create_time, pid))
-        members = _descendants(roots, children) - _descendants([self._self_pid], children)
-        return [main] + sorted(members - {main})
+        return select(self._table(with_cmdline=bool(self._regex)), self._self_pid, self._regex)
 
     # --- ownership, for the GPU collector ----------------------------------------
     def pids(self) -> frozenset[int]:
@@ -201,7 +207,7 @@ class ProcessCollector:
                 self._restarts += 1
             self._main = main_key
 
-        out.gauge("inference_process_count", len(alive))
+        out.gauge("inference_process_pids", len(alive))
         out.counter("inference_process_restarts_total", self._restarts)
         if "cpu" in have or any(self._cpu_gone):
             user = self._cpu_gone[0] + sum(u for u, _ in seen_cpu.values())
