@@ -53,6 +53,21 @@ def _run_parser() -> argparse.ArgumentParser:
         default="/metrics",
         help="path of the metrics endpoint (default: %(default)s)",
     )
+    collectors = p.add_argument_group("local collectors")
+    for name, what in (
+        ("process", "the model server's processes (targets with a process: block)"),
+        ("container", "this container's cgroup CPU and memory"),
+        ("gpu", "NVIDIA GPUs through NVML (off by itself when there is no driver)"),
+    ):
+        collectors.add_argument(
+            f"--collector.{name}",
+            dest=f"collector_{name}",
+            default=True,
+            action=argparse.BooleanOptionalAction,
+            help=f"collect {what} (default: on)",
+        )
+    collectors.add_argument("--path.procfs", dest="procfs", default="/proc", help="procfs mount point")
+    collectors.add_argument("--path.sysfs", dest="sysfs", default="/sys", help="sysfs mount (default: /sys)")
     p.add_argument(
         "--log.level", dest="log_level", default="info", choices=("debug", "info", "warn", "error")
     )
@@ -73,14 +88,21 @@ def run(argv: list[str]) -> int:
     if not args.telemetry_path.startswith("/") or args.telemetry_path in ("/", "/-/healthy", "/-/ready"):
         return _fail(f"--web.telemetry-path: expected a path like /metrics, got {args.telemetry_path!r}")
     from .config import ConfigError, load
-    from .exporter import Exporter
+    from .exporter import CollectorOptions, Exporter
     from .server import make_server, serve_in_thread
 
     try:
         config = load(args.config_file)
     except ConfigError as exc:
         return _fail(str(exc))
-    exporter = Exporter(config)
+    options = CollectorOptions(
+        process=args.collector_process,
+        container=args.collector_container,
+        gpu=args.collector_gpu,
+        cgroup_root=f"{args.sysfs.rstrip('/')}/fs/cgroup",
+        proc_root=args.procfs,
+    )
+    exporter = Exporter(config, options)
     try:
         server = make_server(exporter, args.listen_address, args.telemetry_path)
     except ValueError as exc:

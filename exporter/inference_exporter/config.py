@@ -48,6 +48,15 @@ class BasicAuth:
 
 
 @dataclass(frozen=True)
+class ProcessConfig:
+    """How the process collector finds the target's model-server processes (one of three)."""
+
+    pid_file: str = ""
+    match: str = ""  # regex on the process name or command line
+    container: bool = False  # every process in this container except the exporter
+
+
+@dataclass(frozen=True)
 class TargetConfig:
     name: str
     metrics_url: str
@@ -62,6 +71,7 @@ class TargetConfig:
     tls: TLSConfig = field(default_factory=TLSConfig)
     mapping_file: str = ""
     max_response_bytes: int = 20 * 1024 * 1024
+    process: ProcessConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -69,6 +79,7 @@ class Config:
     path: str
     targets: tuple[TargetConfig, ...]
     labels: tuple[tuple[str, str], ...] = ()
+    scrape_interval: float = 15.0  # also the schedule of the local collectors
 
 
 # --- YAML with line numbers ----------------------------------------------------
@@ -295,7 +306,9 @@ TARGET_KEYS = {
     "tls",
     "mapping_file",
     "max_response_bytes",
+    "process",
 }
+PROCESS_KEYS = {"pid_file", "match", "container"}
 TLS_KEYS = {"ca_file", "cert_file", "key_file", "server_name", "insecure_skip_verify"}
 BASIC_AUTH_KEYS = {"username", "password_file"}
 
@@ -387,7 +400,9 @@ def _target(ctx: _Ctx, raw: Any, line: int, index: int, defaults: dict, base: Pa
                 f"expected a whole number of bytes >= 1024, got {_describe(value)}",
             )
         max_bytes = value
+    process = _process(ctx, data, prefix) if "process" in data else None
     return TargetConfig(
+        process=process,
         name=name,
         metrics_url=metrics_url,
         kind=kind,
@@ -402,6 +417,25 @@ def _target(ctx: _Ctx, raw: Any, line: int, index: int, defaults: dict, base: Pa
         mapping_file=mapping_file,
         max_response_bytes=max_bytes,
     )
+
+
+def _process(ctx: _Ctx, data: _Map, prefix: str) -> ProcessConfig:
+    pprefix = f"{prefix}process."
+    pdata = _expect_map(ctx, data["process"], data.lines.get("process"), f"{prefix}process")
+    _check_keys(ctx, pdata, PROCESS_KEYS, pprefix)
+    pid_file = _string(ctx, pdata, "pid_file", pprefix)
+    match = _string(ctx, pdata, "match", pprefix)
+    container = _bool(ctx, pdata, "container", pprefix)
+    if sum((bool(pid_file), bool(match), container)) != 1:
+        raise ctx.fail(pdata.line, f"{prefix}process", "set exactly one of pid_file, match, container: true")
+    if match:
+        try:
+            re.compile(match)
+        except re.error as exc:
+            raise ctx.fail(
+                pdata.lines.get("match"), f"{pprefix}match", f"invalid regular expression: {exc}"
+            ) from None
+    return ProcessConfig(pid_file=pid_file, match=match, container=container)
 
 
 def _missing(ctx: _Ctx, data: _Map, key: str, prefix: str) -> str:
@@ -477,4 +511,6 @@ def loads(text: str, path: str = "<config>") -> Config:
             )
         seen[target.name] = i
         targets.append(target)
-    return Config(path=path, targets=tuple(targets), labels=global_labels)
+    return Config(
+        path=path, targets=tuple(targets), labels=global_labels, scrape_interval=defaults["scrape_interval"]
+    )

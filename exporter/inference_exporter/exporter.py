@@ -68,6 +68,43 @@ class SourceState:
         return ok.rendered
 
 
+@dataclass(frozen=True)
+class CollectorOptions:
+    """Which local collectors run (--collector.NAME / --no-collector.NAME)."""
+
+    process: bool = True
+    container: bool = True
+    gpu: bool = True
+    cgroup_root: str = "/sys/fs/cgroup"
+    proc_root: str = "/proc"
+
+
+def merge(rendered: list[Rendered]) -> Rendered:
+    chunks: dict[str, str] = {}
+    for r in rendered:
+        for name, lines in r.chunks.items():
+            chunks[name] = chunks.get(name, "") + lines
+    return Rendered(chunks, sum(r.series for r in rendered), set().union(*(r.models for r in rendered)))
+
+
+def local_source(name: str, interval: float, run: Callable[[], Rendered], close=lambda: None) -> Source:
+    """Wrap a local collector's run() as a Source; a failure is a result, never a crash."""
+
+    def collect() -> Result:
+        started = time.time()
+        t0 = time.perf_counter()
+        try:
+            rendered = run()
+            return Result(True, started, time.perf_counter() - t0, rendered=rendered)
+        except Exception as exc:  # noqa: BLE001 - a collector bug must not stop the exporter
+            log.warning("collector failed", extra={"collector": name, "err": f"{type(exc).__name__}: {exc}"})
+            return Result(False, started, time.perf_counter() - t0, reason="collector", message=str(exc))
+
+    return Source(
+        name=name, interval=interval, stale_after=4 * interval, collect=collect, close=close, is_target=False
+    )
+
+
 def target_source(target: TargetConfig) -> Source:
     collector = TargetCollector(target)
     return Source(
@@ -82,10 +119,21 @@ def target_source(target: TargetConfig) -> Source:
 
 
 class Exporter:
-    def __init__(self, config: Config, extra_sources: tuple[Source, ...] = ()):
+    def __init__(
+        self,
+        config: Config,
+        collectors: CollectorOptions | None = None,
+        extra_sources: tuple[Source, ...] = (),
+    ):
         self.config = config
         self.started = time.time()
         self.states: list[SourceState] = [SourceState(target_source(t)) for t in config.targets]
+        self.states += [
+            SourceState(s)
+            for s in self._local_sources(
+                collectors or CollectorOptions(process=False, container=False, gpu=False)
+            )
+        ]
         self.states += [SourceState(s) for s in extra_sources]
         self._stop = threading.Event()
         self._dirty = threading.Event()
@@ -94,6 +142,59 @@ class Exporter:
         self._render_duration = 0.0
         self._rendering = self._render(time.time())
         self._renderer: threading.Thread | None = None
+
+    def _target_kind(self, name: str) -> str:
+        for state in self.states:
+            if state.source.is_target and state.source.name == name:
+                return state.source.kind
+        return ""
+
+    def _local_sources(self, opts: CollectorOptions) -> list[Source]:
+        from .collectors import ContainerCollector, GpuCollector, ProcessCollector, ProcessMatcher, pid_owner
+
+        interval = self.config.scrape_interval
+        sources = []
+        procs: list[tuple[TargetConfig, ProcessCollector]] = []
+        if opts.process:
+            for t in self.config.targets:
+                if t.process is not None:
+                    p = t.process
+                    matcher = ProcessMatcher(
+                        pid_file=p.pid_file, pattern=p.match, all_except_self=p.container
+                    )
+                    procs.append((t, ProcessCollector(t.name, matcher)))
+        if procs:
+
+            def run_process() -> Rendered:
+                parts = []
+                for t, collector in procs:
+                    out = Builder((("target", t.name), ("server", self._target_kind(t.name))), t.labels)
+                    collector.collect(out)
+                    parts.append(out.finish())
+                return merge(parts)
+
+            sources.append(local_source("process", interval, run_process))
+        if opts.container:
+            container = ContainerCollector(opts.cgroup_root, opts.proc_root)
+            labels = self.config.labels
+
+            def run_container() -> Rendered:
+                out = Builder((), labels)
+                container.collect(out)
+                return out.finish()
+
+            sources.append(local_source("container", interval, run_container))
+        if opts.gpu:
+            gpu = GpuCollector(owner=pid_owner(c for _, c in procs))
+            labels = self.config.labels
+
+            def run_gpu() -> Rendered:
+                out = Builder((), labels)
+                gpu.collect(out)
+                return out.finish()
+
+            sources.append(local_source("gpu", interval, run_gpu, gpu.close))
+        return sources
 
     # --- lifecycle -----------------------------------------------------------------
     def start(self) -> None:

@@ -93,6 +93,15 @@ BAD = [
         "mapping_file: is required for kind generic",
     ),
     ("targets:\n  - name: a b\n    metrics_url: http://h/m\n", "targets[0].name: 'a b' may use letters"),
+    (
+        "targets:\n  - name: a\n    metrics_url: http://h/m\n"
+        "    process: {pid_file: /x.pid, match: tritonserver}\n",
+        "targets[0].process: set exactly one of pid_file, match, container: true",
+    ),
+    (
+        "targets:\n  - name: a\n    metrics_url: http://h/m\n    process: {match: '(unclosed'}\n",
+        ":4: targets[0].process.match: invalid regular expression",
+    ),
 ]
 
 

@@ -1,5 +1,6 @@
 """A real Prometheus scrapes the real exporter; PromQL over the unified names works."""
 
+import os
 import subprocess
 import sys
 import time
@@ -18,9 +19,12 @@ def exporter(tmp_path):
     target = FakeTarget(TRITON)
     port = free_port()
     config = tmp_path / "exporter.yml"
+    pid_file = tmp_path / "server.pid"
+    pid_file.write_text(str(os.getpid()))  # the fake model server runs inside this test process
     config.write_text(
         "global: {scrape_interval: 1s, scrape_timeout: 1s, labels: {cluster: test}}\n"
         f"targets:\n  - name: ranker\n    metrics_url: {target.url}\n    labels: {{team: search}}\n"
+        f"    process: {{pid_file: {pid_file}}}\n"
     )
     proc = subprocess.Popen(
         [
@@ -85,6 +89,9 @@ scrape_configs:
 def test_promtool_check_metrics_reports_nothing(exporter):
     _, url = exporter
     text = requests.get(url + "/metrics", timeout=5).text
+    # every collector is on: serving, process, container (where cgroups exist) and GPU (reports 0 here)
+    assert "inference_requests_total{" in text and "inference_process_resident_memory_bytes{" in text
+    assert "inference_gpu_collector_available" in text
     result = promtool_check_metrics(text)
     assert result.returncode == 0 and not (result.stdout + result.stderr).strip(), (
         result.stdout + result.stderr
