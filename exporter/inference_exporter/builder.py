@@ -179,7 +179,7 @@ class Builder:
         return ",".join(parts)
 
     def finish(self) -> Rendered:
-        for model, version in self._models:
+        for model, version in sorted(self._models):
             self._values.setdefault("inference_model_info", {})[(model, version, ())] = 1.0
         chunks: dict[str, str] = {}
         series = 0
