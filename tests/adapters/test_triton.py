@@ -1,5 +1,11 @@
-from helpers import check_golden, promtool_check_metrics, read_fixture, sample_value, translate_fixture, translate_text
-
+from helpers import (
+    check_golden,
+    promtool_check_metrics,
+    read_fixture,
+    sample_value,
+    translate_fixture,
+    translate_text,
+)
 from inference_exporter import adapters, parser
 
 FIXTURE = "triton/pytriton-0.7.0-tritonserver-2.51.prom"
@@ -17,11 +23,17 @@ def test_translation_matches_golden():
 def test_counts_and_mean_latency_in_seconds():
     out = translate_fixture("triton", FIXTURE)
     assert sample_value(out, "inference_requests_total", model="ranker", outcome="success") == 6
-    assert sample_value(out, "inference_requests_total", model="ranker", outcome="failure", reason="backend") == 1
+    assert (
+        sample_value(out, "inference_requests_total", model="ranker", outcome="failure", reason="backend")
+        == 1
+    )
     assert sample_value(out, "inference_request_duration_seconds_sum", model="ranker") == 0.01786
     assert sample_value(out, "inference_request_duration_seconds_count", model="ranker") == 6
     # compute = input + infer + output
-    assert abs(sample_value(out, "inference_request_compute_duration_seconds_sum", model="ranker") - 0.01512) < 1e-12
+    assert (
+        abs(sample_value(out, "inference_request_compute_duration_seconds_sum", model="ranker") - 0.01512)
+        < 1e-12
+    )
     # mean batch size = inferences / executions
     assert sample_value(out, "inference_batch_size_sum", model="ranker") == 6
     assert sample_value(out, "inference_batch_size_count", model="ranker") == 4

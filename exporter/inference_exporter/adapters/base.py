@@ -25,6 +25,13 @@ NANOSECONDS = 1e-9
 LabelKey = tuple[tuple[str, str], ...]
 
 
+def scaled(value: float, scale: float) -> float:
+    """value * scale, computed as a division for sub-unit scales so 25000 us is exactly 0.025 s."""
+    if scale < 1:
+        return value / round(1 / scale)
+    return value * scale
+
+
 def _key(labels: dict[str, str], drop: str = "") -> LabelKey:
     return tuple(sorted((k, v) for k, v in labels.items() if k != drop))
 
@@ -46,7 +53,7 @@ def histograms(
         except ValueError:
             continue
         groups.setdefault(_key(labels, "le"), []).append(
-            (bound * scale if bound != float("inf") else bound, value)
+            (scaled(bound, scale) if bound != float("inf") else bound, value)
         )
     sums = {_key(lbl): v for lbl, v in exp.get(name + "_sum")}
     counts = {_key(lbl): v for lbl, v in exp.get(name + "_count")}
@@ -55,7 +62,7 @@ def histograms(
         if count is None:
             inf = [c for b, c in buckets if b == float("inf")]
             count = inf[0] if inf else max(c for _, c in buckets)
-        yield dict(key), buckets, sums.get(key, 0.0) * scale, count
+        yield dict(key), buckets, scaled(sums.get(key, 0.0), scale), count
 
 
 def summaries(exp: Exposition, name: str, scale: float = SECONDS) -> Iterator[tuple[dict, float, float]]:
@@ -64,7 +71,7 @@ def summaries(exp: Exposition, name: str, scale: float = SECONDS) -> Iterator[tu
     for labels, count in exp.get(name + "_count"):
         key = _key(labels)
         if key in sums:
-            yield labels, sums[key] * scale, count
+            yield labels, scaled(sums[key], scale), count
 
 
 def detect_any(exp: Exposition, *names: str) -> bool:

@@ -39,7 +39,7 @@ import yaml
 from .. import schema
 from ..builder import Builder
 from ..parser import Exposition
-from .base import MICROSECONDS, MILLISECONDS, NANOSECONDS, SECONDS, histograms, summaries
+from .base import MICROSECONDS, MILLISECONDS, NANOSECONDS, SECONDS, histograms, scaled, summaries
 
 KIND = "generic"
 NATIVE: tuple[str, ...] = ()
@@ -242,11 +242,11 @@ def _translate_rule(rule: Rule, exp: Exposition, out: Builder) -> None:
             if value:
                 out.model(unified.get("model", ""), unified.get("version", ""))
         elif rule.metric.type == schema.COUNTER:
-            out.counter(name, value * rule.scale, **unified)
+            out.counter(name, scaled(value, rule.scale), **unified)
         elif rule.aggregate == "sum":
-            out.gauge(name, value * rule.scale, **unified)
+            out.gauge(name, scaled(value, rule.scale), **unified)
         else:
             key = tuple(sorted(unified.items()))
-            largest[key] = max(value * rule.scale, largest.get(key, float("-inf")))
+            largest[key] = max(scaled(value, rule.scale), largest.get(key, float("-inf")))
     for key, value in largest.items():
         out.gauge(name, value, **dict(key))

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from ..builder import Builder
 from ..parser import Exposition
-from .base import MICROSECONDS, detect_any
+from .base import MICROSECONDS, detect_any, scaled
 
 KIND = "triton"
 
@@ -66,7 +66,7 @@ def translate(exp: Exposition, out: Builder) -> None:
     ):
         for labels, v in exp.get(native):
             mv = _mv(labels)
-            out.histogram(unified, (), v * MICROSECONDS, successes.get(mv, 0.0), *mv)
+            out.histogram(unified, (), scaled(v, MICROSECONDS), successes.get(mv, 0.0), *mv)
     compute: dict[tuple[str, str], float] = {}
     for native in COMPUTE:
         for labels, v in exp.get(native):
@@ -76,7 +76,7 @@ def translate(exp: Exposition, out: Builder) -> None:
         out.histogram(
             "inference_request_compute_duration_seconds",
             (),
-            total * MICROSECONDS,
+            scaled(total, MICROSECONDS),
             successes.get(mv, 0.0),
             *mv,
         )
