@@ -535,7 +535,143 @@ SELF: tuple[Metric, ...] = (
     ),
 )
 
-ALL: tuple[Metric, ...] = SERVING + RESOURCES + SELF
+# Health probes, model inventory, manifest checks, canaries and the event journal.
+# Server-level series carry target/server (model and version empty); model-level ones all four.
+HEALTH: tuple[Metric, ...] = (
+    _m(
+        "inference_server_live",
+        GAUGE,
+        "",
+        "1 if the server's liveness endpoint answered OK at the last probe.",
+        group="health",
+    ),
+    _m(
+        "inference_server_ready",
+        GAUGE,
+        "",
+        "1 if the server's readiness endpoint answered OK at the last probe.",
+        group="health",
+    ),
+    _m(
+        "inference_model_ready",
+        GAUGE,
+        "",
+        "1 if the model version reports ready at the last probe.",
+        group="health",
+    ),
+    _m(
+        "inference_probe_success",
+        GAUGE,
+        "",
+        "1 if the named health probe succeeded at its last run.",
+        ("probe",),
+        group="health",
+    ),
+    _m(
+        "inference_probe_duration_seconds",
+        GAUGE,
+        "seconds",
+        "Duration of the named health probe's last run.",
+        ("probe",),
+        group="health",
+    ),
+    _m(
+        "inference_model_loaded_versions",
+        GAUGE,
+        "versions",
+        "Versions of the model loaded now, from the server's model API.",
+        group="health",
+        notes="Carries `model` but no `version`.",
+    ),
+    _m(
+        "inference_model_version_first_seen_timestamp_seconds",
+        GAUGE,
+        "seconds",
+        "Unix time the exporter first saw this model version loaded (its deploy time, as far as we can tell).",
+        group="health",
+    ),
+    _m(
+        "inference_model_last_health_check_timestamp_seconds",
+        GAUGE,
+        "seconds",
+        "Unix time of the last health probe of this model version, whatever its result.",
+        group="health",
+    ),
+    _m(
+        "inference_model_last_probe_success_timestamp_seconds",
+        GAUGE,
+        "seconds",
+        "Unix time of the last successful health probe of this model version.",
+        group="health",
+    ),
+    _m(
+        "inference_model_last_canary_failure_timestamp_seconds",
+        GAUGE,
+        "seconds",
+        "Unix time of this model version's last failed canary request.",
+        group="health",
+    ),
+    _m(
+        "inference_manifest_match",
+        GAUGE,
+        "",
+        "1 if what the server runs matches the declared manifest for this check, else 0.",
+        ("check", "key"),
+        group="health",
+        notes="`check` is `version`, `config` or `artifact`; `key` names the config key or artifact file.",
+    ),
+    _m(
+        "inference_manifest_observed_value",
+        GAUGE,
+        "",
+        "Numeric configuration value the server reports for a manifest key (e.g. max_batch_size).",
+        ("key",),
+        group="health",
+    ),
+    _m(
+        "inference_canary_success",
+        GAUGE,
+        "",
+        "1 if the canary's last golden request passed every check.",
+        ("canary",),
+        group="health",
+    ),
+    _m(
+        "inference_canary_requests_total",
+        COUNTER,
+        "requests",
+        "Canary requests sent, by outcome.",
+        ("canary", "outcome", "reason"),
+        group="health",
+    ),
+    _m(
+        "inference_canary_duration_seconds",
+        HISTOGRAM,
+        "seconds",
+        "Canary request duration; in OpenMetrics the last request's id is attached as an exemplar.",
+        ("canary",),
+        group="health",
+    ),
+    _m(
+        "inference_canary_quality_score",
+        GAUGE,
+        "ratio",
+        "Quality of the canary's last answer, 0..1: top-K overlap, cosine similarity or regex match.",
+        ("canary", "check"),
+        group="health",
+    ),
+    _m(
+        "inference_events_total",
+        COUNTER,
+        "events",
+        "Events written to the journal, by type.",
+        ("type",),
+        identity=False,
+        group="health",
+    ),
+)
+
+ALL: tuple[Metric, ...] = SERVING + RESOURCES + HEALTH + SELF
 BY_NAME: dict[str, Metric] = {m.name: m for m in ALL}
 
 
