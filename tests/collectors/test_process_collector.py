@@ -133,6 +133,19 @@ def test_killed_and_restarted_server_moves_the_restart_counter(children):
     assert sample_value(text, "inference_process_start_time_seconds") > started
 
 
+def test_command_lines_are_rescanned_only_when_due(children):
+    marker = f"model-server-{uuid.uuid4().hex}"
+    exporter = spawn(SLEEPER)
+    children += [exporter, spawn(SLEEPER, marker)]
+    collector = ProcessCollector("llm", ProcessMatcher(pattern=re.escape(marker)), self_pid=exporter.pid)
+    collector.rescan_seconds = 3600
+    assert sample_value(collect(collector), "inference_process_pids") == 1
+    children.append(spawn(SLEEPER, marker))  # a second, independent server
+    assert sample_value(collect(collector), "inference_process_pids") == 1  # the known one is still there
+    collector.rescan_seconds = 0
+    assert sample_value(collect(collector), "inference_process_pids") == 2
+
+
 def test_child_workers_are_summed_into_their_server_and_counted(tmp_path, children):
     # A server with two workers; the first burns CPU, then is killed: its CPU time must stay counted.
     burner = (

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,16 @@ log = logging.getLogger(__name__)
 
 # (pid, create_time): a pid alone is reused by the kernel, the pair is not.
 ProcKey = tuple[int, float]
+# Pattern and all-except-self matching re-read every process's command line this often (and whenever a
+# matched process is gone); in between, only the known processes and their children are read.
+RESCAN_SECONDS = 60.0
+
+
+def _alive(key: ProcKey) -> bool:
+    try:
+        return psutil.Process(key[0]).create_time() == key[1]
+    except psutil.Error:
+        return False
 
 
 @dataclass(frozen=True)
@@ -104,6 +115,9 @@ class ProcessCollector:
         self._cpu_seen: dict[ProcKey, tuple[float, float]] = {}
         self._cpu_gone = [0.0, 0.0]  # user, system of processes that have exited
         self._warned: set[str] = set()
+        self.rescan_seconds = RESCAN_SECONDS
+        self._roots: list[ProcKey] = []  # matched processes without a matched parent, main first
+        self._scanned = 0.0
 
     # --- finding the processes ------------------------------------------------
     def _table(self, with_cmdline: bool) -> dict[int, ProcInfo]:
@@ -119,15 +133,32 @@ class ProcessCollector:
 
     def _find(self) -> list[int]:
         """Pids of the target's processes, main process first; [] when none."""
-        m = self.matcher
-        if m.pid_file:
+        if self.matcher.pid_file:
             try:
-                pid = int(Path(m.pid_file).read_text().split()[0])
-                main = psutil.Process(pid)
-                return [pid] + [c.pid for c in main.children(recursive=True)]
-            except (OSError, ValueError, IndexError, psutil.Error):
+                return self._with_descendants([int(Path(self.matcher.pid_file).read_text().split()[0])])
+            except (OSError, ValueError, IndexError):
                 return []
-        return select(self._table(with_cmdline=bool(self._regex)), self._self_pid, self._regex)
+        # Scanning every process's name and command line is the expensive part: do it only when a
+        # root process is gone or replaced, or once in a while to notice new ones.
+        now = time.monotonic()
+        if self._roots and now - self._scanned < self.rescan_seconds and all(map(_alive, self._roots)):
+            return self._with_descendants([pid for pid, _ in self._roots])
+        table = self._table(with_cmdline=bool(self._regex))
+        members = select(table, self._self_pid, self._regex)
+        self._roots = [(pid, table[pid].create_time) for pid in members if table[pid].ppid not in members]
+        self._scanned = now
+        return members
+
+    def _with_descendants(self, roots: list[int]) -> list[int]:
+        pids: list[int] = []
+        for pid in roots:
+            try:
+                children = psutil.Process(pid).children(recursive=True)
+            except psutil.Error:
+                continue
+            pids.append(pid)
+            pids.extend(c.pid for c in children if c.pid != self._self_pid)
+        return pids
 
     # --- ownership, for the GPU collector ----------------------------------------
     def pids(self) -> frozenset[int]:
