@@ -285,7 +285,10 @@ def start(server: str, workdir: Path, timeout: float = 180.0) -> Handle:
     workdir.mkdir(parents=True, exist_ok=True)
     spec = _spec(server, venv, workdir)
     marker = uuid.uuid4().hex
-    env = {**os.environ, **spec.env, MARKER_ENV: marker, "PYTHONUNBUFFERED": "1"}
+    # Temporary files (pytriton copies model code there) stay in the workdir, deleted with it.
+    tmp = workdir / "tmp"
+    tmp.mkdir(exist_ok=True)
+    env = {**os.environ, **spec.env, MARKER_ENV: marker, "PYTHONUNBUFFERED": "1", "TMPDIR": str(tmp)}
     env.pop("PYTHONPATH", None)  # the server's venv only, nothing of the caller's
     log_path = workdir / f"{server}.log"
     began = time.monotonic()
