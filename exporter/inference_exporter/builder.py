@@ -178,6 +178,27 @@ class Builder:
             parts.append(self._static_str)
         return ",".join(parts)
 
+    def hold_counters(self, floor: dict[tuple, float]) -> None:
+        """Never serve a counter below what was served before for the same series.
+
+        Native counters are already kept monotonic by the parser's reset tracker, but a
+        unified counter an adapter derives by subtraction (KServe failures = predictions
+        minus postprocessed) can dip while a request is in flight; Prometheus would read
+        the dip as a reset and ``rate()`` would spike. ``floor`` persists across
+        collections of one target and is updated in place.
+        """
+        seen: dict[tuple, float] = {}
+        for name, values in self._values.items():
+            if schema.get(name).type != schema.COUNTER:
+                continue
+            for key, value in values.items():
+                fkey = (name, key)
+                held = max(value, floor.get(fkey, value))
+                values[key] = held
+                seen[fkey] = held
+        floor.clear()
+        floor.update(seen)
+
     def finish(self) -> Rendered:
         for model, version in sorted(self._models):
             self._values.setdefault("inference_model_info", {})[(model, version, ())] = 1.0

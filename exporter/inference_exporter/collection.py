@@ -240,6 +240,7 @@ class TargetCollector:
         self.static = target.labels if static is None else static
         self._label_cache: dict[str, dict[str, str]] = {}
         self._resets = parser.ResetTracker()
+        self._counter_floor: dict[tuple, float] = {}
         self._translator = None
         self._wanted: frozenset[str] | None = None
         if self.kind:
@@ -317,6 +318,7 @@ class TargetCollector:
             raise CollectionError("parse", "no Prometheus exposition found in the response")
         out = self._new_builder()
         self._translator.translate(exp, out)
+        out.hold_counters(self._counter_floor)
         return Result(
             True,
             started,

@@ -106,3 +106,29 @@ def test_other_servers_fixtures_not_detected():
 def test_promtool_accepts_output():
     result = promtool_check_metrics(translate_fixture(KIND, FIXTURE))
     assert result.returncode == 0 and not result.stdout.strip(), result.stdout + result.stderr
+
+
+def test_derived_failure_counter_never_dips_while_a_request_is_in_flight():
+    """KServe failures = predict - postprocess: an in-flight request must not show as a counter reset."""
+    from inference_exporter.builder import Builder
+
+    module = adapters.get("kserve")
+    floor: dict = {}
+    resets = parser.ResetTracker()
+    served = []
+    base = (
+        'request_predict_seconds_count{model_name="m"} %d\n'
+        'request_postprocess_seconds_count{model_name="m"} %d\n'
+    )
+    # 1 failure so far; then a request is between predict and postprocess; then it completes
+    for predict, post in ((5, 4), (6, 4), (6, 5)):
+        text = "# TYPE request_predict_seconds histogram\n# TYPE request_postprocess_seconds histogram\n"
+        text += base % (predict, post)
+        exp = parser.parse(text, wanted=parser.wanted_names(module.NATIVE), resets=resets)
+        resets.commit()
+        b = Builder((("target", "t"), ("server", "kserve")))
+        module.translate(exp, b)
+        b.hold_counters(floor)
+        rendered = b.finish().chunks["inference_requests_total"]
+        served.append(sample_value(rendered, "inference_requests_total", outcome="failure"))
+    assert served == [1, 2, 2]  # held at 2, never back to 1

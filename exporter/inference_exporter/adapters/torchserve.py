@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from ..builder import Builder
 from ..parser import Exposition
-from .base import MICROSECONDS, detect_any
+from .base import MICROSECONDS, detect_any, scaled
 
 KIND = "torchserve"
 
@@ -76,4 +76,4 @@ def translate(exp: Exposition, out: Builder) -> None:
         (QUEUE, "inference_request_queue_duration_seconds"),
     ):
         for mv, total in _by_model(exp, native).items():
-            out.histogram(unified, (), total * MICROSECONDS, successes.get(mv, 0.0), *mv)
+            out.histogram(unified, (), scaled(total, MICROSECONDS), successes.get(mv, 0.0), *mv)
