@@ -7,6 +7,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "deploy" / "local" / "servers"))
 
 import launch  # noqa: E402
+import venvs  # noqa: E402
 
 SERVERS = ("triton", "mlserver", "bentoml", "kserve")
 
@@ -25,6 +27,13 @@ def http_get(url: str, timeout: float = 5.0) -> tuple[int, str]:
             return resp.status, resp.read().decode()
     except urllib.error.HTTPError as e:
         return e.code, e.read().decode(errors="replace")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def server_venvs():
+    """Build missing server venvs side by side before the first server starts (downloads overlap)."""
+    with ThreadPoolExecutor(max_workers=len(SERVERS)) as pool:
+        list(pool.map(venvs.ensure, SERVERS))
 
 
 @pytest.fixture(scope="module", params=SERVERS)

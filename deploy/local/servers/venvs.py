@@ -1,9 +1,10 @@
 """One cached virtualenv per local model server, keyed by its pinned requirements.
 
-``ensure("mlserver")`` returns ``<repo>/.cache/venvs/mlserver-<sha256(requirements)[:12]>``,
-building it on first use with the interpreter running this module (``sys.executable``)
-and reusing it while ``<server>/requirements.txt`` is unchanged. A file lock keeps two
-processes from building the same one; a build that fails is removed, never half-used.
+``ensure("mlserver")`` returns ``<repo>/.cache/venvs/mlserver-<sha256(requirements)[:12]>``
+(``$INFERENCE_EXPORTER_VENV_CACHE`` replaces ``<repo>/.cache/venvs``), building it on first
+use with the interpreter running this module (``sys.executable``) and reusing it while
+``<server>/requirements.txt`` is unchanged. A file lock keeps two processes from building
+the same one; a build that fails is removed, never half-used.
 
 Command line (pre-warms caches, e.g. in CI before the tests)::
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -24,7 +26,8 @@ from pathlib import Path
 
 SERVERS_DIR = Path(__file__).resolve().parent
 REPO = SERVERS_DIR.parents[2]
-CACHE = REPO / ".cache" / "venvs"
+# CI clones the repository afresh each run; pointing this at a kept folder reuses the venvs.
+CACHE = Path(os.environ.get("INFERENCE_EXPORTER_VENV_CACHE") or REPO / ".cache" / "venvs")
 SERVERS = ("triton", "mlserver", "bentoml", "kserve")
 # Written last: a venv folder without it is a build that did not finish.
 MARKER = "inference-exporter-venv.json"
@@ -73,7 +76,7 @@ def _build(server: str, venv: Path) -> None:
         _say(f"{venv.name}: removing an unfinished earlier build")
         shutil.rmtree(venv)
     log = venv.with_name(venv.name + ".log")
-    _say(f"{venv.name}: building with {sys.executable} (log: {log.relative_to(REPO)})")
+    _say(f"{venv.name}: building with {sys.executable} (log: {log})")
     start = time.monotonic()
     try:
         with open(log, "w") as out:
@@ -114,8 +117,12 @@ def _build(server: str, venv: Path) -> None:
 def main(argv: list[str]) -> int:
     servers = argv or list(SERVERS)
     # Builds mostly wait on downloads and unpacking, so they overlap well even on 2 cores.
-    with ThreadPoolExecutor(max_workers=len(servers)) as pool:
-        venvs = list(pool.map(ensure, servers))
+    try:
+        with ThreadPoolExecutor(max_workers=len(servers)) as pool:
+            venvs = list(pool.map(ensure, servers))
+    except (subprocess.CalledProcessError, ValueError) as e:
+        _say(f"failed: {e}")  # the build's log tail is printed above
+        return 1
     for venv in venvs:
         info = json.loads((venv / MARKER).read_text())
         print(f"{venv.name}: build {info['build_seconds']} s, {info['size_mb']} MB")
