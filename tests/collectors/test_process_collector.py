@@ -212,11 +212,23 @@ def test_missing_pid_file_gives_a_zero_count_not_an_error(tmp_path):
     assert sample_value(text, "inference_process_restarts_total") == 0
 
 
-def test_exporter_never_matches_itself():
-    # The exporter's command line may well contain the pattern (a config path, say).
-    me = psutil.Process().cmdline()[-1]
-    text = collect(ProcessCollector("self", ProcessMatcher(pattern=re.escape(me))))
-    assert sample_value(text, "inference_process_pids") == 0
+def test_exporter_and_its_children_never_match(children):
+    # The exporter's command line may well hold the pattern (a config path, say), and so may its children's.
+    marker = f"exporter-config-{uuid.uuid4().hex}"
+    helper = (
+        f"import subprocess, sys\nsubprocess.Popen([sys.executable, '-c', {SLEEPER!r}, sys.argv[1]]).wait()"
+    )
+    exporter = subprocess.Popen([sys.executable, "-c", helper, marker])
+    children.append(exporter)
+    deadline = time.monotonic() + 10
+    while not psutil.Process(exporter.pid).children() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    collector = ProcessCollector("self", ProcessMatcher(pattern=re.escape(marker)), self_pid=exporter.pid)
+    assert sample_value(collect(collector), "inference_process_pids") == 0
+    other = ProcessCollector("other", ProcessMatcher(pattern=re.escape(marker)), self_pid=os.getpid() + 10**7)
+    assert (
+        sample_value(collect(other), "inference_process_pids") == 2
+    )  # the same processes, seen from outside
 
 
 # A pod sharing its process namespace:

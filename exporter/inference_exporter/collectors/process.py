@@ -5,6 +5,8 @@ a pid file, a regular expression on the process name or command line, or "every
 process in this container except the exporter" for a sidecar that shares the pod's
 process namespace. The oldest matching process without a matching parent is the
 main process; its descendants (worker processes) are summed into the same series.
+Between rescans (see ``RESCAN_SECONDS``) only the known processes and their children are
+read, so a steady collection costs a few /proc reads per process, not a scan of them all.
 """
 
 from __future__ import annotations
@@ -114,6 +116,7 @@ class ProcessCollector:
         self._pids: frozenset[int] = frozenset()
         self._cpu_seen: dict[ProcKey, tuple[float, float]] = {}
         self._cpu_gone = [0.0, 0.0]  # user, system of processes that have exited
+        self._cpu_served = [0.0, 0.0]  # last values served: the counter never goes below them
         self._warned: set[str] = set()
         self.rescan_seconds = RESCAN_SECONDS
         self._roots: list[ProcKey] = []  # matched processes without a matched parent, main first
@@ -241,8 +244,10 @@ class ProcessCollector:
         out.gauge("inference_process_pids", len(alive))
         out.counter("inference_process_restarts_total", self._restarts)
         if "cpu" in have or any(self._cpu_gone):
-            user = self._cpu_gone[0] + sum(u for u, _ in seen_cpu.values())
-            system = self._cpu_gone[1] + sum(s for _, s in seen_cpu.values())
+            # max(): summing in another order (or a process unreadable this time) must not look like a reset
+            user = max(self._cpu_served[0], self._cpu_gone[0] + sum(u for u, _ in seen_cpu.values()))
+            system = max(self._cpu_served[1], self._cpu_gone[1] + sum(s for _, s in seen_cpu.values()))
+            self._cpu_served = [user, system]
             out.counter("inference_process_cpu_seconds_total", user, mode="user")
             out.counter("inference_process_cpu_seconds_total", system, mode="system")
         if "memory" in have:
