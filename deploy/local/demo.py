@@ -1,0 +1,493 @@
+"""``make demo``: real model servers, exporter sidecars, Prometheus and Alertmanager on loopback.
+
+    python deploy/local/demo.py                       # until Ctrl-C (or `make demo-stop`)
+    python deploy/local/demo.py --duration 60         # exits by itself after 60 s of traffic
+    python deploy/local/demo.py --stop                # stops a demo running in another shell
+
+Every process it starts runs in its own process group and carries a run marker in its
+environment; on exit the demo stops the groups, then ends any marked process that
+escaped them, so nothing is left behind. State, configs and logs go to ``.demo/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+sys.path.insert(0, str(HERE / "servers"))
+sys.path.insert(0, str(HERE))
+
+import control  # noqa: E402
+import launch  # noqa: E402
+import procs  # noqa: E402
+import requests  # noqa: E402
+import stack_config  # noqa: E402
+import traffic  # noqa: E402
+import venvs  # noqa: E402
+
+RUN_MARKER_ENV = "INFERENCE_DEMO_RUN"
+TEAMS = {"triton": "search", "mlserver": "recommendation", "bentoml": "search", "kserve": "recommendation"}
+DEFAULT_PORTS = {"prometheus": 9090, "alertmanager": 9093, "slack": 9095, "sidecar": 9072}
+QUERIES = {
+    "request rate by model": "sum by (model, server) (rate(inference_requests_total[1m]))",
+    "error share": 'sum by (server) (rate(inference_requests_total{outcome="failure"}[1m])) '
+    "/ sum by (server) (rate(inference_requests_total[1m]))",
+    "mean latency (s)": "sum by (server) (rate(inference_request_duration_seconds_sum[1m])) "
+    "/ sum by (server) (rate(inference_request_duration_seconds_count[1m]))",
+}
+
+
+class Stop(Exception):
+    """Raised by the signal handler: Ctrl-C, `make demo-stop`, or SIGTERM."""
+
+
+def say(msg: str) -> None:
+    print(f"demo {time.strftime('%H:%M:%S')} | {msg}", flush=True)
+
+
+def rel(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+class Demo:
+    def __init__(self, args: argparse.Namespace):
+        self.args = args
+        self.state = args.state_dir.resolve()
+        self.control_file = self.state / "control.json"
+        self.taken: set[int] = set()
+        self.procs: dict[str, procs.Proc] = {}
+        self.servers: dict[str, launch.Handle] = {}
+        self.sidecars: dict[str, str] = {}  # kind -> host:port
+        self.traffic: traffic.Traffic | None = None
+        self.started_pids: list[int] = []
+        self.record_lock = threading.Lock()
+        self.server_dirs: list[Path] = []  # temporary; their logs are kept in the state folder
+        self.run_id = uuid.uuid4().hex
+
+    # --- bookkeeping ------------------------------------------------------------
+
+    def _record(self, *pids: int) -> None:
+        """Every pid started, for the tests' proof that none outlives the demo."""
+        with self.record_lock:  # servers start in parallel threads
+            self.started_pids.extend(p for p in pids if p not in self.started_pids)
+            record = {"demo": os.getpid(), "run_id": self.run_id, "started": self.started_pids}
+            (self.state / "pids.json").write_text(json.dumps(record))
+
+    def _start(self, name: str, cmd: list[str], ready_url: str, timeout: float = 60) -> procs.Proc:
+        proc = procs.Proc(name, cmd, self.state / "logs" / f"{name}.log")
+        self.procs[name] = proc
+        self._record(proc.pid)
+        proc.wait_http(ready_url, timeout)
+        return proc
+
+    # --- start-up ---------------------------------------------------------------
+
+    def prepare(self) -> None:
+        self.state.mkdir(parents=True, exist_ok=True)
+        pid_file = self.state / "demo.pid"
+        if pid_file.exists():
+            old = int(pid_file.read_text().strip() or 0)
+            if old and _is_demo(old):
+                raise SystemExit(f"demo: already running (pid {old}); stop it with `make demo-stop`")
+        pid_file.write_text(f"{os.getpid()}\n")
+        for stale in ("prometheus", "alertmanager", "pids.json", "stack.json"):
+            path = self.state / stale
+            shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
+        control.write(self.control_file, dict(control.DEFAULTS))
+        # Inherited by every child (launch passes the environment on): the sweep finds them by it,
+        # and the servers' ranking model finds the control file by it.
+        os.environ[RUN_MARKER_ENV] = self.run_id
+        os.environ[control.ENV_VAR] = str(self.control_file)
+
+    def build_venvs(self) -> None:
+        missing = [s for s in self.args.servers if not (venvs.venv_path(s) / venvs.MARKER).is_file()]
+        cached = [s for s in self.args.servers if s not in missing]
+        if cached:
+            say(f"server virtualenvs cached: {', '.join(cached)} (.cache/venvs/)")
+        if missing:
+            say(
+                f"building server virtualenvs for {', '.join(missing)}: the first time this downloads and "
+                "installs a few hundred MB per server and takes several minutes; later runs reuse them"
+            )
+            with ThreadPoolExecutor(len(missing)) as pool:
+                list(pool.map(venvs.ensure, missing))
+
+    def start_alerting(self) -> None:
+        slack_port = procs.pick_port(DEFAULT_PORTS["slack"], self.taken)
+        self.slack_url = f"http://127.0.0.1:{slack_port}"
+        self.slack_log = self.state / "slack.jsonl"
+        say(f"starting the Slack stand-in on {self.slack_url} (messages go to {rel(self.slack_log)})")
+        self._start(
+            "slack-standin",
+            [
+                sys.executable,
+                "-u",
+                str(HERE / "slack_standin.py"),
+                "--port",
+                str(slack_port),
+                "--log",
+                str(self.slack_log),
+            ],
+            self.slack_url,
+        )
+
+        am_port = procs.pick_port(DEFAULT_PORTS["alertmanager"], self.taken)
+        self.alertmanager = f"127.0.0.1:{am_port}"
+        repo_config = REPO / "alertmanager" / "alertmanager.yml"
+        config = self.state / "alertmanager.yml"
+        if repo_config.is_file():
+            config.write_text(stack_config.repository_alertmanager_config(repo_config, self.slack_url))
+            source = f"{rel(repo_config)}, Slack URL -> stand-in"
+        else:
+            config.write_text(stack_config.minimal_alertmanager_config(self.slack_url))
+            source = "minimal: every alert to the stand-in"
+        say(f"starting Alertmanager on http://{self.alertmanager} (config: {source})")
+        self._start(
+            "alertmanager",
+            [
+                shutil.which("prometheus-alertmanager") or "/usr/bin/prometheus-alertmanager",
+                f"--config.file={config}",
+                f"--storage.path={self.state / 'alertmanager'}",
+                f"--web.listen-address={self.alertmanager}",
+                "--cluster.listen-address=",
+            ],
+            f"http://{self.alertmanager}/-/ready",
+        )
+
+    def start_servers(self) -> None:
+        say(
+            f"starting model servers {', '.join(self.args.servers)}: each trains the ranking model on "
+            "generated product features, then serves it (tens of seconds)"
+        )
+
+        with ThreadPoolExecutor(len(self.args.servers)) as pool:
+            futures = {kind: pool.submit(self.launch, kind) for kind in self.args.servers}
+            errors = []
+            for kind, future in futures.items():
+                try:
+                    self.servers[kind] = future.result()
+                except Exception as exc:  # keep the others, so all of them are stopped at exit
+                    errors.append(f"{kind}: {exc}")
+            if errors:
+                raise RuntimeError("model server(s) failed to start:\n" + "\n".join(errors))
+        for kind, handle in self.servers.items():
+            say(
+                f"  {kind} ({handle.package} {handle.version}) ready in {handle.start_seconds:.0f} s: "
+                f"API {handle.api_url}, native metrics {handle.metrics_url}, log {handle.log_path}"
+            )
+
+    def launch(self, kind: str) -> launch.Handle:
+        # A short path: Triton's Python backend puts unix sockets in its workspace (108-byte limit).
+        workdir = Path(tempfile.mkdtemp(prefix=f"demo-{kind}-"))
+        self.server_dirs.append(workdir)
+        handle = launch.start(kind, workdir)
+        self._record(handle.process.pid, *handle.alive_pids())
+        return handle
+
+    def start_sidecar(self, kind: str) -> None:
+        handle = self.servers[kind]
+        if kind not in self.sidecars:
+            port = procs.pick_port(DEFAULT_PORTS["sidecar"] + len(self.sidecars), self.taken)
+            self.sidecars[kind] = f"127.0.0.1:{port}"
+        config = self.state / f"exporter-{kind}.yml"
+        labels = {"team": TEAMS.get(kind, "ml"), "cluster": "local"}
+        config.write_text(
+            stack_config.exporter_config(
+                f"ranker-{kind}", kind, handle.metrics_url, handle.api_url, labels, self.args.scrape_interval
+            )
+        )
+        self._start(
+            f"exporter-{kind}",
+            [
+                str(Path(sys.executable).with_name("inference-exporter")),
+                f"--config.file={config}",
+                f"--web.listen-address={self.sidecars[kind]}",
+            ],
+            f"http://{self.sidecars[kind]}/-/ready",
+        )
+
+    def start_prometheus(self) -> None:
+        port = procs.pick_port(DEFAULT_PORTS["prometheus"], self.taken)
+        self.prometheus = f"127.0.0.1:{port}"
+        rules_dir = REPO / "rules"
+        rule_files, skipped = stack_config.rule_files(rules_dir) if rules_dir.is_dir() else ([], [])
+        for why in skipped:
+            say(f"WARNING: skipping rule file {why}")
+        config = self.state / "prometheus.yml"
+        config.write_text(
+            stack_config.prometheus_config(
+                self.sidecars, self.alertmanager, self.prometheus, self.args.scrape_interval, rule_files
+            )
+        )
+        rules = f"{len(rule_files)} rule file(s) from rules/" if rule_files else "no alert rules yet"
+        every = f"scrape every {self.args.scrape_interval:g} s"
+        say(f"starting Prometheus on http://{self.prometheus} ({every}, {rules})")
+        self._start(
+            "prometheus",
+            [
+                shutil.which("prometheus") or "/usr/bin/prometheus",
+                f"--config.file={config}",
+                f"--storage.tsdb.path={self.state / 'prometheus'}",
+                f"--web.listen-address={self.prometheus}",
+                "--storage.tsdb.retention.time=1d",
+            ],
+            f"http://{self.prometheus}/-/ready",
+        )
+
+    def start(self) -> None:
+        say(f"state, configs and logs in {rel(self.state)}/")
+        self.build_venvs()
+        self.start_alerting()
+        self.start_servers()
+        for kind in self.servers:
+            say(f"starting exporter sidecar for {kind}")
+            self.start_sidecar(kind)
+        self.start_prometheus()
+        shape = traffic.Shape(day_seconds=self.args.day_seconds)
+        self.traffic = traffic.Traffic(list(self.servers.values()), self.control_file, shape).start()
+        say(
+            f"traffic started: one search 'day' every {shape.day_seconds:g} s, "
+            f"{shape.night_rps:g} to {shape.peak_rps:g} searches/s per server, bursts, ~1% failing"
+        )
+        self.write_stack_file()
+        self.print_summary()
+
+    # --- running ----------------------------------------------------------------
+
+    def write_stack_file(self) -> None:
+        stack = {
+            "servers": {k: {"api": h.api_url, "metrics": h.metrics_url} for k, h in self.servers.items()},
+            "sidecars": {k: f"http://{a}" for k, a in self.sidecars.items()},
+            "prometheus": f"http://{self.prometheus}",
+            "alertmanager": f"http://{self.alertmanager}",
+            "slack_standin": self.slack_url,
+            "slack_log": str(self.slack_log),
+            "control_file": str(self.control_file),
+        }
+        (self.state / "stack.json").write_text(json.dumps(stack, indent=2) + "\n")
+
+    def print_summary(self) -> None:
+        prom = f"http://{self.prometheus}"
+        lines = ["", "The demo is running. Where to look:", "", "  Model servers (ranking model 'ranker'):"]
+        for kind, h in self.servers.items():
+            lines.append(f"    {kind:<9} API {h.api_url}   native metrics {h.metrics_url}")
+        lines += ["", "  Exporter sidecars (unified inference_* metrics):"]
+        for kind, address in self.sidecars.items():
+            lines.append(f"    {kind:<9} http://{address}/metrics   landing page http://{address}/")
+        lines += ["", f"  Prometheus   {prom}   (alerts: {prom}/alerts)"]
+        for title, expr in QUERIES.items():
+            link = (
+                requests.Request("GET", f"{prom}/graph", params={"g0.expr": expr, "g0.tab": "0"})
+                .prepare()
+                .url
+            )
+            lines.append(f"    {title}: {link}")
+        lines += [
+            f"  Alertmanager http://{self.alertmanager}",
+            f"  Slack stand-in log: {rel(self.slack_log)}   (process logs: {rel(self.state / 'logs')}/)",
+            f"  Faults: python {rel(HERE / 'control.py')} set error_share=0.3   (see control.py)",
+            "",
+            "  Stop: Ctrl-C here, or `make demo-stop` from another shell."
+            + (f" Exits by itself after {self.args.duration:g} s." if self.args.duration else ""),
+            "",
+        ]
+        print("\n".join(lines), flush=True)
+
+    def run(self) -> None:
+        began = time.monotonic()
+        last_report = began
+        warned: set[str] = set()
+        while not self.args.duration or time.monotonic() - began < self.args.duration:
+            time.sleep(1)
+            self.apply_down(set(control.read(self.control_file)["down"]))
+            for name, proc in self.procs.items():
+                if not proc.running() and name not in warned:
+                    warned.add(name)
+                    say(f"WARNING: {name} exited ({proc.popen.returncode}); log tail:\n{proc.log_tail(10)}")
+            if time.monotonic() - last_report >= self.args.report_every:
+                last_report = time.monotonic()
+                say(f"traffic so far: {self.traffic.summary()}")
+        say(f"--duration {self.args.duration:g} s reached")
+
+    def apply_down(self, down: set[str]) -> None:
+        """Stop servers listed under ``down`` in the control file; start them again when unlisted."""
+        for kind in list(self.servers):
+            if kind in down and self.servers[kind] is not None:
+                say(f"control: stopping {kind} (its sidecar stays up and reports it unreachable)")
+                self.servers[kind].stop()
+                self.servers[kind] = None
+        for kind in self.args.servers:
+            if kind not in down and self.servers.get(kind) is None:
+                say(f"control: starting {kind} again")
+                self.servers[kind] = self.launch(kind)
+                self.procs.pop(f"exporter-{kind}").stop()
+                self.start_sidecar(kind)  # same sidecar port, new server ports
+                self.traffic.servers = [h for h in self.servers.values() if h is not None]
+
+    # --- shutdown -----------------------------------------------------------------
+
+    def shutdown(self) -> None:
+        say("stopping everything the demo started")
+        if self.traffic:
+            self.traffic.stop()
+            say(f"traffic total: {self.traffic.summary()}")
+        for name in ("prometheus", *[n for n in self.procs if n.startswith("exporter-")]):
+            if name in self.procs:
+                self.procs[name].stop()
+        for kind, handle in self.servers.items():
+            if handle is not None:
+                try:
+                    handle.stop()
+                except RuntimeError as exc:
+                    say(f"WARNING: {kind}: {exc}")
+        for proc in self.procs.values():
+            proc.stop()
+        (self.state / "logs").mkdir(parents=True, exist_ok=True)
+        for workdir in self.server_dirs:
+            for log in workdir.glob("*.log"):
+                shutil.copy(log, self.state / "logs" / f"{workdir.name}-{log.name}")
+            shutil.rmtree(workdir, ignore_errors=True)
+        left = sweep(self.run_id)
+        if left:
+            say(f"ended {len(left)} stray process(es) of this run: {left}")
+        (self.state / "demo.pid").unlink(missing_ok=True)
+        time.sleep(0.2)  # SIGKILL is asynchronous
+        remaining = marked_pids(self.run_id)
+        say(f"WARNING: still alive: {remaining}" if remaining else "stopped: no process of the demo is left")
+
+
+def _is_demo(pid: int) -> bool:
+    """Whether ``pid`` is alive and a demo (not a pid reused since by something else)."""
+    return pid != os.getpid() and b"demo.py" in _cmdline(pid)
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def marked_pids(run_id: str) -> list[int]:
+    """Live processes (not zombies) that carry this run's marker, the demo itself excepted."""
+    marker = f"{RUN_MARKER_ENV}={run_id}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            if stat[stat.rindex(")") + 2] != "Z" and marker in (entry / "environ").read_bytes():
+                found.append(int(entry.name))
+        except (OSError, ValueError):
+            continue
+    return found
+
+
+def sweep(run_id: str) -> list[int]:
+    """SIGKILL whatever of this run escaped its process group; returns their pids."""
+    left = marked_pids(run_id)
+    for pid in left:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return left
+
+
+def stop_running(state_dir: Path, timeout: float = 90) -> int:
+    pid_file = state_dir / "demo.pid"
+    if not pid_file.exists():
+        print("demo: not running (no pid file in " + rel(state_dir) + ")")
+        return 0
+    pid = int(pid_file.read_text().strip() or 0)
+    if not pid or not _is_demo(pid):
+        print(f"demo: not running (stale pid file, pid {pid})")
+        pid_file.unlink(missing_ok=True)
+        return 0
+    print(f"demo: asking the demo (pid {pid}) to stop everything ...", flush=True)
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not Path(f"/proc/{pid}").exists():
+            print("demo: stopped")
+            return 0
+        time.sleep(0.5)
+    print(f"demo: pid {pid} still running after {timeout:.0f} s; see its terminal", file=sys.stderr)
+    return 1
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description="Run the local inference-exporter demo stack.")
+    ap.add_argument(
+        "--servers",
+        default="triton,mlserver",
+        help="comma-separated model servers (%(default)s; also bentoml, kserve)",
+    )
+    ap.add_argument(
+        "--duration", type=float, default=0, help="exit after this many seconds (0: until stopped)"
+    )
+    ap.add_argument(
+        "--scrape-interval", type=float, default=5, help="Prometheus and sidecar interval, seconds"
+    )
+    ap.add_argument("--day-seconds", type=float, default=600, help="length of one traffic 'day', seconds")
+    ap.add_argument("--report-every", type=float, default=60, help="traffic report interval, seconds")
+    ap.add_argument("--state-dir", type=Path, default=REPO / ".demo", help="state folder (%(default)s)")
+    ap.add_argument("--stop", action="store_true", help="stop the demo running in another shell")
+    args = ap.parse_args(argv)
+    args.servers = [s.strip() for s in args.servers.split(",") if s.strip()]
+    unknown = set(args.servers) - set(venvs.SERVERS)
+    if unknown or not args.servers:
+        ap.error(f"--servers: choose from {', '.join(venvs.SERVERS)}")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.stop:
+        return stop_running(args.state_dir)
+
+    def _stop(signum, _frame):
+        # Ignore further signals: the shutdown that follows must run to its end.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise Stop(signal.Signals(signum).name)
+
+    demo = Demo(args)
+    demo.prepare()  # outside the try: a refusal (already running) has nothing to clean up
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    code = 0
+    try:
+        demo.start()
+        demo.run()
+    except Stop as sig:
+        print(flush=True)
+        say(f"{sig} received")
+    except (RuntimeError, launch.ServerStartError) as exc:
+        say(f"ERROR: {exc}")
+        code = 1
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        demo.shutdown()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
