@@ -1,0 +1,675 @@
+"""The serving dashboards: fleet overview, model detail, SLO and error budget, anomalies.
+
+Fleet, SLO and anomaly panels read the rule pack's recording rules (`model:...`, cheap over
+many models, the same figures the alerts use); model-detail panels read the raw series
+with `$__rate_interval`, so they follow every version and react within a scrape or two.
+"""
+
+from __future__ import annotations
+
+import slo_config
+from panels import (
+    MODEL,
+    MODEL_ONLY,
+    SCOPE,
+    SCOPE_VARS,
+    Column,
+    Layout,
+    Query,
+    Sel,
+    agg,
+    annotation,
+    dashboard,
+    dashboard_links,
+    heatmap,
+    mean,
+    p99_or_mean,
+    presence_variable,
+    quantile,
+    rate,
+    share,
+    stat,
+    state_timeline,
+    sum_rate,
+    table,
+    timeseries,
+    variables,
+)
+
+REQUESTS = "inference_requests_total"
+DURATION = "inference_request_duration_seconds"
+FAILURE = 'outcome="failure"'
+FIRING = 'alertstate="firing"'
+PACK_ALERTS = 'alertname=~"Inference.*"'
+BURN_ALERTS = 'alertname=~"Inference.*BudgetBurn.*"'
+ANOMALY_ALERTS = 'alertname=~"Inference.*(Anomaly|TrafficDrop)"'
+# Generative panels follow the hidden `generative` variable (one repeated row per such model).
+GENERATIVE = Sel(SCOPE_VARS + ("version",), ('model=~"$generative"',))
+READY_STATES = [(0, "not ready", "red"), (1, "ready", "green")]
+MODEL_LINK = (
+    "/d/inference-model?${__url_time_range}&var-datasource=${datasource}"
+    "&var-cluster=${__data.fields.cluster}&var-model=${__data.fields.model}"
+)
+# Recording rules of the rule pack (rules/pack/recording.py, slo.py, anomaly.py).
+RPS = "model:inference_requests:rate5m"
+ERROR_RATIO = "model:inference_request_errors:ratio_rate5m"
+P99 = "model:inference_request_duration_seconds:p99_rate5m"
+MEAN_LATENCY = "model:inference_request_duration_seconds:mean_rate5m"
+BURN_WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
+VERSION_APPEARED = (
+    f"count by (model, version) ({MODEL('inference_model_info')})\n"
+    f"unless count by (model, version) ({MODEL('inference_model_info')} offset 5m)"
+)
+
+
+def version_annotation() -> dict:
+    return annotation(
+        "Version changes",
+        VERSION_APPEARED,
+        "{{model}} {{version}}",
+        "Version {{version}} of {{model}} appeared (it was not served 5 minutes before).",
+        "purple",
+    )
+
+
+# --- fleet -----------------------------------------------------------------------------------
+
+
+def fleet() -> dict:
+    lay = Layout()
+    lay.row("Fleet now")
+    lay.add(
+        stat(
+            "Models serving",
+            "Models with at least one version seen in the servers' metrics.",
+            "none",
+            [Query(f"count(count by (model) ({MODEL('inference_model_info')}))")],
+        ),
+        stat(
+            "Requests/s",
+            "Requests finished per second over all selected models (5-minute rate).",
+            "reqps",
+            [Query(f"sum({MODEL(RPS)})")],
+        ),
+        stat(
+            "Error ratio",
+            "Share of requests that failed over all selected models (5-minute rate).",
+            "percentunit",
+            [Query(f"sum({MODEL('model:inference_request_errors:rate5m')}) / (sum({MODEL(RPS)}) > 0)")],
+            guarded=True,
+            thresholds=[(None, "green"), (0.01, "orange"), (0.05, "red")],
+        ),
+        stat(
+            "Targets up",
+            "Share of model-server targets whose last collection by the exporter succeeded.",
+            "percentunit",
+            [Query(f"avg({SCOPE('inference_exporter_target_up')})")],
+            thresholds=[(None, "red"), (0.99, "orange"), (1, "green")],
+        ),
+        stat(
+            "Models not ready",
+            "Model versions whose readiness probe fails now.",
+            "none",
+            [Query(f"count({MODEL('inference_model_ready')} == 0) or vector(0)")],
+            thresholds=[(None, "green"), (1, "red")],
+        ),
+        stat(
+            "Firing alerts",
+            "Alerts of the inference rule pack firing now (ALERTS is Prometheus' own series of alert "
+            "states).",
+            "none",
+            [Query(f"count({MODEL('ALERTS', FIRING, PACK_ALERTS)}) or vector(0)")],
+            thresholds=[(None, "green"), (1, "orange")],
+        ),
+    )
+    lay.row("Per model")
+    lay.add(
+        timeseries(
+            "Request rate",
+            "Requests finished per second, per model (5-minute rate).",
+            "reqps",
+            [Query(f"sum by (model) ({MODEL(RPS)})", "{{model}}")],
+        ),
+        timeseries(
+            "Error ratio",
+            "Share of requests that failed, per model (5-minute rate); no value while a model has no "
+            "traffic.",
+            "percentunit",
+            [Query(f"max by (model) ({MODEL(ERROR_RATIO)})", "{{model}}")],
+            guarded=True,
+        ),
+        timeseries(
+            "Latency p99, or mean where the server reports only sums",
+            "p99 request duration per model where the histogram has buckets; servers that report only "
+            "totals (Triton, TorchServe, MLServer) have no quantile, so their exact mean is shown instead.",
+            "s",
+            [
+                Query(f"max by (model) ({MODEL(P99)})", "{{model}} p99"),
+                Query(
+                    f"max by (model) ({MODEL(MEAN_LATENCY)}) unless on (model) max by (model) ({MODEL(P99)})",
+                    "{{model}} mean",
+                ),
+            ],
+            guarded=True,
+        ),
+        state_timeline(
+            "Readiness",
+            "1 while every version of the model answers its readiness probe.",
+            [Query(f"min by (model) ({MODEL('inference_model_ready')})", "{{model}}")],
+            READY_STATES,
+        ),
+    )
+    lay.row("Models")
+    lay.add(
+        table(
+            "Models: version, traffic, errors, latency, budget (click a model for its dashboard)",
+            "One row per model and version now. Latency is p99 where buckets exist, else the mean.",
+            ["cluster", "model", "version"],
+            [
+                Column(
+                    "Versions seen",
+                    f"count by (cluster, model, version) ({MODEL('inference_model_info')})",
+                    "none",
+                ),
+                Column("Requests/s", f"sum by (cluster, model) ({MODEL(RPS)})", "reqps"),
+                Column("Error ratio", f"max by (cluster, model) ({MODEL(ERROR_RATIO)})", "percentunit", True),
+                Column(
+                    "Latency (p99 or mean)",
+                    f"max by (cluster, model) ({MODEL(P99)}) or "
+                    f"max by (cluster, model) ({MODEL(MEAN_LATENCY)})",
+                    "s",
+                    True,
+                ),
+                Column("Ready", f"min by (cluster, model) ({MODEL('inference_model_ready')})", "bool"),
+                Column(
+                    "Availability budget left",
+                    f"min by (cluster, model) ({MODEL(_budget_rule('availability'))})",
+                    "percentunit",
+                ),
+            ],
+            link=("model", MODEL_LINK),
+        ),
+        timeseries(
+            "Error budget left",
+            "Share of the SLO period's availability error budget each model has left (1 = untouched, "
+            "below 0 = overspent).",
+            "percentunit",
+            [
+                Query(
+                    f"min by (model) ({MODEL(_budget_rule('availability'))})",
+                    "{{model}}",
+                )
+            ],
+        ),
+        table(
+            "Firing alerts",
+            "Alerts of the inference rule pack firing now, with their severity.",
+            ["alertname", "severity", "model"],
+            [
+                Column(
+                    "Firing",
+                    f"max by (alertname, severity, model) ({MODEL('ALERTS', FIRING, PACK_ALERTS)})",
+                    "none",
+                )
+            ],
+            width=12,
+            height=8,
+        ),
+    )
+    return dashboard(
+        "inference-fleet",
+        "Inference / Fleet overview",
+        "Every model the exporter sees: traffic, errors, latency, readiness, SLO budget and alerts.",
+        lay,
+        variables(),
+        [version_annotation()],
+        dashboard_links(),
+    )
+
+
+def _budget_rule(sli: str) -> str:
+    return f"model:inference_{sli}_error_budget:remaining_ratio{slo_config.load().period_days}d"
+
+
+# --- model detail ------------------------------------------------------------------------------
+
+
+def model() -> dict:
+    lay = Layout()
+    v = "version"
+    lay.row("Requests, errors, latency (RED)")
+    lay.add(
+        timeseries(
+            "Requests/s by version and outcome",
+            "Requests finished per second.",
+            "reqps",
+            [
+                Query(
+                    sum_rate(MODEL, REQUESTS, "model, version, outcome"), "{{model}} {{version}} {{outcome}}"
+                )
+            ],
+            width=8,
+        ),
+        timeseries(
+            "Error ratio by version",
+            "Share of requests that failed; no value while the version has no traffic.",
+            "percentunit",
+            [Query(share(MODEL, REQUESTS, "model, version", FAILURE), "{{model}} {{version}}")],
+            width=8,
+            guarded=True,
+        ),
+        timeseries(
+            "Failures by reason",
+            "Failed requests per second by the reason the server gives.",
+            "reqps",
+            [Query(sum_rate(MODEL, REQUESTS, "model, reason", FAILURE), "{{model}} {{reason}}")],
+            width=8,
+        ),
+    )
+    lay.row("Latency")
+    lay.add(
+        heatmap(
+            "Latency distribution",
+            "Requests per second in each latency bucket. Servers that report only totals have a single "
+            "+Inf bucket, so the heatmap shows one band for them: use the mean.",
+            "s",
+            Query(f"sum by (le) ({rate(MODEL, f'{DURATION}_bucket')})"),
+        ),
+        timeseries(
+            "Latency percentiles and mean",
+            "p50/p90/p99 request duration from the buckets where they exist, and the exact mean "
+            "(rate of the sum over rate of the count), which every server reports.",
+            "s",
+            [
+                Query(quantile(0.5, MODEL, DURATION, "model, version"), "{{model}} {{version}} p50"),
+                Query(quantile(0.9, MODEL, DURATION, "model, version"), "{{model}} {{version}} p90"),
+                Query(quantile(0.99, MODEL, DURATION, "model, version"), "{{model}} {{version}} p99"),
+                Query(mean(MODEL, DURATION, "model, version"), "{{model}} {{version}} mean"),
+            ],
+            guarded=True,
+        ),
+        timeseries(
+            "Queue vs compute time (mean)",
+            "Mean time a request waited in the server's queue, and mean time computing it. Queue time "
+            "growing while compute stays flat means too little capacity.",
+            "s",
+            [
+                Query(mean(MODEL, "inference_request_queue_duration_seconds", "model"), "{{model}} queue"),
+                Query(
+                    mean(MODEL, "inference_request_compute_duration_seconds", "model"), "{{model}} compute"
+                ),
+            ],
+            guarded=True,
+            stack=True,
+        ),
+        timeseries(
+            "Batch size (mean) and requests running/waiting",
+            "Mean requests per model execution, and requests executing or queued now.",
+            "short",
+            [
+                Query(mean(MODEL, "inference_batch_size", "model"), "{{model}} mean batch size"),
+                Query(f"sum by (model) ({MODEL('inference_requests_running')})", "{{model}} running"),
+                Query(f"sum by (model) ({MODEL('inference_requests_waiting')})", "{{model}} waiting"),
+            ],
+        ),
+    )
+    # Repeated over the models that report tokens, so it is absent for other models.
+    lay.row("Generative: $generative (TTFT, time per output token, tokens/s, KV cache)", repeat="generative")
+    gen = GENERATIVE
+    lay.add(
+        timeseries(
+            "Time to first token",
+            "p99 (where buckets exist) or mean time from request arrival to the first output token.",
+            "s",
+            [
+                Query(
+                    p99_or_mean(gen, "inference_time_to_first_token_seconds", "model, version"),
+                    "{{model}} {{version}}",
+                )
+            ],
+            width=6,
+            guarded=True,
+        ),
+        timeseries(
+            "Time per output token",
+            "p99 or mean time between consecutive output tokens (inter-token latency).",
+            "s",
+            [
+                Query(
+                    p99_or_mean(gen, "inference_time_per_output_token_seconds", "model, version"),
+                    "{{model}} {{version}}",
+                )
+            ],
+            width=6,
+            guarded=True,
+        ),
+        timeseries(
+            "Tokens/s",
+            "Prompt (input) tokens processed and tokens generated per second.",
+            "short",
+            [
+                Query(sum_rate(gen, "inference_input_tokens_total", "model"), "{{model}} input"),
+                Query(sum_rate(gen, "inference_output_tokens_total", "model"), "{{model}} output"),
+            ],
+            width=6,
+        ),
+        timeseries(
+            "KV cache in use",
+            "Share of the KV cache in use (highest over the model's servers).",
+            "percentunit",
+            [Query(f"max by (model) ({gen('inference_kv_cache_usage_ratio')})", "{{model}}")],
+            width=6,
+            maximum=1,
+        ),
+    )
+    lay.row("Health, canaries and quality")
+    lay.add(
+        state_timeline(
+            "Readiness by version",
+            "Whether each version answers its readiness probe, and whether its server does.",
+            [
+                Query(f"min by (model, version) ({MODEL('inference_model_ready')})", "{{model}} {{version}}"),
+                Query(f"min by (target) ({SCOPE('inference_server_ready')})", "server {{target}}"),
+            ],
+            READY_STATES,
+            width=8,
+        ),
+        state_timeline(
+            "Canary success",
+            "Whether the canary's last golden request passed every check.",
+            [Query(f"min by (model, canary) ({MODEL('inference_canary_success')})", "{{model}} {{canary}}")],
+            [(0, "failed", "red"), (1, "passed", "green")],
+            width=8,
+        ),
+        timeseries(
+            "Canary quality score",
+            "Quality of the canary's last answer, 0..1 (top-K overlap, cosine similarity or regex match).",
+            "percentunit",
+            [
+                Query(
+                    f"min by (model, canary, check) ({MODEL('inference_canary_quality_score')})",
+                    "{{model}} {{canary}} {{check}}",
+                )
+            ],
+            width=8,
+            maximum=1,
+        ),
+    )
+    lay.row("Anomaly bands (rule pack)")
+    lay.add(*_band_panels(repeat=False))
+    lay.row("Versions")
+    lay.add(
+        table(
+            "Per-version comparison",
+            "Each version of the selected models side by side over the rate window: traffic, errors, "
+            "mean and p99 latency, and when the exporter first saw the version.",
+            ["model", v],
+            [
+                Column("Requests/s", sum_rate(MODEL, REQUESTS, "model, version"), "reqps"),
+                Column("Error ratio", share(MODEL, REQUESTS, "model, version", FAILURE), "percentunit", True),
+                Column("Mean latency", mean(MODEL, DURATION, "model, version"), "s", True),
+                Column("p99 latency", quantile(0.99, MODEL, DURATION, "model, version"), "s", True),
+                Column(
+                    "First seen",
+                    agg(
+                        "max", "model, version", MODEL, "inference_model_version_first_seen_timestamp_seconds"
+                    )
+                    + " * 1000",
+                    "dateTimeAsIso",
+                ),
+            ],
+        ),
+        timeseries(
+            "Loaded versions",
+            "Versions of the model loaded now, from the server's model API.",
+            "none",
+            [Query(f"max by (model) ({MODEL_ONLY('inference_model_loaded_versions')})", "{{model}}")],
+            width=12,
+        ),
+        timeseries(
+            "Mean latency by version",
+            "Exact mean request duration of each version: a new version's step shows here first.",
+            "s",
+            [Query(mean(MODEL, DURATION, "model, version"), "{{model}} {{version}}")],
+            width=12,
+            guarded=True,
+        ),
+    )
+    return dashboard(
+        "inference-model",
+        "Inference / Model detail",
+        "One model: RED metrics, latency, queueing, batching, generative metrics, health, canaries, "
+        "anomaly bands and versions.",
+        lay,
+        variables() + [presence_variable("generative", "inference_output_tokens_total")],
+        [version_annotation()],
+        dashboard_links(),
+    )
+
+
+# --- SLO -------------------------------------------------------------------------------------
+
+
+def _burn(series: str, objective: str) -> str:
+    """Error ratio over each class's budget: 1 means spending exactly the budget over the period."""
+    parts = []
+    for c in slo_config.load().classes:
+        budget = 1 - getattr(c, objective)
+        parts.append(f"({MODEL(series, c.matcher)} / {budget:.6g})")
+    return " or ".join(parts)
+
+
+def _burn_panel(title: str, what: str, series: str, objective: str) -> object:
+    cfg = slo_config.load()
+    steps = [(None, "green")] + [
+        (f, "orange" if f < max(cfg.factors) else "red") for f in sorted(cfg.factors)
+    ]
+    queries = [Query(_burn(series.format(w), objective), f"{{{{model}}}} {w}") for w in BURN_WINDOWS]
+    panel = timeseries(
+        title,
+        f"{what} divided by the class's error budget (1 - objective), per window. 1 spends the budget "
+        f"exactly over the {cfg.period_days}-day period; the alerts fire at "
+        f"{', '.join(f'{f:g}' for f in cfg.factors)} (long and short window both above).",
+        "short",
+        queries,
+        guarded=True,
+    )
+    panel.body["fieldConfig"]["defaults"]["thresholds"]["steps"] = [
+        {"color": c, "value": v} for v, c in steps
+    ]
+    panel.body["fieldConfig"]["defaults"]["custom"]["thresholdsStyle"] = {"mode": "dashed"}
+    return panel
+
+
+def slo() -> dict:
+    cfg = slo_config.load()
+    period = cfg.period_days
+    lay = Layout()
+    lay.row("Error budget")
+    for sli in ("availability", "latency"):
+        rule = _budget_rule(sli)
+        lay.add(
+            stat(
+                f"{sli.title()} budget left (lowest model)",
+                f"Share of the {period}-day {sli} error budget the worst selected model has left.",
+                "percentunit",
+                [Query(f"min({MODEL(rule)})")],
+                width=6,
+                thresholds=[(None, "red"), (0.25, "orange"), (0.5, "green")],
+            ),
+            timeseries(
+                f"{sli.title()} budget left",
+                f"Share of the {period}-day {sli} error budget left per model (below 0 = overspent).",
+                "percentunit",
+                [Query(f"min by (model) ({MODEL(rule)})", "{{model}}")],
+                width=6,
+            ),
+        )
+    lay.row("Burn rates")
+    lay.add(
+        _burn_panel(
+            "Availability burn rate per window",
+            "Failed-request ratio",
+            "model:inference_request_errors:ratio_rate{}",
+            "availability",
+        ),
+        _burn_panel(
+            "Latency burn rate per window",
+            "Share of requests slower than the class's latency threshold (models with that bucket edge)",
+            "model:inference_latency_sli_slow:ratio_rate{}",
+            "latency_objective",
+        ),
+    )
+    lay.row("Alerts")
+    lay.add(
+        state_timeline(
+            "Burn-rate alert state",
+            "Pending and firing burn-rate alerts per model (ALERTS is Prometheus' own series).",
+            [
+                Query(
+                    f"max by (alertname, model) ({MODEL('ALERTS', BURN_ALERTS, FIRING)}) * 2"
+                    f" or max by (alertname, model) ({MODEL('ALERTS', BURN_ALERTS)})",
+                    "{{model}} {{alertname}}",
+                )
+            ],
+            [(1, "pending", "orange"), (2, "firing", "red")],
+        ),
+        timeseries(
+            "Requests/s counted by the SLOs",
+            "Traffic behind the ratios: all requests (availability) and requests with a latency SLI.",
+            "reqps",
+            [
+                Query(f"sum by (model) ({MODEL(RPS)})", "{{model}} all"),
+                Query(
+                    f"sum by (model) ({MODEL('model:inference_latency_sli_requests:rate5m')})",
+                    "{{model}} latency SLI",
+                ),
+            ],
+        ),
+    )
+    lay.row("Objectives (rules/config.yml)")
+    lay.add(
+        table(
+            "Error ratio now vs objective",
+            "Each model's failed-request ratio and slow-request ratio over 1 hour, next to its class.",
+            ["model", "model_class"],
+            [
+                Column(
+                    "Errors (1h)",
+                    f"max by (model, model_class) ({MODEL('model:inference_request_errors:ratio_rate1h')})",
+                    "percentunit",
+                    True,
+                ),
+                Column(
+                    "Slow (1h)",
+                    f"max by (model, model_class) ({MODEL('model:inference_latency_sli_slow:ratio_rate1h')})",
+                    "percentunit",
+                    True,
+                ),
+            ],
+        ),
+    )
+    return dashboard(
+        "inference-slo",
+        "Inference / SLO and error budget",
+        "Availability and latency SLOs per model class: burn rates per window, budget left, alert state. "
+        "Objectives: "
+        + "; ".join(
+            f"{c.name} {c.availability:g} available, {c.latency_objective:g} under {c.latency_threshold:g}s"
+            for c in cfg.classes
+        )
+        + ".",
+        lay,
+        variables(),
+        [version_annotation()],
+        dashboard_links(),
+    )
+
+
+# --- anomalies -------------------------------------------------------------------------------
+
+SIGNALS = (
+    ("Request rate", RPS, "reqps"),
+    ("Mean latency", MEAN_LATENCY, "s"),
+    ("Error ratio", ERROR_RATIO, "percentunit"),
+)
+
+
+def _band_panels(repeat: bool) -> list:
+    out = []
+    for title, signal, unit in SIGNALS:
+        expected, margin = f"{signal}_expected", f"{signal}_margin"
+        panel = timeseries(
+            f"{title} and its anomaly band" + (" ($model)" if repeat else ""),
+            f"The observed {title.lower()}, the expected value (median of the same hour yesterday, last week "
+            "and the last half hour) and the band the anomaly alerts use. The band needs a day of history.",
+            unit,
+            [
+                Query(f"max by (model) ({MODEL(signal)})", "observed"),
+                Query(f"max by (model) ({MODEL(expected)})", "expected"),
+                Query(f"max by (model) ({MODEL(expected)} + {MODEL(margin)})", "upper"),
+                Query(f"max by (model) (clamp_min({MODEL(expected)} - {MODEL(margin)}, 0))", "lower"),
+            ],
+            width=8,
+            guarded=True,
+            overrides=[
+                {
+                    "matcher": {"id": "byName", "options": "upper"},
+                    "properties": [
+                        {"id": "custom.fillBelowTo", "value": "lower"},
+                        {"id": "custom.lineWidth", "value": 0},
+                        {"id": "color", "value": {"mode": "fixed", "fixedColor": "blue"}},
+                    ],
+                },
+                {
+                    "matcher": {"id": "byName", "options": "lower"},
+                    "properties": [
+                        {"id": "custom.lineWidth", "value": 0},
+                        {"id": "color", "value": {"mode": "fixed", "fixedColor": "blue"}},
+                    ],
+                },
+                {
+                    "matcher": {"id": "byName", "options": "expected"},
+                    "properties": [{"id": "custom.lineStyle", "value": {"fill": "dash", "dash": [10, 10]}}],
+                },
+            ],
+        )
+        if repeat:
+            # One panel per model: the band's fill needs fixed series names.
+            panel.body.update({"repeat": "model", "repeatDirection": "h", "maxPerRow": 3})
+        out.append(panel)
+    return out
+
+
+def anomalies() -> dict:
+    lay = Layout()
+    lay.row("Anomaly alerts")
+    lay.add(
+        state_timeline(
+            "Anomaly alert state",
+            "Pending and firing anomaly and traffic-drop alerts per model.",
+            [
+                Query(
+                    f"max by (alertname, model) ({MODEL('ALERTS', ANOMALY_ALERTS, FIRING)}) * 2"
+                    f" or max by (alertname, model) ({MODEL('ALERTS', ANOMALY_ALERTS)})",
+                    "{{model}} {{alertname}}",
+                )
+            ],
+            [(1, "pending", "orange"), (2, "firing", "red")],
+            width=24,
+            height=6,
+        ),
+    )
+    for title, _, _ in SIGNALS:
+        lay.row(title)
+        lay.add(*[p for p in _band_panels(repeat=True) if p.body["title"].startswith(title)])
+    return dashboard(
+        "inference-anomalies",
+        "Inference / Anomalies",
+        "Seasonal anomaly bands of the rule pack (request rate, mean latency, error ratio) around the live "
+        "series, one panel per model, and the anomaly alerts.",
+        lay,
+        variables(),
+        [version_annotation()],
+        dashboard_links(),
+    )
