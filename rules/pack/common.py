@@ -1,0 +1,156 @@
+"""Config access and the small PromQL/alert helpers every rule module shares."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+DASHBOARDS = (
+    "inference-fleet",
+    "inference-model",
+    "inference-resources",
+    "inference-slo",
+    "inference-anomalies",
+    "inference-exporter",
+)
+SEVERITIES = ("critical", "warning", "info")
+
+
+@dataclass
+class Pack:
+    """The loaded config plus the selectors and label lists derived from it."""
+
+    cfg: dict
+
+    @classmethod
+    def load(cls, path: Path) -> Pack:
+        return cls(yaml.safe_load(path.read_text()))
+
+    @property
+    def job(self) -> str:
+        return self.cfg["selectors"]["job"]
+
+    def label(self, key: str) -> str:
+        return self.cfg["labels"][key]
+
+    @property
+    def model_labels(self) -> list[str]:
+        return list(self.cfg["model_labels"])
+
+    @property
+    def by_model(self) -> str:
+        return ", ".join(self.model_labels)
+
+    @property
+    def owner_labels(self) -> str:
+        """Labels an instance-level alert borrows from the models it serves."""
+        return ", ".join(dict.fromkeys([self.label("team"), self.label("model_class")]))
+
+    def sel(self, *matchers: str) -> str:
+        return "{" + ", ".join((self.job,) + matchers) + "}"
+
+    def forr(self, key: str) -> str:
+        return self.cfg["for"][key]
+
+    def th(self, key: str):
+        return self.cfg["thresholds"][key]
+
+    def classes(self) -> list[tuple[str, dict, str]]:
+        """(name, spec, matcher on the class label) for every SLO class."""
+        slo = self.cfg["slo"]
+        label = self.label("model_class")
+        named = [c for c in slo["classes"] if c != slo["default_class"]]
+        out = []
+        for name, spec in slo["classes"].items():
+            if name == slo["default_class"]:
+                matcher = f'{label}!~"{"|".join(named)}"' if named else f'{label}=~".*"'
+            else:
+                matcher = f'{label}="{name}"'
+            out.append((name, spec, matcher))
+        return out
+
+    def dashboard(self, uid: str, model: bool = True) -> str:
+        assert uid in DASHBOARDS, uid
+        base = f"{self.cfg['urls']['grafana']}/d/{uid}"
+        cluster, namespace = self.label("cluster"), self.label("namespace")
+        params = [
+            f"var-{cluster}={{{{ $labels.{cluster} }}}}",
+            f"var-namespace={{{{ $labels.{namespace} }}}}",
+        ]
+        if model:
+            params.append("var-model={{ $labels.model }}")
+        return base + "?" + "&".join(params)
+
+
+def le_matcher(threshold: float) -> str:
+    """Matches a bucket bound however the exposition spells it (0.1, 1.0 vs 1, 1e-05)."""
+    spellings = dict.fromkeys([repr(float(threshold)), f"{threshold:g}"])
+    if float(threshold).is_integer():
+        spellings[str(int(threshold))] = None
+    escaped = [s.replace(".", "\\\\.").replace("+", "\\\\+") for s in spellings]
+    return f'le=~"{"|".join(escaped)}"'
+
+
+def duration_seconds(text: str) -> int:
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+    return int(float(text[:-1]) * units[text[-1]])
+
+
+def record(name: str, expr: str, labels: dict | None = None) -> dict:
+    rule = {"record": name, "expr": expr.strip()}
+    if labels:
+        rule["labels"] = labels
+    return rule
+
+
+@dataclass
+class Runbook:
+    meaning: str
+    check: str
+    fix: str
+    rollback: str
+
+
+def alert(
+    pack: Pack,
+    name: str,
+    expr: str,
+    *,
+    severity: str,
+    summary: str,
+    description: str,
+    dashboard: str,
+    runbook: Runbook,
+    for_: str | None = None,
+    model_scoped: bool = True,
+    labels: dict | None = None,
+) -> dict:
+    """An alert with every annotation the pack promises; the runbook is rendered separately."""
+    assert severity in SEVERITIES, severity
+    rule: dict = {"alert": name, "expr": expr.strip()}
+    if for_:
+        rule["for"] = for_
+    rule["labels"] = {"severity": severity, **(labels or {})}
+    rule["annotations"] = {
+        "summary": summary,
+        "description": description,
+        "runbook_url": f"{pack.cfg['urls']['runbook']}/{name}.md",
+        "dashboard_url": pack.dashboard(dashboard, model=model_scoped),
+    }
+    rule["_runbook"] = runbook
+    return rule
+
+
+def group(name: str, rules: list[dict], interval: str = "1m") -> dict:
+    return {"name": name, "interval": interval, "rules": rules}
+
+
+def with_owner(pack: Pack, expr: str, on: str = "job, instance") -> str:
+    """Adds the team/model-class labels of the models an exporter serves to an instance-level
+    expression, keeping the series unchanged where no model is known (so it still alerts)."""
+    return (
+        f"(\n  ({expr})\n  * on ({on}) group_left ({pack.owner_labels}) instance:inference_owner:info\n)\n"
+        f"or on ({on})\n({expr})"
+    )
