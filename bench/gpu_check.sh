@@ -168,7 +168,7 @@ lbl = next(iter(gpus.values()), {})
 util_all = [round(v, 2) for _, v in values("inference_gpu_utilization_ratio")]
 mem = [(lbl2["uuid"], v) for lbl2, v in values("inference_gpu_memory_used_bytes")]
 detail = (
-    f"gpus={len(gpus)} name={lbl.get('gpu_name', '?')!r} workload={workload} util={util_all} "
+    f"gpus={len(gpus)} name={lbl.get('name', '?')!r} workload={workload} util={util_all} "
     f"mem_used_gib={[round(v / 2**30, 1) for _, v in mem]} "
     f"temp_c={[v for _, v in values('inference_gpu_temperature_celsius')]} "
     f"power_w={[round(v) for _, v in values('inference_gpu_power_usage_watts')]} "

@@ -48,7 +48,7 @@ def check_golden(name: str, text: str) -> None:
     )
 
 
-def sample_value(text: str, name: str, **labels: str) -> float | None:
+def sample_value(text: str, name: str, /, **labels: str) -> float | None:
     """Value of the sample NAME whose labels include LABELS (None if absent)."""
     from prometheus_client.parser import text_string_to_metric_families
 

@@ -55,23 +55,41 @@ def normalize_version(version: str | None) -> str:
 
 
 class _Hist:
-    __slots__ = ("buckets", "sum", "count")
+    __slots__ = ("buckets", "sum", "count", "exemplar")
 
     def __init__(self) -> None:
         self.buckets: dict[float, float] = {}
         self.sum = 0.0
         self.count = 0.0
+        self.exemplar: tuple[dict[str, str], float, float | None] | None = None
+
+
+def exemplar_suffix(labels: dict[str, str], value: float, ts: float | None) -> str:
+    """OpenMetrics exemplar: `` # {trace_id="abc"} 0.67 1700000000.123``."""
+    suffix = f" # {{{label_string(labels.items())}}} {format_value(value)}"
+    return suffix + (f" {ts:.3f}" if ts is not None else "")
 
 
 class Rendered:
-    """Prepared sample lines of one source, keyed by schema metric name."""
+    """Prepared sample lines of one source, keyed by schema metric name.
 
-    __slots__ = ("chunks", "series", "models")
+    ``om_chunks`` holds the OpenMetrics lines of the few metrics whose lines differ
+    between the formats (histograms with exemplars); every other metric is shared.
+    """
 
-    def __init__(self, chunks: dict[str, str], series: int, models: set[tuple[str, str]]):
+    __slots__ = ("chunks", "series", "models", "om_chunks")
+
+    def __init__(
+        self,
+        chunks: dict[str, str],
+        series: int,
+        models: set[tuple[str, str]],
+        om_chunks: dict[str, str] | None = None,
+    ):
         self.chunks = chunks
         self.series = series
         self.models = models
+        self.om_chunks = om_chunks or {}
 
 
 class Builder:
@@ -87,10 +105,10 @@ class Builder:
         self._prefix_cache: dict[tuple[str, str], tuple] = {}
 
     # --- adapter API -----------------------------------------------------
-    def counter(self, name: str, value: float, model: str = "", version: str = "", **labels: str) -> None:
+    def counter(self, name: str, value: float, /, model: str = "", version: str = "", **labels: str) -> None:
         self._add(name, schema.COUNTER, value, model, version, labels)
 
-    def gauge(self, name: str, value: float, model: str = "", version: str = "", **labels: str) -> None:
+    def gauge(self, name: str, value: float, /, model: str = "", version: str = "", **labels: str) -> None:
         self._add(name, schema.GAUGE, value, model, version, labels)
 
     def histogram(
@@ -99,14 +117,18 @@ class Builder:
         buckets: Iterable[tuple[float, float]],
         sum_: float,
         count: float,
+        /,
         model: str = "",
         version: str = "",
+        exemplar: tuple[dict[str, str], float, float | None] | None = None,
         **labels: str,
     ) -> None:
         """Add a histogram. ``buckets`` are (upper bound, cumulative count) in base units.
 
         Pass no buckets for servers that report only totals: the series then has a
         single ``+Inf`` bucket, so the mean stays exact and no quantile is invented.
+        ``exemplar`` (labels, value, unix time) is attached, in OpenMetrics only, to
+        the lowest bucket that holds the value.
         """
         metric = schema.get(name)
         if metric.type != schema.HISTOGRAM:
@@ -120,6 +142,8 @@ class Builder:
             h.buckets[le] = h.buckets.get(le, 0.0) + c
         h.sum += sum_
         h.count += count
+        if exemplar is not None:
+            h.exemplar = exemplar
 
     def model(self, model: str, version: str = "") -> None:
         """Record a model seen without a sample (e.g. from a model list)."""
@@ -213,21 +237,38 @@ class Builder:
                 lines.append(f"{name}{lbl_part} {format_value(value)}\n")
             series += len(lines)
             chunks[name] = "".join(lines)
+        om_chunks: dict[str, str] = {}
         for name, hists in self._hists.items():
             metric = schema.get(name)
             lines = []
+            om_lines: list[str] | None = None
             for key, h in hists.items():
                 lbl = self._labels(metric, key)
                 sep = "," if lbl else ""
                 if INF not in h.buckets:
                     h.buckets[INF] = h.count
+                exemplar_le = None
+                if h.exemplar is not None:
+                    if om_lines is None:
+                        om_lines = list(lines)
+                    exemplar_le = min(le for le in h.buckets if h.exemplar[1] <= le)
                 for le in sorted(h.buckets):
-                    lines.append(
-                        f'{name}_bucket{{{lbl}{sep}le="{format_le(le)}"}} {format_value(h.buckets[le])}\n'
-                    )
+                    line = f'{name}_bucket{{{lbl}{sep}le="{format_le(le)}"}} {format_value(h.buckets[le])}'
+                    lines.append(line + "\n")
+                    if om_lines is not None:
+                        om_lines.append(
+                            line + (exemplar_suffix(*h.exemplar) if le == exemplar_le else "") + "\n"
+                        )
                 lbl_part = "{" + lbl + "}" if lbl else ""
-                lines.append(f"{name}_sum{lbl_part} {format_value(h.sum)}\n")
-                lines.append(f"{name}_count{lbl_part} {format_value(h.count)}\n")
+                tail = (
+                    f"{name}_sum{lbl_part} {format_value(h.sum)}\n"
+                    f"{name}_count{lbl_part} {format_value(h.count)}\n"
+                )
+                lines.append(tail)
+                if om_lines is not None:
+                    om_lines.append(tail)
                 series += len(h.buckets) + 2
             chunks[name] = "".join(lines)
-        return Rendered(chunks, series, set(self._models))
+            if om_lines is not None:
+                om_chunks[name] = "".join(om_lines)
+        return Rendered(chunks, series, set(self._models), om_chunks)

@@ -142,7 +142,7 @@ SERVING: tuple[Metric, ...] = (
 # Per-target process series: ``target``/``server`` come from the target's Builder identity.
 _PROC = ("target", "server")
 # Every GPU series; MIG instances add ``gpu_instance``/``compute_instance`` (empty on whole GPUs).
-_GPU = ("gpu", "uuid", "gpu_name", "pci_bus_id", "gpu_instance", "compute_instance")
+_GPU = ("gpu", "uuid", "name", "pci_bus_id", "gpu_instance", "compute_instance")
 
 
 def _proc(name, type_, unit, help_, labels=(), **kw) -> Metric:
@@ -526,6 +526,31 @@ SELF: tuple[Metric, ...] = (
         group="self",
     ),
     _m(
+        "inference_exporter_config_last_reload_successful",
+        GAUGE,
+        "",
+        "1 if the last config reload (SIGHUP or POST /-/reload) succeeded, 0 if it failed and the "
+        "previous config is still running.",
+        identity=False,
+        group="self",
+    ),
+    _m(
+        "inference_exporter_config_last_reload_success_timestamp_seconds",
+        GAUGE,
+        "seconds",
+        "Unix time of the last config reload attempt that succeeded (start-up counts as one).",
+        identity=False,
+        group="self",
+    ),
+    _m(
+        "inference_exporter_journal_errors_total",
+        COUNTER,
+        "errors",
+        "Events that could not be written to the journal (disk full, permissions).",
+        identity=False,
+        group="self",
+    ),
+    _m(
         "inference_exporter_render_duration_seconds",
         GAUGE,
         "seconds",
@@ -587,7 +612,8 @@ HEALTH: tuple[Metric, ...] = (
         "inference_model_version_first_seen_timestamp_seconds",
         GAUGE,
         "seconds",
-        "Unix time the exporter first saw this model version loaded (its deploy time, as far as we can tell).",
+        "Unix time the exporter first saw this model version loaded (its deploy time, as far as we "
+        "can tell).",
         group="health",
     ),
     _m(

@@ -17,32 +17,32 @@ GiB = 1024**3
 H100 = {
     "gpu": "0",
     "uuid": "GPU-11111111-2222-3333-4444-555555555555",
-    "gpu_name": "NVIDIA H100 80GB HBM3",
+    "name": "NVIDIA H100 80GB HBM3",
     "pci_bus_id": "00000000:18:00.0",
 }
 T4 = {
     "gpu": "1",
     "uuid": "GPU-aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee",
-    "gpu_name": "Tesla T4",
+    "name": "Tesla T4",
     "pci_bus_id": "00000000:3B:00.0",
 }
 A100 = {
     "gpu": "2",
     "uuid": "GPU-99999999-8888-7777-6666-555555555555",
-    "gpu_name": "NVIDIA A100-SXM4-40GB",
+    "name": "NVIDIA A100-SXM4-40GB",
     "pci_bus_id": "00000000:87:00.0",
 }
 MIG_A = {
     **A100,
     "uuid": "MIG-0a0a0a0a-0000-0000-0000-000000000001",
-    "gpu_name": "NVIDIA A100-SXM4-40GB MIG 3g.20gb",
+    "name": "NVIDIA A100-SXM4-40GB MIG 3g.20gb",
     "gpu_instance": "1",
     "compute_instance": "0",
 }
 MIG_B = {
     **A100,
     "uuid": "MIG-0b0b0b0b-0000-0000-0000-000000000002",
-    "gpu_name": "NVIDIA A100-SXM4-40GB MIG 2g.10gb",
+    "name": "NVIDIA A100-SXM4-40GB MIG 2g.10gb",
     "gpu_instance": "5",
     "compute_instance": "0",
 }
@@ -55,7 +55,7 @@ def make_nvml() -> FakeNvml:
 
     h100 = FakeGpu(
         uuid=H100["uuid"],
-        name=H100["gpu_name"],
+        name=H100["name"],
         bus_id=H100["pci_bus_id"],
         utilization=(87, 42),
         memory=(80 * GiB, 50 * GiB, 30 * GiB),
@@ -81,7 +81,7 @@ def make_nvml() -> FakeNvml:
     )
     t4 = FakeGpu(
         uuid=T4["uuid"],
-        name=T4["gpu_name"],
+        name=T4["name"],
         bus_id=T4["pci_bus_id"],
         utilization=(3, 1),
         memory=(15 * GiB, 14 * GiB, 1 * GiB),
@@ -100,7 +100,7 @@ def make_nvml() -> FakeNvml:
     )
     a100 = FakeGpu(
         uuid=A100["uuid"],
-        name=A100["gpu_name"],
+        name=A100["name"],
         bus_id=A100["pci_bus_id"],
         utilization=(0, 0),
         memory=(40 * GiB, 30 * GiB, 10 * GiB),
@@ -113,8 +113,8 @@ def make_nvml() -> FakeNvml:
         remapped_rows=(0, 0, 0, 0),
         unsupported={"nvmlDeviceGetUtilizationRates"},  # NVML answers NotSupported with MIG enabled
         migs=[
-            FakeMig(MIG_A["uuid"], MIG_A["gpu_name"], 1, 0, (20 * GiB, 14 * GiB, 6 * GiB), [(5200, 6 * GiB)]),
-            FakeMig(MIG_B["uuid"], MIG_B["gpu_name"], 5, 0, (10 * GiB, 10 * GiB, 0), []),
+            FakeMig(MIG_A["uuid"], MIG_A["name"], 1, 0, (20 * GiB, 14 * GiB, 6 * GiB), [(5200, 6 * GiB)]),
+            FakeMig(MIG_B["uuid"], MIG_B["name"], 5, 0, (10 * GiB, 10 * GiB, 0), []),
         ],
     )
     return FakeNvml([h100, t4, a100])
@@ -134,7 +134,7 @@ def render(collector) -> str:
     return exposition.render([b.finish().chunks]).text.decode()
 
 
-def value(all_samples, name, **labels):
+def value(all_samples, name, /, **labels):
     return all_samples.get((name, frozenset(labels.items())))
 
 

@@ -89,7 +89,7 @@ class GpuCollector:
     # --- discovery ---------------------------------------------------------------
     def _open(self, index: int) -> _Device:
         nvml = self._nvml
-        labels = {"gpu": str(index), "uuid": "", "gpu_name": "", "pci_bus_id": ""}
+        labels = {"gpu": str(index), "uuid": "", "name": "", "pci_bus_id": ""}
         try:
             handle = nvml.nvmlDeviceGetHandleByIndex(index)
         except nvml.NVMLError:
@@ -97,7 +97,7 @@ class GpuCollector:
         dev = _Device(handle, labels)
         try:
             labels["uuid"] = nvml.nvmlDeviceGetUUID(handle)
-            labels["gpu_name"] = nvml.nvmlDeviceGetName(handle)
+            labels["name"] = nvml.nvmlDeviceGetName(handle)
             labels["pci_bus_id"] = nvml.nvmlDeviceGetPciInfo(handle).busId
         except nvml.NVMLError_GpuIsLost:
             dev.lost = True
@@ -121,7 +121,7 @@ class GpuCollector:
                 handle = nvml.nvmlDeviceGetMigDeviceHandleByIndex(parent.handle, slot)
                 labels = dict(parent.labels)
                 labels["uuid"] = nvml.nvmlDeviceGetUUID(handle)
-                labels["gpu_name"] = nvml.nvmlDeviceGetName(handle)
+                labels["name"] = nvml.nvmlDeviceGetName(handle)
                 labels["gpu_instance"] = str(nvml.nvmlDeviceGetGpuInstanceId(handle))
                 labels["compute_instance"] = str(nvml.nvmlDeviceGetComputeInstanceId(handle))
             except nvml.NVMLError:
