@@ -1,0 +1,166 @@
+"""`make demo` end to end, in its fast mode: real servers, sidecars, Prometheus, Alertmanager.
+
+Runs ``deploy/local/demo.py --duration`` so it exits by itself, checks what a user
+would look at while it runs, then proves by pid and by the demo's run marker that
+nothing it started is left.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from inference_exporter.parser import parse
+
+pytestmark = [pytest.mark.integration, pytest.mark.prometheus]
+
+REPO = Path(__file__).resolve().parents[2]
+DEMO = REPO / "deploy" / "local" / "demo.py"
+SERVERS = ("triton", "mlserver")
+DURATION_S = 45
+SCRAPE_S = 2
+
+
+def wait_until(what: str, check, timeout: float, demo: subprocess.Popen, log: Path):
+    """Poll ``check()`` until it returns something truthy; fail with the demo's output otherwise."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        if demo.poll() is not None:
+            pytest.fail(f"demo exited ({demo.returncode}) before {what}:\n{tail(log)}", pytrace=False)
+        try:
+            last = check()
+        except (requests.RequestException, OSError, ValueError) as exc:
+            last = repr(exc)
+        else:
+            if last:
+                return last
+        time.sleep(1)
+    pytest.fail(f"timed out waiting for {what} (last: {last!r}):\n{tail(log)}", pytrace=False)
+
+
+def tail(log: Path, lines: int = 40) -> str:
+    return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
+
+
+def running(pid: int) -> bool:
+    """Alive and not a zombie (an exited child nobody reaped yet is no running process)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2] != "Z"
+
+
+def marked(run_id: str) -> list[int]:
+    needle = f"INFERENCE_DEMO_RUN={run_id}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if (
+                entry.name.isdigit()
+                and needle in (entry / "environ").read_bytes()
+                and running(int(entry.name))
+            ):
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def ranker_successes(sidecar: str) -> float:
+    text = requests.get(f"{sidecar}/metrics", timeout=5).text
+    samples = parse(text).get("inference_requests_total")
+    return sum(
+        v for labels, v in samples if labels.get("model") == "ranker" and labels.get("outcome") == "success"
+    )
+
+
+def test_demo_serves_unified_metrics_and_leaves_nothing(tmp_path):
+    state = tmp_path / "demo"
+    log = tmp_path / "demo.out"
+    cmd = [
+        sys.executable, str(DEMO), "--servers", ",".join(SERVERS), "--duration", str(DURATION_S),
+        "--scrape-interval", str(SCRAPE_S), "--report-every", "15", "--state-dir", str(state),
+    ]  # fmt: skip
+    with open(log, "wb") as out:
+        demo = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, cwd=REPO)
+    try:
+        # Up to 10 minutes the first time (server venv builds), seconds once cached.
+        stack = wait_until(
+            "the stack to come up",
+            lambda: json.loads((state / "stack.json").read_text()),
+            600,
+            demo,
+            log,
+        )
+        assert set(stack["sidecars"]) == set(SERVERS)
+
+        for kind, sidecar in stack["sidecars"].items():
+            wait_until(
+                f"{kind} sidecar to count ranker requests",
+                lambda s=sidecar: ranker_successes(s),
+                30,
+                demo,
+                log,
+            )
+            text = requests.get(f"{sidecar}/metrics", timeout=5).text
+            series = [
+                lbl for lbl, _ in parse(text).get("inference_requests_total") if lbl.get("model") == "ranker"
+            ]
+            assert all(lbl["server"] == kind and lbl["cluster"] == "local" for lbl in series), series
+            assert {lbl["team"] for lbl in series} == {"search" if kind == "triton" else "recommendation"}
+
+        def rates() -> dict[str, float]:
+            expr = 'sum by (server) (rate(inference_requests_total{model="ranker",outcome="success"}[20s]))'
+            body = requests.get(
+                f"{stack['prometheus']}/api/v1/query", params={"query": expr}, timeout=5
+            ).json()
+            found = {r["metric"]["server"]: float(r["value"][1]) for r in body["data"]["result"]}
+            return found if set(found) == set(SERVERS) and all(v > 0 for v in found.values()) else None
+
+        per_server = wait_until("a non-zero request rate in Prometheus", rates, 40, demo, log)
+        assert all(rate > 0 for rate in per_server.values())
+
+        # The alert path: Alertmanager -> Slack stand-in -> its log file.
+        alert = {
+            "labels": {"alertname": "DemoPathCheck", "severity": "info"},
+            "annotations": {"summary": "hi"},
+        }
+        posted = requests.post(f"{stack['alertmanager']}/api/v2/alerts", json=[alert], timeout=5)
+        assert posted.status_code == 200, posted.text
+        slack_log = Path(stack["slack_log"])
+        delivered = wait_until(
+            "the test alert in the Slack stand-in's log",
+            lambda: (
+                [json.loads(line) for line in slack_log.read_text().splitlines()]
+                if slack_log.exists()
+                else None
+            ),
+            40,
+            demo,
+            log,
+        )
+        assert "DemoPathCheck" in delivered[0]["text"]
+
+        assert demo.wait(timeout=DURATION_S + 90) == 0, tail(log)
+    finally:
+        if demo.poll() is None:  # the test failed early: stop it as `make demo-stop` would
+            os.kill(demo.pid, signal.SIGTERM)
+            demo.wait(timeout=90)
+
+    output = log.read_text()
+    assert "stopped: no process of the demo is left" in output, tail(log)
+    pids = json.loads((state / "pids.json").read_text())
+    # At least each server, its sidecar, Prometheus, Alertmanager and the stand-in were recorded.
+    assert len(pids["started"]) >= 2 * len(SERVERS) + 3
+    assert [p for p in [pids["demo"], *pids["started"]] if running(p)] == []
+    assert marked(pids["run_id"]) == []
+    assert not (state / "demo.pid").exists()
