@@ -3,6 +3,7 @@
     inference-exporter --config.file=config.yml [--web.listen-address=:9072]
     inference-exporter check-config config.yml
     inference-exporter probe http://127.0.0.1:8002/metrics [--kind triton]
+    inference-exporter events [--follow] [--since 1h] [--type target_down] [--journal.path DIR]
 
 Bad input gives one line on stderr and exit code 2, never a traceback.
 """
@@ -10,6 +11,7 @@ Bad input gives one line on stderr and exit code 2, never a traceback.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import signal
 import sys
@@ -17,6 +19,7 @@ import threading
 
 from . import __version__, adapters
 from . import log as logsetup
+from .journal import DEFAULT_MAX_BYTES, DEFAULT_MAX_FILES, DEFAULT_PATH
 
 DEFAULT_PORT = 9072
 EXIT_USAGE = 2
@@ -33,7 +36,7 @@ def _run_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="inference-exporter",
         description="Prometheus exporter translating model-server metrics into one schema. Subcommands: "
-        "check-config FILE, probe URL (run 'inference-exporter SUBCOMMAND --help').",
+        "check-config FILE, probe URL, events (run 'inference-exporter SUBCOMMAND --help').",
     )
     p.add_argument(
         "--config.file",
@@ -68,12 +71,43 @@ def _run_parser() -> argparse.ArgumentParser:
         )
     collectors.add_argument("--path.procfs", dest="procfs", default="/proc", help="procfs mount point")
     collectors.add_argument("--path.sysfs", dest="sysfs", default="/sys", help="sysfs mount (default: /sys)")
+    _journal_path_flag(p)
+    p.add_argument(
+        "--journal.max-bytes",
+        dest="journal_max_bytes",
+        type=int,
+        default=DEFAULT_MAX_BYTES,
+        help="rotate a journal segment at this size (default: %(default)s)",
+    )
+    p.add_argument(
+        "--journal.max-files",
+        dest="journal_max_files",
+        type=int,
+        default=DEFAULT_MAX_FILES,
+        help="journal segments kept, oldest deleted first (default: %(default)s)",
+    )
+    p.add_argument(
+        "--journal.fsync",
+        dest="journal_fsync",
+        default="always",
+        choices=("always", "never"),
+        help="fsync after every event (survives power loss) or leave it to the OS (default: %(default)s)",
+    )
     p.add_argument(
         "--log.level", dest="log_level", default="info", choices=("debug", "info", "warn", "error")
     )
     p.add_argument("--log.format", dest="log_format", default="logfmt", choices=("logfmt", "json"))
     p.add_argument("--version", action="version", version=f"inference-exporter {__version__}")
     return p
+
+
+def _journal_path_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--journal.path",
+        dest="journal_path",
+        default=DEFAULT_PATH,
+        help="folder of the event journal (default: %(default)s)",
+    )
 
 
 def _fail(message: str) -> int:
@@ -102,7 +136,19 @@ def run(argv: list[str]) -> int:
         cgroup_root=f"{args.sysfs.rstrip('/')}/fs/cgroup",
         proc_root=args.procfs,
     )
-    exporter = Exporter(config, options)
+    if args.journal_max_bytes < 4096 or args.journal_max_files < 1:
+        return _fail("--journal.max-bytes must be at least 4096 and --journal.max-files at least 1")
+    from .journal import Journal
+
+    try:
+        journal = Journal(
+            args.journal_path, args.journal_max_bytes, args.journal_max_files, args.journal_fsync
+        )
+    except OSError as exc:
+        return _fail(f"--journal.path {args.journal_path}: {exc.strerror or exc}")
+    if journal.repaired_bytes:
+        log.warning("journal: dropped a torn last line", extra={"bytes": journal.repaired_bytes})
+    exporter = Exporter(config, options, journal=journal)
     try:
         server = make_server(exporter, args.listen_address, args.telemetry_path)
     except ValueError as exc:
@@ -127,11 +173,17 @@ def run(argv: list[str]) -> int:
         log.info("shutting down", extra={"signal": signal.Signals(signum).name})
         done.set()
 
+    def _reload(_signum, _frame):
+        # Off the signal handler: a reload waits for old collection threads to end.
+        threading.Thread(target=exporter.reload, name="reload", daemon=True).start()
+
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGHUP, _reload)
     done.wait()
     server.shutdown()
     exporter.stop()
+    journal.close()
     return 0
 
 
@@ -167,7 +219,66 @@ def probe(argv: list[str]) -> int:
     return run_probe(args.url, args.kind, args.timeout, args.mapping_file, args.raw)
 
 
-COMMANDS = {"check-config": check_config, "probe": probe}
+def events(argv: list[str]) -> int:
+    p = _Parser(
+        prog="inference-exporter events",
+        description="Print the event journal (read from its folder; the exporter need not run).",
+    )
+    _journal_path_flag(p)
+    p.add_argument("--since", default="", help="unix seconds, RFC 3339 time or an age like 1h")
+    p.add_argument("--type", action="append", default=[], help="event type (repeat or comma-separate)")
+    p.add_argument("--model", default="")
+    p.add_argument("--target", default="")
+    p.add_argument("--limit", type=int, default=0, help="only the newest N events")
+    p.add_argument("--json", action="store_true", help="print the raw JSON lines")
+    p.add_argument("-f", "--follow", action="store_true", help="keep printing new events")
+    args = p.parse_args(argv)
+    from pathlib import Path
+
+    from .journal import Filter, follow, read
+    from .server import parse_since
+
+    if not Path(args.journal_path).is_dir():
+        return _fail(f"--journal.path {args.journal_path}: no journal folder there")
+    try:
+        since = parse_since(args.since) if args.since else 0.0
+    except ValueError as exc:
+        return _fail(str(exc))
+    types = frozenset(t for arg in args.type for t in arg.split(",") if t)
+    flt = Filter(since=since, types=types, model=args.model, target=args.target)
+    show = (lambda e: json.dumps(e, separators=(",", ":"))) if args.json else format_event
+    for event in read(args.journal_path, flt, args.limit):
+        print(show(event), flush=True)
+    if args.follow:
+        try:
+            for event in follow(args.journal_path, flt):
+                print(show(event), flush=True)
+        except KeyboardInterrupt:
+            return 0
+    return 0
+
+
+def format_event(event: dict) -> str:
+    """One readable line: time, severity, type, where, then the details as key=value."""
+    where = " ".join(f"{k}={event[k]}" for k in ("target", "model", "version") if event.get(k))
+    details = " ".join(
+        f"{k}={','.join(map(str, v)) if isinstance(v, list) else v}"
+        for k, v in (event.get("details") or {}).items()
+    )
+    return "  ".join(
+        x
+        for x in (
+            event.get("time", ""),
+            f"{event.get('severity', ''):8}",
+            event.get("type", ""),
+            where,
+            details,
+        )
+        if x
+    )
+
+
+COMMANDS = {"check-config": check_config, "probe": probe, "events": events}
 
 
 def main(argv: list[str] | None = None) -> int:

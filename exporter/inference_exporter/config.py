@@ -12,6 +12,7 @@ is made, so a rotated token is picked up without a restart.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from dataclasses import dataclass, field
@@ -72,6 +73,8 @@ class TargetConfig:
     mapping_file: str = ""
     max_response_bytes: int = 20 * 1024 * 1024
     process: ProcessConfig | None = None
+    health: Any = None  # health.settings.HealthConfig (probes are off when None)
+    models: tuple = ()  # health.settings.ModelSpec: expected versions, config, artifacts, canaries
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,7 @@ class Config:
     targets: tuple[TargetConfig, ...]
     labels: tuple[tuple[str, str], ...] = ()
     scrape_interval: float = 15.0  # also the schedule of the local collectors
+    sha256: str = ""  # of the file's bytes: a reload of an unchanged file is a no-op
 
 
 # --- YAML with line numbers ----------------------------------------------------
@@ -307,6 +311,8 @@ TARGET_KEYS = {
     "mapping_file",
     "max_response_bytes",
     "process",
+    "health",
+    "models",
 }
 PROCESS_KEYS = {"pid_file", "match", "container"}
 TLS_KEYS = {"ca_file", "cert_file", "key_file", "server_name", "insecure_skip_verify"}
@@ -401,7 +407,13 @@ def _target(ctx: _Ctx, raw: Any, line: int, index: int, defaults: dict, base: Pa
             )
         max_bytes = value
     process = _process(ctx, data, prefix) if "process" in data else None
+    from .health.settings import parse_health, parse_models
+
+    models = parse_models(ctx, data, prefix, base, timeout)
+    health = parse_health(ctx, data, prefix, interval, timeout, implied=bool(api_url or models))
     return TargetConfig(
+        health=health,
+        models=models,
         process=process,
         name=name,
         metrics_url=metrics_url,
@@ -512,5 +524,9 @@ def loads(text: str, path: str = "<config>") -> Config:
         seen[target.name] = i
         targets.append(target)
     return Config(
-        path=path, targets=tuple(targets), labels=global_labels, scrape_interval=defaults["scrape_interval"]
+        path=path,
+        targets=tuple(targets),
+        labels=global_labels,
+        scrape_interval=defaults["scrape_interval"],
+        sha256=hashlib.sha256(text.encode()).hexdigest(),
     )

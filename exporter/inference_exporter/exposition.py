@@ -16,6 +16,7 @@ from prometheus_client import exposition as pc_exposition
 from prometheus_client.openmetrics import exposition as om_exposition
 
 from . import schema
+from .builder import Rendered
 
 TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
@@ -78,14 +79,23 @@ class ProcessMetrics:
 
 
 def render(
-    sources: Iterable[dict[str, str]], extra: tuple[str, str] = ("", ""), created: float = 0.0
+    sources: Iterable[dict[str, str] | Rendered], extra: tuple[str, str] = ("", ""), created: float = 0.0
 ) -> Rendering:
-    """Merge per-source chunks (metric name -> sample lines) in schema order."""
+    """Merge per-source chunks (metric name -> sample lines) in schema order.
+
+    A source is a dict of chunks, or a :class:`Rendered` whose ``om_chunks`` replace
+    some of its chunks in the OpenMetrics rendering (exemplars).
+    """
     by_metric: dict[str, list[str]] = {}
-    for chunks in sources:
+    om_by_metric: dict[str, list[str]] = {}
+    for source in sources:
+        chunks, om_chunks = (
+            (source.chunks, source.om_chunks) if isinstance(source, Rendered) else (source, {})
+        )
         for name, lines in chunks.items():
             if lines:
                 by_metric.setdefault(name, []).append(lines)
+                om_by_metric.setdefault(name, []).append(om_chunks.get(name, lines))
     text_parts: list[str] = []
     om_parts: list[str] = []
     for metric in schema.ALL:
@@ -93,11 +103,10 @@ def render(
         if not parts:
             continue
         text_head, om_head = _HEADERS[metric.name]
-        body = "".join(parts)
         text_parts.append(text_head)
-        text_parts.append(body)
+        text_parts.append("".join(parts))
         om_parts.append(om_head)
-        om_parts.append(body)
+        om_parts.append("".join(om_by_metric[metric.name]))
     text_parts.append(extra[0])
     om_parts.append(extra[1])
     om_parts.append("# EOF\n")

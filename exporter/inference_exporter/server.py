@@ -1,16 +1,24 @@
-"""HTTP endpoints: /metrics, /-/healthy, /-/ready and a landing page at /."""
+"""HTTP endpoints: /metrics, /-/healthy, /-/ready, /-/reload, /events and a landing page at /."""
 
 from __future__ import annotations
 
 import html
+import json
 import logging
+import re
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs
 
 from . import __version__
 from .exporter import Exporter
 from .exposition import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, negotiate
+from .journal import Filter
+
+EVENTS_LIMIT = 1000  # default and cap of /events?limit=
+_REL_RE = re.compile(r"^\d+(?:\.\d+)?[smhd]$")
 
 log = logging.getLogger("inference_exporter.server")
 
@@ -33,6 +41,46 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 64
+
+
+def parse_since(value: str, now: float | None = None) -> float:
+    """Unix seconds, an RFC 3339 time (2026-11-29T20:31:02Z) or an age (90s, 15m, 2h, 7d)."""
+    value = value.strip()
+    now = time.time() if now is None else now
+    if _REL_RE.match(value):
+        unit = {"s": 1, "m": 60, "h": 3600, "d": 86400}[value[-1]]
+        return now - float(value[:-1]) * unit
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    from datetime import datetime, timezone
+
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(
+            f"since: expected unix seconds, an RFC 3339 time or an age like 15m, got {value!r}"
+        ) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.timestamp()
+
+
+def events_query(query: str) -> tuple[Filter, int]:
+    """/events?since=15m&type=target_down,canary_failed&model=ranker&target=t&limit=50"""
+    q = {k: v[-1] for k, v in parse_qs(query).items()}
+    unknown = set(q) - {"since", "type", "model", "target", "limit"}
+    if unknown:
+        raise ValueError(f"unknown parameter {sorted(unknown)[0]!r} (since, type, model, target, limit)")
+    limit = EVENTS_LIMIT
+    if "limit" in q:
+        if not q["limit"].isdigit() or not 0 < int(q["limit"]) <= EVENTS_LIMIT:
+            raise ValueError(f"limit: expected a whole number from 1 to {EVENTS_LIMIT}")
+        limit = int(q["limit"])
+    types = frozenset(t for t in q.get("type", "").split(",") if t)
+    since = parse_since(q["since"]) if q.get("since") else 0.0
+    return Filter(since=since, types=types, model=q.get("model", ""), target=q.get("target", "")), limit
 
 
 def make_server(exporter: Exporter, listen_address: str, telemetry_path: str = "/metrics") -> _Server:
@@ -75,15 +123,46 @@ def make_server(exporter: Exporter, listen_address: str, telemetry_path: str = "
                     pending = sum(1 for row in exporter.snapshot() if row["status"] == "pending")
                     msg = f"Not ready: {pending} source(s) not collected yet.\n"
                     self._send(503, msg.encode(), "text/plain; charset=utf-8")
+            elif path == "/events":
+                self._events()
+            elif path == "/-/reload":
+                self._send(405, b"Use POST.\n", "text/plain; charset=utf-8", {"Allow": "POST"})
             elif path == "/":
                 self._send(200, landing_page(exporter, telemetry_path).encode(), "text/html; charset=utf-8")
             else:
                 self._send(404, b"Not found.\n", "text/plain; charset=utf-8")
 
+        def _events(self):
+            if exporter.journal is None:
+                self._send(404, b"No journal.\n", "text/plain; charset=utf-8")
+                return
+            try:
+                flt, limit = events_query(self.path.partition("?")[2])
+            except ValueError as exc:
+                self._send(400, f"{exc}\n".encode(), "text/plain; charset=utf-8")
+                return
+            events = exporter.journal.read(flt, limit)
+            body = json.dumps({"events": events}, separators=(",", ":")).encode()
+            self._send(200, body, "application/json")
+
+        def do_POST(self):  # noqa: N802
+            # Drain a body, if any, so the connection stays usable.
+            length = int(self.headers.get("Content-Length") or 0)
+            if length:
+                self.rfile.read(min(length, 1 << 16))
+            if self.path.split("?", 1)[0] != "/-/reload":
+                self._not_allowed()
+                return
+            ok, message = exporter.reload()
+            if ok:
+                self._send(200, f"Config {message}.\n".encode(), "text/plain; charset=utf-8")
+            else:
+                self._send(500, f"Failed to reload config: {message}\n".encode(), "text/plain; charset=utf-8")
+
         def _not_allowed(self):
             self._send(405, b"Method not allowed.\n", "text/plain; charset=utf-8", {"Allow": "GET, HEAD"})
 
-        do_POST = do_PUT = do_DELETE = do_PATCH = _not_allowed  # noqa: N815
+        do_PUT = do_DELETE = do_PATCH = _not_allowed  # noqa: N815
 
     _Server.address_family = family
     return _Server((host, port), Handler)
@@ -123,7 +202,7 @@ def landing_page(exporter: Exporter, telemetry_path: str) -> str:
 td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}th{{background:#f6f8fa}}</style></head>
 <body><h1>inference-exporter {html.escape(__version__)}</h1>
 <p><a href="{html.escape(telemetry_path)}">Metrics</a> · <a href="/-/healthy">Health</a> ·
-<a href="/-/ready">Readiness</a></p>
+<a href="/-/ready">Readiness</a> · <a href="/events?limit=100">Events</a></p>
 <h2>Sources</h2>
 <table><tr><th>Name</th><th>Kind</th><th>State</th><th>Last success</th><th>Last collection</th>
 <th>Series</th><th>URL</th><th>Last error</th></tr>

@@ -1,0 +1,287 @@
+"""The event journal: append-only JSON lines in size-rotated segments under one folder.
+
+One line per event::
+
+    {"ts": 1764448262.481, "time": "2026-11-29T20:31:02.481Z", "type": "version_changed",
+     "target": "ranker", "model": "ranker", "version": "v2", "severity": "info",
+     "details": {"old": "v1", "new": "v2"}}
+
+Guarantees (see docs/health.md):
+
+* Each event is written with a single ``write()`` on an ``O_APPEND`` descriptor, so a
+  crash leaves at most the last line torn; opening the journal truncates a torn tail
+  back to the last newline, so every event that was fully written stays readable.
+* ``fsync="always"`` (the default) calls ``fsync`` after every event: an event the
+  exporter has reported is on disk even after a power loss. ``"never"`` leaves it to
+  the page cache, which survives a kill -9 of the process but not of the machine.
+* Segments (``events-00000001.jsonl``, ...) rotate at ``max_bytes``; only the newest
+  ``max_files`` are kept, so the journal never holds more than about
+  ``max_bytes * max_files`` bytes.
+* Secrets registered with :meth:`Journal.add_secrets` are replaced by ``<redacted>``
+  before anything is written: a last line of defence, events never carry them anyway.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+SEGMENT_RE = re.compile(r"^events-(\d{8})\.jsonl$")
+DEFAULT_PATH = "./inference-exporter-journal/"
+DEFAULT_MAX_BYTES = 8 * 1024 * 1024
+DEFAULT_MAX_FILES = 8
+REDACTED = "<redacted>"
+
+INFO, WARNING, CRITICAL = "info", "warning", "critical"
+
+# Every event type the exporter writes, with its severity (pre-created at 0 in inference_events_total).
+EVENT_TYPES: dict[str, str] = {
+    "target_up": INFO,
+    "target_down": CRITICAL,
+    "model_loaded": INFO,
+    "model_unloaded": WARNING,
+    "version_changed": INFO,
+    "model_not_ready": WARNING,
+    "model_ready": INFO,
+    "manifest_mismatch": WARNING,
+    "manifest_recovered": INFO,
+    "canary_failed": WARNING,
+    "canary_recovered": INFO,
+    "canary_run": INFO,
+    "probe_flapping": WARNING,
+    "gpu_xid": CRITICAL,
+    "config_reload": INFO,
+    "config_reload_failed": WARNING,
+}
+
+
+def _iso(ts: float) -> str:
+    ms = round(ts * 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + f".{ms % 1000:03d}Z"
+
+
+@dataclass(frozen=True)
+class Filter:
+    """Which events to read: all of these that are set must hold."""
+
+    since: float = 0.0
+    types: frozenset[str] = frozenset()
+    model: str = ""
+    target: str = ""
+
+    def matches(self, event: dict) -> bool:
+        if self.since and event.get("ts", 0) < self.since:
+            return False
+        if self.types and event.get("type") not in self.types:
+            return False
+        if self.model and event.get("model") != self.model:
+            return False
+        return not self.target or event.get("target") == self.target
+
+
+def segments(path: str | Path) -> list[Path]:
+    """The journal's segment files, oldest first."""
+    folder = Path(path)
+    if not folder.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := SEGMENT_RE.match(p.name))]
+    return [p for _, p in sorted(found)]
+
+
+def _parse_lines(data: bytes) -> Iterator[dict]:
+    for line in data.split(b"\n"):
+        if not line.strip():
+            continue
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue  # a torn line another process is still writing
+        if isinstance(event, dict):
+            yield event
+
+
+def read(path: str | Path, flt: Filter = Filter(), limit: int = 0) -> list[dict]:
+    """Matching events in the order written; with ``limit``, the newest ``limit`` of them."""
+    out: list[dict] = []
+    for seg in segments(path):
+        try:
+            data = seg.read_bytes()
+        except FileNotFoundError:
+            continue  # rotated away while we read
+        # An unterminated last line may still be being written: never report half an event.
+        complete = data[: data.rfind(b"\n") + 1]
+        out.extend(e for e in _parse_lines(complete) if flt.matches(e))
+        if limit and len(out) > 4 * limit:
+            del out[:-limit]
+    return out[-limit:] if limit else out
+
+
+def follow(path: str | Path, flt: Filter = Filter(), poll: float = 0.5, stop=None) -> Iterator[dict]:
+    """Yield matching events as they are written, starting after the current end."""
+    positions: dict[str, int] = {}
+    for seg in segments(path):
+        positions[seg.name] = seg.stat().st_size
+    while stop is None or not stop.is_set():
+        for seg in segments(path):
+            pos = positions.get(seg.name, 0)
+            try:
+                with open(seg, "rb") as fh:
+                    fh.seek(pos)
+                    data = fh.read()
+            except FileNotFoundError:
+                continue
+            end = data.rfind(b"\n") + 1
+            if end:
+                positions[seg.name] = pos + end
+                yield from (e for e in _parse_lines(data[:end]) if flt.matches(e))
+        time.sleep(poll)
+
+
+class Journal:
+    """Writes events; thread-safe; counts what it wrote by type for inference_events_total."""
+
+    def __init__(
+        self,
+        path: str | Path = DEFAULT_PATH,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        max_files: int = DEFAULT_MAX_FILES,
+        fsync: str = "always",
+    ):
+        if fsync not in ("always", "never"):
+            raise ValueError(f"fsync must be 'always' or 'never', got {fsync!r}")
+        self.path = Path(path)
+        self.max_bytes = max_bytes
+        self.max_files = max(1, max_files)
+        self.fsync = fsync == "always"
+        self.counts: dict[str, int] = dict.fromkeys(EVENT_TYPES, 0)
+        self.errors = 0
+        self._secrets: set[str] = set()
+        self._lock = threading.Lock()
+        self.path.mkdir(parents=True, exist_ok=True)
+        existing = segments(self.path)
+        self._seq = int(SEGMENT_RE.match(existing[-1].name).group(1)) if existing else 1
+        self.repaired_bytes = self._repair(self._segment(self._seq))
+        self._fd = self._open(self._seq)
+
+    # --- files -----------------------------------------------------------------
+    def _segment(self, seq: int) -> Path:
+        return self.path / f"events-{seq:08d}.jsonl"
+
+    def _open(self, seq: int) -> int:
+        fd = os.open(self._segment(seq), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+        if self.fsync:
+            self._sync_dir()
+        return fd
+
+    def _sync_dir(self) -> None:
+        try:
+            dfd = os.open(self.path, os.O_RDONLY)
+        except OSError:
+            return
+        try:
+            os.fsync(dfd)
+        except OSError:
+            pass
+        finally:
+            os.close(dfd)
+
+    @staticmethod
+    def _repair(segment: Path) -> int:
+        """Truncate a torn last line (a crash mid-write); return the bytes dropped."""
+        if not segment.exists():
+            return 0
+        with open(segment, "rb+") as fh:
+            size = fh.seek(0, os.SEEK_END)
+            if size == 0:
+                return 0
+            # Look back in blocks for the last newline; a line is far smaller than a segment.
+            pos, block = size, 64 * 1024
+            while pos > 0:
+                start = max(0, pos - block)
+                fh.seek(start)
+                chunk = fh.read(pos - start)
+                nl = chunk.rfind(b"\n")
+                if nl >= 0:
+                    keep = start + nl + 1
+                    break
+                pos = start
+            else:
+                keep = 0
+            if keep < size:
+                fh.truncate(keep)
+                fh.flush()
+                os.fsync(fh.fileno())
+            return size - keep
+
+    def _rotate(self) -> None:
+        os.close(self._fd)
+        self._seq += 1
+        self._fd = self._open(self._seq)
+        for old in segments(self.path)[: -self.max_files]:
+            try:
+                old.unlink()
+            except FileNotFoundError:
+                pass
+
+    # --- writing -----------------------------------------------------------------
+    def add_secrets(self, values: Iterable[str]) -> None:
+        """Strings that must never be written (e.g. leaves of secret canary bodies)."""
+        with self._lock:
+            self._secrets.update(v for v in values if isinstance(v, str) and len(v) >= 4)
+
+    def _scrub(self, line: str) -> str:
+        for secret in self._secrets:
+            if secret in line:
+                line = line.replace(secret, REDACTED)
+        return line
+
+    def emit(
+        self,
+        type_: str,
+        target: str = "",
+        model: str = "",
+        version: str = "",
+        severity: str = "",
+        ts: float | None = None,
+        **details,
+    ) -> dict:
+        """Write one event and return it; a write error is counted, never raised."""
+        ts = round(time.time() if ts is None else ts, 3)
+        event = {
+            "ts": ts,
+            "time": _iso(ts),
+            "type": type_,
+            "target": target,
+            "model": model,
+            "version": version,
+            "severity": severity or EVENT_TYPES.get(type_, INFO),
+            "details": details,
+        }
+        line = json.dumps(event, separators=(",", ":"), sort_keys=False, default=str)
+        with self._lock:
+            data = (self._scrub(line) + "\n").encode()
+            try:
+                if os.fstat(self._fd).st_size + len(data) > self.max_bytes and os.fstat(self._fd).st_size:
+                    self._rotate()
+                os.write(self._fd, data)
+                if self.fsync:
+                    os.fsync(self._fd)
+                self.counts[type_] = self.counts.get(type_, 0) + 1
+            except OSError:
+                self.errors += 1
+        return event
+
+    def read(self, flt: Filter = Filter(), limit: int = 0) -> list[dict]:
+        return read(self.path, flt, limit)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._fd >= 0:
+                os.close(self._fd)
+                self._fd = -1
