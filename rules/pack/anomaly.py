@@ -4,14 +4,15 @@ For each signal S (request rate, mean latency, error ratio) per model:
 
 - `S_expected`: median of three estimates: the median of S around the same time
   yesterday (a 1h window centred on t-1d), the same around t-1w, and the median of the
-  last 30 minutes. With a day and a week of history a fault shows in one estimate only,
-  so the median ignores it; the recent level lets the band follow a campaign or a level
+  last 30 minutes (yesterday stands in for last week until a week exists). A fault shows
+  in one estimate only, so the median ignores it; the recent level lets the band follow a campaign or a level
   change that history does not know.
 - `S_margin`: half-width of the band: `spread_factor` x the robust spread (IQR/1.35)
   of the same historic hours, never below `min_margin_ratio` x expected nor
   `min_margin_abs`. It only exists once a day of history exists (no alerts before).
-- `S_clean`: S while inside the band, the expected value while outside. The history
-  windows read only `S_clean`, so an anomaly never becomes tomorrow's baseline.
+- `S_clean`: S clipped to the band. The history windows read only `S_clean`, so an
+  anomaly shifts tomorrow's baseline by at most one margin (a lasting level change is
+  learnt over a few days, a one-off incident leaves no trace beyond that).
 
 Mean latency (exact for every server) is the latency signal, so the bands also cover
 servers without histogram buckets. Anomaly alerts open tickets; only the drop of traffic
@@ -40,7 +41,10 @@ def band_rules(pack: Pack, signal: str) -> list[dict]:
     conf = pack.cfg["anomaly"]["signals"][signal]
     k = pack.cfg["anomaly"]["spread_factor"]
     clean = f"{s}_clean"
-    estimates = [_tag(f"quantile_over_time(0.5, {clean}[1h] offset {off})", src) for src, off in HISTORY]
+    day, week = (f"quantile_over_time(0.5, {clean}[1h] offset {off})" for _, off in HISTORY)
+    # Until a week of history exists, yesterday counts twice: the recent level alone must not
+    # move the median (it would half-absorb a sustained fault).
+    estimates = [_tag(day, "1d"), _tag(f"({week} or {day})", "1w")]
     estimates.append(_tag(f"quantile_over_time(0.5, {s}[30m])", "recent"))
     expected = f"quantile by ({m}) (0.5,\n  " + "\n  or ".join(estimates) + "\n)"
     spreads = [
@@ -57,8 +61,15 @@ def band_rules(pack: Pack, signal: str) -> list[dict]:
         f"clamp_min(\n  ({k:g} * {spread} >= {relative})\n  or on ({m}) ({relative}),\n"
         f"  {conf['min_margin_abs']:g}\n)\nand on ({m})\n{spread}"
     )
-    band_ok = f"{s} <= ({s}_expected + {s}_margin)\nand\n{s} >= ({s}_expected - {s}_margin)"
-    clean_expr = f"(\n  ({band_ok})\n  or\n  ({s}_expected and {s}_margin)\n  or\n  {s}\n)\nand\n{s}"
+    upper, lower = f"({s}_expected + {s}_margin)", f"({s}_expected - {s}_margin)"
+    # Winsorised: outside the band S is clipped to the nearer edge, so an anomaly moves the
+    # baseline by at most one margin per day while a lasting level change is still learnt.
+    clean_expr = (
+        f"(\n  ({s} <= {upper} and {s} >= {lower})\n"
+        f"  or\n  ({upper} and on ({m}) ({s} > {upper}))\n"
+        f"  or\n  ({lower} and on ({m}) ({s} < {lower}))\n"
+        f"  or\n  {s}\n)\nand\n{s}"
+    )
     return [
         record(f"{s}_expected", expected),
         record(f"{s}_margin", margin),

@@ -44,6 +44,11 @@ class Pack:
         return ", ".join(self.model_labels)
 
     @property
+    def instance_labels(self) -> str:
+        """Labels that identify one exporter (one scrape target) across clusters."""
+        return f"{self.label('cluster')}, {self.label('namespace')}, job, instance"
+
+    @property
     def owner_labels(self) -> str:
         """Labels an instance-level alert borrows from the models it serves."""
         return ", ".join(dict.fromkeys([self.label("team"), self.label("model_class")]))
@@ -147,7 +152,7 @@ def group(name: str, rules: list[dict], interval: str = "1m") -> dict:
     return {"name": name, "interval": interval, "rules": rules}
 
 
-def with_owner(pack: Pack, expr: str, on: str = "job, instance") -> str:
+def with_owner(pack: Pack, expr: str, on: str) -> str:
     """Adds the team/model-class labels of the models an exporter serves to an instance-level
     expression, keeping the series unchanged where no model is known (so it still alerts)."""
     return (

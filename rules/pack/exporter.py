@@ -6,7 +6,7 @@ from .common import Pack, Runbook, alert, group, with_owner
 
 
 def groups(pack: Pack) -> list[dict]:
-    inst = f"{pack.label('cluster')}, job, instance"
+    inst = pack.instance_labels
     t = pack.cfg["thresholds"]
     wait = pack.forr("exporter")
     journal = f'type=~"{t["journal_error_types"]}"'

@@ -12,7 +12,7 @@ CHECK_CONFIG = 'check=~"config|artifact"'
 
 
 def availability(pack: Pack) -> list[dict]:
-    inst = f"{pack.label('cluster')}, job, instance"
+    inst = pack.instance_labels
     return [
         alert(
             pack,
@@ -170,12 +170,13 @@ def versions(pack: Pack) -> list[dict]:
         f"quantile_over_time(0.5, model:inference_request_duration_seconds:mean_rate5m[30m] offset {win})"
     )
     err_before = f"quantile_over_time(0.5, model:inference_request_errors:ratio_rate5m[30m] offset {win})"
+    # Both branches keep the new version's own value, so the description can quote it.
     latency = (
         f"(\n  {lat_v}\n) > on ({m}) group_left ()\n({post['latency_factor']:g} * {lat_before})\n"
-        f"and\n(\n  {lat_v}\n) - on ({m}) group_left ()\n{lat_before} > "
-        f"{post['latency_min_increase_seconds']:g}"
+        f"and\n(\n  {lat_v}\n) > on ({m}) group_left ()\n"
+        f"({lat_before} + {post['latency_min_increase_seconds']:g})"
     )
-    errors = f"(\n  {err_v}\n) - on ({m}) group_left ()\n{err_before} > {post['error_ratio_increase']:g}"
+    errors = f"(\n  {err_v}\n) > on ({m}) group_left ()\n({err_before} + {post['error_ratio_increase']:g})"
     new = (
         f"time() - max by ({mv}) (inference_model_version_first_seen_timestamp_seconds{pack.sel()})"
         f" < {duration_seconds(win)}"
@@ -249,8 +250,8 @@ def versions(pack: Pack) -> list[dict]:
             severity=post["severity"],
             summary="A newly deployed model version is worse than the previous one: roll back.",
             description=f"{{{{ $labels.model }}}} version {{{{ $labels.version }}}}, deployed within {win}: "
-            f"{{{{ $labels.signal }}}} is {{{{ $value | humanize }}}} worse than before the deploy. "
-            f"Recommended action: roll back to the previous version.",
+            "{{ $labels.signal }} is now {{ $value | humanize }} (seconds for latency, a ratio for errors), "
+            "clearly worse than before the deploy. Recommended action: roll back to the previous version.",
             dashboard="inference-model",
             runbook=Runbook(
                 meaning=f"In the {win} after a version first appeared, its mean latency is more than "

@@ -32,8 +32,7 @@ def _mean(pack: Pack, metric: str) -> str:
 
 def base_rules(pack: Pack) -> list[dict]:
     m = pack.by_model
-    cl = pack.label("cluster")
-    inst = f"{cl}, job, instance"
+    inst = pack.instance_labels
     requests = _rate(pack, "inference_requests_total")
     rules = [
         record("model:inference_requests:rate5m", requests),

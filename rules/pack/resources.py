@@ -18,7 +18,7 @@ def _codes(codes: list[int]) -> str:
 
 def saturation(pack: Pack) -> list[dict]:
     m, t = pack.by_model, pack.cfg["thresholds"]
-    inst = f"{pack.label('cluster')}, job, instance"
+    inst = pack.instance_labels
     rph = pack.cfg["min_requests_per_hour"]
     sat = pack.forr("saturation")
     return [
@@ -164,7 +164,7 @@ def saturation(pack: Pack) -> list[dict]:
 
 def gpu(pack: Pack) -> list[dict]:
     t = pack.cfg["thresholds"]
-    inst = f"{pack.label('cluster')}, job, instance"
+    inst = pack.instance_labels
     gid = f"{inst}, {GPU_ID}"
     hours = t["gpu_memory_fill_hours"]
     hw = "inference-resources"
