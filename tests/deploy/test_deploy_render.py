@@ -1,0 +1,113 @@
+"""Every kustomization in deploy/kubernetes renders, and every object it renders is valid."""
+
+import copy
+
+import jsonschema
+import kubernetes_validate
+import pytest
+from inference_exporter.config import loads
+from manifests import EXPORTER, RENDERED, container, exporter_pods, find, render, validate
+
+
+def test_every_overlay_is_rendered_here():
+    # A new overlay is picked up without touching the tests; these must always be among them.
+    assert {"base", "overlays/dev", "overlays/production", "examples/team-vllm"} <= set(RENDERED)
+
+
+@pytest.mark.parametrize("directory", RENDERED)
+def test_every_object_validates(directory):
+    objects = render(directory)
+    assert objects
+    for obj in objects:
+        try:
+            validate(obj)
+        except jsonschema.ValidationError as exc:
+            path = ".".join(str(p) for p in exc.absolute_path)
+            pytest.fail(f"{directory}: {obj['kind']}/{obj['metadata']['name']}: {path}: {exc.message}")
+
+
+@pytest.mark.parametrize("directory", RENDERED)
+def test_each_sidecar_mounts_a_config_the_exporter_accepts(directory):
+    objects = render(directory)
+    configmaps = {c["metadata"]["name"]: c for c in find(objects, "ConfigMap")}
+    pods = exporter_pods(objects)
+    assert pods, f"{directory} renders no Deployment with the {EXPORTER} sidecar"
+    for deployment, spec in pods:
+        volumes = {v["name"]: v for v in spec["volumes"]}
+        mount = next(m for m in container(spec, EXPORTER)["volumeMounts"] if "config" in m["name"])
+        name = volumes[mount["name"]]["configMap"]["name"]
+        assert name in configmaps, f"{deployment['metadata']['name']} mounts ConfigMap {name}, not rendered"
+        config = loads(configmaps[name]["data"]["config.yml"], f"{directory}:{name}")
+        assert config.targets, f"{directory}: the exporter config has no targets"
+
+
+@pytest.mark.parametrize("directory", RENDERED)
+def test_the_monitor_scrapes_the_sidecar_port(directory):
+    objects = render(directory)
+    monitors = find(objects, "PodMonitor") + find(objects, "ServiceMonitor")
+    assert len(monitors) == 1, [m["kind"] for m in monitors]
+    monitor = monitors[0]
+    endpoints = monitor["spec"].get("podMetricsEndpoints") or monitor["spec"]["endpoints"]
+    port = endpoints[0]["port"]
+    selector = monitor["spec"]["selector"]["matchLabels"]
+    for deployment, spec in exporter_pods(objects):
+        ports = {p["name"] for p in container(spec, EXPORTER)["ports"]}
+        assert port in ports
+        if monitor["kind"] == "PodMonitor":
+            labels = deployment["spec"]["template"]["metadata"]["labels"]
+            assert selector.items() <= labels.items(), f"PodMonitor does not select {labels}"
+    for service in find(objects, "Service") if monitor["kind"] == "ServiceMonitor" else []:
+        if selector.items() <= service["metadata"].get("labels", {}).items():
+            assert port in {p["name"] for p in service["spec"]["ports"]}
+    # The rule pack selects the exporter's series by job name.
+    relabel = [r for r in endpoints[0].get("relabelings", []) if r.get("targetLabel") == "job"]
+    assert [r["replacement"] for r in relabel] == ["inference-exporter"]
+
+
+def test_production_stamps_the_cluster_label():
+    (monitor,) = find(render("overlays/production"), "PodMonitor")
+    relabelings = monitor["spec"]["podMetricsEndpoints"][0]["relabelings"]
+    targets = {r["targetLabel"]: r.get("replacement") for r in relabelings}
+    assert targets.get("cluster"), relabelings
+    assert targets.get("job") == "inference-exporter"
+
+
+def test_team_example_gets_the_sidecar_without_copying_it():
+    """The team's Deployment names one container; the component adds the exporter after it."""
+    (deployment,) = find(render("examples/team-vllm"), "Deployment")
+    spec = deployment["spec"]["template"]["spec"]
+    assert [c["name"] for c in spec["containers"]] == ["vllm", EXPORTER]
+    assert spec["shareProcessNamespace"] is True
+    assert deployment["metadata"]["namespace"] == "assistant"
+
+
+# The validators must reject what the API server would; otherwise the tests above prove nothing.
+
+
+def test_kubernetes_validation_rejects_a_misspelled_field():
+    (deployment,) = find(render("base"), "Deployment")
+    broken = copy.deepcopy(deployment)
+    container(broken["spec"]["template"]["spec"], EXPORTER)["securityContxt"] = {}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        validate(broken)
+
+
+@pytest.mark.parametrize(
+    "kind, mutate",
+    [
+        ("PodMonitor", lambda o: o["spec"].update(podMetricEndpoints=o["spec"].pop("podMetricsEndpoints"))),
+        ("PodMonitor", lambda o: o["spec"]["podMetricsEndpoints"][0].update(scheme="ftp")),
+        (
+            "AlertmanagerConfig",
+            lambda o: o["spec"]["route"]["routes"][0]["matchers"][0].update(matchType="=="),
+        ),
+        ("AlertmanagerConfig", lambda o: o["spec"]["receivers"][1]["slackConfigs"][0]["apiURL"].pop("key")),
+        ("AlertmanagerConfig", lambda o: o["metadata"].update(labels={"team": 1})),
+    ],
+)
+def test_operator_validation_rejects_broken_objects(kind, mutate):
+    (obj,) = find(render("base"), kind)
+    broken = copy.deepcopy(obj)
+    mutate(broken)
+    with pytest.raises(jsonschema.ValidationError):
+        validate(broken)
