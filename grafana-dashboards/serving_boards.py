@@ -7,6 +7,8 @@ with `$__rate_interval`, so they follow every version and react within a scrape 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import slo_config
 from panels import (
     MODEL,
@@ -15,6 +17,7 @@ from panels import (
     SCOPE_VARS,
     Column,
     Layout,
+    Panel,
     Query,
     Sel,
     agg,
@@ -27,6 +30,7 @@ from panels import (
     presence_variable,
     quantile,
     rate,
+    ratio,
     share,
     stat,
     state_timeline,
@@ -311,6 +315,7 @@ def model() -> dict:
                 Query(f"sum by (model) ({MODEL('inference_requests_running')})", "{{model}} running"),
                 Query(f"sum by (model) ({MODEL('inference_requests_waiting')})", "{{model}} waiting"),
             ],
+            guarded=True,
         ),
     )
     # Repeated over the models that report tokens, so it is absent for other models.
@@ -450,21 +455,31 @@ def model() -> dict:
 # --- SLO -------------------------------------------------------------------------------------
 
 
-def _burn(series: str, objective: str) -> str:
+def _burn(series: Callable[[str], str], objective: str) -> str:
     """Error ratio over each class's budget: 1 means spending exactly the budget over the period."""
     parts = []
     for c in slo_config.load().classes:
         budget = 1 - getattr(c, objective)
-        parts.append(f"({MODEL(series, c.matcher)} / {budget:.6g})")
+        parts.append(f"({series(c.matcher)} / {budget:.6g})")
     return " or ".join(parts)
 
 
-def _burn_panel(title: str, what: str, series: str, objective: str) -> object:
+def _latency_ratio(window: str) -> Callable[[str], str]:
+    """Slow-request ratio over WINDOW; the pack records 5m as its two rates, longer windows as ratios."""
+    if window == "5m":
+        return lambda cls: ratio(
+            MODEL("model:inference_latency_sli_slow:rate5m", cls),
+            MODEL("model:inference_latency_sli_requests:rate5m", cls),
+        )
+    return lambda cls: MODEL(f"model:inference_latency_sli_slow:ratio_rate{window}", cls)
+
+
+def _burn_panel(title: str, what: str, series: Callable, objective: str) -> Panel:
     cfg = slo_config.load()
     steps = [(None, "green")] + [
         (f, "orange" if f < max(cfg.factors) else "red") for f in sorted(cfg.factors)
     ]
-    queries = [Query(_burn(series.format(w), objective), f"{{{{model}}}} {w}") for w in BURN_WINDOWS]
+    queries = [Query(_burn(series(w), objective), f"{{{{model}}}} {w}") for w in BURN_WINDOWS]
     panel = timeseries(
         title,
         f"{what} divided by the class's error budget (1 - objective), per window. 1 spends the budget "
@@ -510,13 +525,13 @@ def slo() -> dict:
         _burn_panel(
             "Availability burn rate per window",
             "Failed-request ratio",
-            "model:inference_request_errors:ratio_rate{}",
+            lambda w: lambda cls: MODEL(f"model:inference_request_errors:ratio_rate{w}", cls),
             "availability",
         ),
         _burn_panel(
             "Latency burn rate per window",
             "Share of requests slower than the class's latency threshold (models with that bucket edge)",
-            "model:inference_latency_sli_slow:ratio_rate{}",
+            _latency_ratio,
             "latency_objective",
         ),
     )

@@ -1,0 +1,73 @@
+"""The dashboard JSON is generated: committed files are fresh, --check catches drift and strays,
+and the ConfigMaps for the Grafana sidecar carry exactly the committed dashboards."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import yaml
+from board_walk import DASHBOARD_DIR, UIDS, load
+
+GENERATE = DASHBOARD_DIR / "generate.py"
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(GENERATE), *args], capture_output=True, text=True)
+
+
+def test_committed_json_is_fresh():
+    result = run("--check")
+    assert result.returncode == 0, result.stderr
+
+
+def test_check_flags_stale_missing_and_stray_files(tmp_path):
+    assert run("--out", str(tmp_path)).returncode == 0
+    (tmp_path / "inference-fleet.json").write_text("{}\n")
+    (tmp_path / "inference-slo.json").unlink()
+    (tmp_path / "old-dashboard.json").write_text("{}\n")
+    result = run("--check", "--out", str(tmp_path))
+    assert result.returncode == 1
+    assert "inference-fleet.json: out of date" in result.stderr
+    assert "inference-slo.json: missing" in result.stderr
+    assert "old-dashboard.json: not generated" in result.stderr
+
+
+def test_output_is_deterministic(tmp_path):
+    first, second = tmp_path / "a", tmp_path / "b"
+    run("--out", str(first))
+    run("--out", str(second))
+    for path in sorted(first.glob("*.json")):
+        text = path.read_text()
+        assert text == (second / path.name).read_text(), path.name
+        assert text.endswith("}\n") and text.startswith("{\n  ")
+
+
+def test_one_dashboard_per_fixed_uid_named_after_it():
+    boards = load()
+    assert sorted(boards) == sorted(UIDS)
+    for uid in UIDS:
+        assert json.loads((DASHBOARD_DIR / f"{uid}.json").read_text())["uid"] == uid
+
+
+def test_configmaps_carry_the_dashboards_with_the_sidecar_label(tmp_path):
+    other = tmp_path / "kustomization.yaml"
+    other.write_text("resources: []\n")  # someone else's manifest in the same folder: left alone
+    result = run("--configmaps", str(tmp_path), "--namespace", "monitoring", "--out", str(tmp_path / "json"))
+    assert result.returncode == 0, result.stderr
+    maps = sorted(tmp_path.glob("grafana-dashboard-*.yaml"))
+    assert [m.name for m in maps] == sorted(f"grafana-dashboard-{uid}.yaml" for uid in UIDS)
+    boards = load()
+    for path in maps:
+        cm = yaml.safe_load(path.read_text())
+        assert cm["kind"] == "ConfigMap" and cm["apiVersion"] == "v1"
+        assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
+        assert cm["metadata"]["namespace"] == "monitoring"
+        (file_name, text), *rest = cm["data"].items()
+        assert not rest
+        assert json.loads(text) == boards[file_name.removesuffix(".json")]
+    assert other.exists()
+    assert run("--check", "--configmaps", str(tmp_path), "--namespace", "monitoring").returncode == 0
+    (tmp_path / "grafana-dashboard-gone.yaml").write_text("{}\n")
+    assert run("--check", "--configmaps", str(tmp_path), "--namespace", "monitoring").returncode == 1
