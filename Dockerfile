@@ -51,4 +51,5 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
   CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:9072/-/healthy', timeout=4).status != 200)"]
 
 ENTRYPOINT ["inference-exporter"]
-CMD ["--config.file=/etc/inference-exporter/config.yml"]
+# The journal goes to the one writable folder (the default is relative to the working directory).
+CMD ["--config.file=/etc/inference-exporter/config.yml", "--journal.path=/var/lib/inference-exporter"]

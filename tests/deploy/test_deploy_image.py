@@ -48,6 +48,9 @@ def test_entrypoint_is_the_packaged_console_script():
 def test_default_command_parses_and_reads_the_documented_config_path():
     args = cli._run_parser().parse_args(_exec_form(FINAL, "CMD"))
     assert args.config_file == "/etc/inference-exporter/config.yml"
+    # The root filesystem is read-only: the journal must go to the folder the image prepares.
+    assert args.journal_path == "/var/lib/inference-exporter"
+    assert "/var/lib/inference-exporter" in " ".join(a for name, a in FINAL if name == "RUN")
 
 
 def test_image_user_is_numeric_and_not_root():
@@ -90,13 +93,17 @@ def test_manifests_run_the_image_as_built(directory):
         sidecar = container(spec, EXPORTER)
         assert "command" not in sidecar, "keep the image's ENTRYPOINT"
         args = cli._run_parser().parse_args(sidecar.get("args", _exec_form(FINAL, "CMD")))
-        assert args.config_file == cli._run_parser().parse_args(_exec_form(FINAL, "CMD")).config_file
+        image_args = cli._run_parser().parse_args(_exec_form(FINAL, "CMD"))
+        assert (args.config_file, args.journal_path) == (image_args.config_file, image_args.journal_path)
 
         config = PurePosixPath(args.config_file)
         mount = next(m for m in sidecar["volumeMounts"] if m["mountPath"] == str(config.parent))
         volume = next(v for v in spec["volumes"] if v["name"] == mount["name"])
         assert config.name in configmaps[volume["configMap"]["name"]]["data"]
         assert mount.get("readOnly") is True
+
+        journal = next(m for m in sidecar["volumeMounts"] if m["mountPath"] == args.journal_path.rstrip("/"))
+        assert "emptyDir" in next(v for v in spec["volumes"] if v["name"] == journal["name"])
 
         _, port, _ = parse_listen_address(args.listen_address)
         assert [p["containerPort"] for p in sidecar["ports"]] == [port]
