@@ -9,7 +9,7 @@ so a slow canary seen on a dashboard can be found in the journal.
 
 Rate limit: at most once per ``every`` (default 1m) and, with ``max_traffic_ratio``,
 never more canaries than that share of the target's requests (from
-``inference_requests_total``) over the last ``10 * every``; with a ratio set and no
+``inference_requests_total``) over the last ``10 * every`` (at least 10 minutes); with a ratio set and no
 traffic figure, no canary is sent.
 """
 
@@ -28,6 +28,7 @@ from ..journal import Journal
 from .client import ApiClient
 from .settings import CanaryConfig, Expect
 
+WINDOW = 600.0  # seconds of traffic the max_traffic_ratio is measured over, at least
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 _STEP_RE = re.compile(r"([^.\[\]]+)|\[(-?\d+)\]")
 
@@ -182,7 +183,7 @@ class Canary:
     def observe_traffic(self, now: float, total: float | None) -> None:
         if total is not None:
             self._traffic.append((now, total))
-        window = 10 * self.config.every
+        window = max(10 * self.config.every, WINDOW)
         while self._traffic and self._traffic[0][0] < now - window:
             self._traffic.popleft()
         while self._sent and self._sent[0] < now - window:
