@@ -49,7 +49,7 @@ QUERIES = {
 }
 
 
-class Stop(Exception):
+class Stop(BaseException):  # not an Exception: no `except Exception` may swallow it
     """Raised by the signal handler: Ctrl-C, `make demo-stop`, or SIGTERM."""
 
 
@@ -118,7 +118,7 @@ class Demo:
         missing = [s for s in self.args.servers if not (venvs.venv_path(s) / venvs.MARKER).is_file()]
         cached = [s for s in self.args.servers if s not in missing]
         if cached:
-            say(f"server virtualenvs cached: {', '.join(cached)} (.cache/venvs/)")
+            say(f"server virtualenvs cached: {', '.join(cached)} ({rel(venvs.CACHE)}/)")
         if missing:
             say(
                 f"building server virtualenvs for {', '.join(missing)}: the first time this downloads and "
@@ -180,8 +180,8 @@ class Demo:
             errors = []
             for kind, future in futures.items():
                 try:
-                    self.servers[kind] = future.result()
-                except Exception as exc:  # keep the others, so all of them are stopped at exit
+                    future.result()
+                except Exception as exc:  # wait for the others: all are stopped at exit
                     errors.append(f"{kind}: {exc}")
             if errors:
                 raise RuntimeError("model server(s) failed to start:\n" + "\n".join(errors))
@@ -197,6 +197,7 @@ class Demo:
         self.server_dirs.append(workdir)
         handle = launch.start(kind, workdir)
         self._record(handle.process.pid, *handle.alive_pids())
+        self.servers[kind] = handle  # at once: a Ctrl-C meanwhile must still stop it
         return handle
 
     def start_sidecar(self, kind: str) -> None:
@@ -334,7 +335,7 @@ class Demo:
         for kind in self.args.servers:
             if kind not in down and self.servers.get(kind) is None:
                 say(f"control: starting {kind} again")
-                self.servers[kind] = self.launch(kind)
+                self.launch(kind)
                 self.procs.pop(f"exporter-{kind}").stop()
                 self.start_sidecar(kind)  # same sidecar port, new server ports
                 self.traffic.servers = [h for h in self.servers.values() if h is not None]
@@ -360,7 +361,11 @@ class Demo:
         (self.state / "logs").mkdir(parents=True, exist_ok=True)
         for workdir in self.server_dirs:
             for log in workdir.glob("*.log"):
-                shutil.copy(log, self.state / "logs" / f"{workdir.name}-{log.name}")
+                kept, n = self.state / "logs" / log.name, 1
+                while kept.exists():  # a server restarted through the control file has several
+                    n += 1
+                    kept = kept.with_name(f"{log.stem}-{n}.log")
+                shutil.copy(log, kept)
             shutil.rmtree(workdir, ignore_errors=True)
         left = sweep(self.run_id)
         if left:
