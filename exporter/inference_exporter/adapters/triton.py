@@ -9,6 +9,10 @@ histograms carry only ``_sum``/``_count`` (mean latency) and a ``+Inf`` bucket::
     nv_inference_count{model="ranker",version="1"} 6
     nv_inference_exec_count{model="ranker",version="1"} 4
 
+Caveat, seen on tritonserver 2.51: a failed request adds to ``nv_inference_exec_count``
+but not to ``nv_inference_count``, so the mean batch size (inferences / executions)
+reads low while requests fail; Triton gives no way to separate the two.
+
 Source: triton-inference-server/server docs/user_guide/metrics.md; core src/metrics.cc.
 """
 
