@@ -122,14 +122,19 @@ def _v2_inventory(call: Call, declared: tuple[str, ...]) -> list[Loaded]:
     if not isinstance(index, list):
         raise ApiError("/v2/repository/index did not return a list")
     out = []
+    listed = set()
     for entry in index:
         if not isinstance(entry, dict) or not entry.get("name"):
             continue
+        listed.add(entry["name"])
         state = _text(entry.get("state")).upper()
         if state and state != "READY":
             continue  # UNAVAILABLE/UNLOADING: in the repository, not loaded
         out.append(Loaded(entry["name"], _text(entry.get("version"))))
-    return out
+    # PyTriton loads models from memory, not a repository folder: its index is [] (verified with
+    # nvidia-pytriton 0.7.0), so declared models the index does not list are asked for directly.
+    missing = tuple(m for m in declared if m not in listed)
+    return out + (_v2_declared(call, missing) if missing else [])
 
 
 def _triton_config(call: Call, model: str, version: str) -> dict[str, Any]:
