@@ -102,6 +102,75 @@ BAD = [
         "targets:\n  - name: a\n    metrics_url: http://h/m\n    process: {match: '(unclosed'}\n",
         ":4: targets[0].process.match: invalid regular expression",
     ),
+    (
+        "targets:\n  - name: a\n    metrics_url: http://h/m\n    health: {intervall: 5s}\n",
+        ":4: targets[0].health.intervall: unknown key (did you mean 'interval'?)",
+    ),
+    (
+        "targets:\n  - name: a\n    metrics_url: http://h/m\n    health: {interval: 5s, timeout: 10s}\n",
+        "targets[0].health.timeout: 10s is longer than interval 5s",
+    ),
+    (
+        "targets:\n  - name: a\n    metrics_url: http://h/m\n    health: {probes: [live, readyness]}\n",
+        "targets[0].health.probes[1]: unknown probe 'readyness'",
+    ),
+    (
+        "targets:\n  - name: a\n    metrics_url: http://h/m\n    health: {ready_path: healthz}\n",
+        "targets[0].health.ready_path: expected a path starting with '/'",
+    ),
+    (
+        "targets:\n  - name: a\n    metrics_url: http://h/m\n    models:\n      - name: m\n      - name: m\n",
+        ":6: targets[0].models[1].name: duplicate model 'm'",
+    ),
+    (
+        "targets:\n  - name: a\n    metrics_url: http://h/m\n"
+        "    models:\n      - name: m\n        config: {max_batch_size: [1, 2]}\n",
+        "targets[0].models[0].config.max_batch_size: expected a number, string or boolean",
+    ),
+    (
+        "targets:\n  - name: a\n    metrics_url: http://h/m\n"
+        "    models:\n      - name: m\n        artifacts: [{path: /m.bin, sha256: abc}]\n",
+        "targets[0].models[0].artifacts[0].sha256: expected 64 hexadecimal digits",
+    ),
+    (
+        "targets:\n  - name: a\n    metrics_url: http://h/m\n"
+        "    models:\n      - name: m\n"
+        "        canaries: [{id: c, path: /x, expect: {top_k: {path: ids, ids: [1], min_overlap: 2}}}]\n",
+        "targets[0].models[0].canaries[0].expect.top_k.min_overlap: expected a number from 0 to 1",
+    ),
+    (
+        "targets:\n  - name: a\n    metrics_url: http://h/m\n"
+        "    models:\n      - name: m\n"
+        "        canaries: [{id: c, path: /x, expect: {embedding: {path: v, reference: [0, 0]}}}]\n",
+        "expect.embedding.reference: the reference vector is all zeros",
+    ),
+    (
+        "targets:\n  - name: a\n    metrics_url: http://h/m\n"
+        "    models:\n      - name: m\n"
+        "        canaries: [{id: c, path: /x, body: {a: 1}, openai: {prompt: hi}}]\n",
+        "targets[0].models[0].canaries[0]: set only one of body, kserve_v2, openai",
+    ),
+    (
+        "targets:\n  - name: a\n    metrics_url: http://h/m\n"
+        "    models:\n      - name: m\n        canaries: [{id: c, expect: {status: 200}}]\n",
+        "targets[0].models[0].canaries[0].path: is required (or use kserve_v2: / openai:)",
+    ),
+    (
+        "targets:\n  - name: a\n    metrics_url: http://h/m\n"
+        "    models:\n      - name: m\n"
+        "        canaries: [{id: c, path: /x, expect: {answer: {path: a, regex: '('}}}]\n",
+        "canaries[0].expect.answer.regex: invalid regular expression",
+    ),
+    (
+        "targets:\n  - name: a\n    metrics_url: http://h/m\n"
+        "    models:\n      - name: m\n        canaries: [{id: c, path: /x, secret: yes please}]\n",
+        "targets[0].models[0].canaries[0].secret: expected true or false",
+    ),
+    (
+        "targets:\n  - name: a\n    metrics_url: http://h/m\n"
+        "    models:\n      - name: m\n        canaries: [{id: c, path: /x}, {id: c, path: /y}]\n",
+        "targets[0].models[0].canaries[1].id: duplicate canary id 'c'",
+    ),
 ]
 
 
