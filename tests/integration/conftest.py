@@ -71,7 +71,12 @@ class Exporter:
         cli = Path(sys.executable).with_name("inference-exporter")
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
-                [str(cli), f"--config.file={config}", f"--web.listen-address=127.0.0.1:{self.port}"],
+                [
+                    str(cli),
+                    f"--config.file={config}",
+                    f"--web.listen-address=127.0.0.1:{self.port}",
+                    f"--journal.path={workdir / 'journal'}",  # not the default folder in the cwd
+                ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
