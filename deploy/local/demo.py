@@ -71,7 +71,7 @@ class Demo:
         self.control_file = self.state / "control.json"
         self.taken: set[int] = set()
         self.procs: dict[str, procs.Proc] = {}
-        self.servers: dict[str, launch.Handle] = {}
+        self.servers: dict[str, launch.Handle | None] = {}  # None: stopped through the control file
         self.sidecars: dict[str, str] = {}  # kind -> host:port
         self.traffic: traffic.Traffic | None = None
         self.started_pids: list[int] = []
@@ -272,7 +272,9 @@ class Demo:
 
     def write_stack_file(self) -> None:
         stack = {
-            "servers": {k: {"api": h.api_url, "metrics": h.metrics_url} for k, h in self.servers.items()},
+            "servers": {
+                k: {"api": h.api_url, "metrics": h.metrics_url} for k, h in self.servers.items() if h
+            },
             "sidecars": {k: f"http://{a}" for k, a in self.sidecars.items()},
             "prometheus": f"http://{self.prometheus}",
             "alertmanager": f"http://{self.alertmanager}",
@@ -335,10 +337,12 @@ class Demo:
         for kind in self.args.servers:
             if kind not in down and self.servers.get(kind) is None:
                 say(f"control: starting {kind} again")
-                self.launch(kind)
+                handle = self.launch(kind)
                 self.procs.pop(f"exporter-{kind}").stop()
                 self.start_sidecar(kind)  # same sidecar port, new server ports
                 self.traffic.servers = [h for h in self.servers.values() if h is not None]
+                self.write_stack_file()
+                say(f"  {kind} is back: API {handle.api_url}, native metrics {handle.metrics_url}")
 
     # --- shutdown -----------------------------------------------------------------
 
@@ -358,6 +362,18 @@ class Demo:
                     say(f"WARNING: {kind}: {exc}")
         for proc in self.procs.values():
             proc.stop()
+        self._keep_server_logs()
+        marker = f"{RUN_MARKER_ENV}={self.run_id}"
+        left = procs.sweep(marker)
+        if left:
+            say(f"ended {len(left)} stray process(es) of this run: {left}")
+        (self.state / "demo.pid").unlink(missing_ok=True)
+        time.sleep(0.2)  # SIGKILL is asynchronous
+        remaining = procs.marked_pids(marker)
+        say(f"WARNING: still alive: {remaining}" if remaining else "stopped: no process of the demo is left")
+
+    def _keep_server_logs(self) -> None:
+        """Copy the servers' logs into the state folder, then remove their temporary workdirs."""
         (self.state / "logs").mkdir(parents=True, exist_ok=True)
         for workdir in self.server_dirs:
             for log in workdir.glob("*.log"):
@@ -367,13 +383,6 @@ class Demo:
                     kept = kept.with_name(f"{log.stem}-{n}.log")
                 shutil.copy(log, kept)
             shutil.rmtree(workdir, ignore_errors=True)
-        left = sweep(self.run_id)
-        if left:
-            say(f"ended {len(left)} stray process(es) of this run: {left}")
-        (self.state / "demo.pid").unlink(missing_ok=True)
-        time.sleep(0.2)  # SIGKILL is asynchronous
-        remaining = marked_pids(self.run_id)
-        say(f"WARNING: still alive: {remaining}" if remaining else "stopped: no process of the demo is left")
 
 
 def _is_demo(pid: int) -> bool:
@@ -386,33 +395,6 @@ def _cmdline(pid: int) -> bytes:
         return Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return b""
-
-
-def marked_pids(run_id: str) -> list[int]:
-    """Live processes (not zombies) that carry this run's marker, the demo itself excepted."""
-    marker = f"{RUN_MARKER_ENV}={run_id}".encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            if stat[stat.rindex(")") + 2] != "Z" and marker in (entry / "environ").read_bytes():
-                found.append(int(entry.name))
-        except (OSError, ValueError):
-            continue
-    return found
-
-
-def sweep(run_id: str) -> list[int]:
-    """SIGKILL whatever of this run escaped its process group; returns their pids."""
-    left = marked_pids(run_id)
-    for pid in left:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    return left
 
 
 def stop_running(state_dir: Path, timeout: float = 90) -> int:

@@ -122,3 +122,33 @@ class Proc:
                 pass
             time.sleep(0.25)
         raise RuntimeError(f"{self.name} did not answer {url} within {timeout:.0f} s:\n{self.log_tail()}")
+
+
+def marked_pids(marker: str) -> list[int]:
+    """Live processes (zombies aside) whose environment holds ``marker`` (``NAME=value``), this one excepted.
+
+    Catches what left its process group (a daemonising child calling setsid).
+    """
+    needle = marker.encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            if stat[stat.rindex(")") + 2] != "Z" and needle in (entry / "environ").read_bytes():
+                found.append(int(entry.name))
+        except (OSError, ValueError):
+            continue  # gone meanwhile, or not ours to read
+    return found
+
+
+def sweep(marker: str) -> list[int]:
+    """SIGKILL every process carrying ``marker``; returns their pids."""
+    left = marked_pids(marker)
+    for pid in left:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return left
