@@ -789,6 +789,7 @@ def plot(results: dict, path: Path) -> None:
         ax = axes[1][0]
         ax.plot([t for t, _ in mem["rss_series"]], [r / 1e6 for _, r in mem["rss_series"]])
         ax.axhline(60, color="red", linestyle="--", label="target")
+        ax.set_ylim(bottom=0)
         ax.set(title=f"exporter RSS, {mem['targets']} targets", xlabel="s", ylabel="MB")
         ax.legend()
     hung = results.get("hung", {})
