@@ -834,6 +834,7 @@ def _raise_interrupt(signum, frame) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, _raise_interrupt)  # stop what we started on TERM too
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with SIGINT ignored
     info = machine()
     say(
         f"machine: {info['nproc']} CPUs ({info['cpu_model']}), {info['memory_bytes'] / 2**30:.1f} GiB, "
