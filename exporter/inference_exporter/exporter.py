@@ -417,6 +417,17 @@ class Exporter:
                 state.errors[result.reason] = state.errors.get(result.reason, 0) + 1
         if result.kind and state.source.kind in ("", "auto"):
             state.source.kind = result.kind
+        cfg = state.source.config
+        if (
+            self.journal is not None
+            and state.source.is_target
+            and was_ok != result.ok
+            and isinstance(cfg, TargetConfig)
+            and not (cfg.health is not None and cfg.health.enabled)
+        ):
+            # Without health probes the collection itself says whether the target is up.
+            details = {} if result.ok else {"reason": result.reason}
+            self.journal.emit("target_up" if result.ok else "target_down", target=cfg.name, **details)
         if was_ok is not False and not result.ok:
             log.warning(
                 "collection failed",
