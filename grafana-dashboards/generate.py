@@ -3,7 +3,7 @@
 
 The JSON files next to this script are generated: edit the Python, then run
 
-    python grafana-dashboards/generate.py            # write grafana-dashboards/*.json
+    python grafana-dashboards/generate.py            # write grafana-dashboards/*.json, docs/dashboards.md
     python grafana-dashboards/generate.py --check    # CI: exit 1 if a file is stale or stray
     python grafana-dashboards/generate.py --configmaps DIR   # also one ConfigMap YAML per dashboard
 
@@ -23,6 +23,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import docs_page  # noqa: E402
 import ops_boards  # noqa: E402
 import serving_boards  # noqa: E402
 
@@ -37,20 +38,25 @@ DASHBOARDS: dict[str, Callable[[], dict]] = {
 }
 # The Grafana sidecar (kiwigrid k8s-sidecar, as in kube-prometheus-stack) loads ConfigMaps with this label.
 SIDECAR_LABEL = ("grafana_dashboard", "1")
+DOCS = HERE.parent / "docs" / "dashboards.md"
 
 
 def render(board: dict) -> str:
     return json.dumps(board, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def build() -> dict[str, str]:
-    """File name -> JSON text of every dashboard."""
-    out = {}
+def boards() -> list[dict]:
+    out = []
     for name, builder in DASHBOARDS.items():
         board = builder()
         assert board["uid"] == name, f"{name}: uid {board['uid']!r} must equal the file name"
-        out[f"{name}.json"] = render(board)
+        out.append(board)
     return out
+
+
+def build() -> dict[str, str]:
+    """File name -> JSON text of every dashboard."""
+    return {f"{b['uid']}.json": render(b) for b in boards()}
 
 
 def configmap(file_name: str, text: str, namespace: str) -> str:
@@ -109,12 +115,18 @@ def main(argv: list[str] | None = None) -> int:
         "--configmaps", type=Path, metavar="DIR", help="also write one ConfigMap YAML per dashboard"
     )
     parser.add_argument(
+        "--docs", type=Path, default=DOCS, help="the generated page describing the dashboards"
+    )
+    parser.add_argument(
         "--namespace", default="", help="metadata.namespace of the ConfigMaps (default: none)"
     )
     args = parser.parse_args(argv)
 
     dashboards = build()
-    targets = [(dashboards, args.out, "*.json")]
+    targets = [
+        (dashboards, args.out, "*.json"),
+        ({args.docs.name: docs_page.page(boards())}, args.docs.parent, args.docs.name),
+    ]
     if args.configmaps:
         maps = {
             f"grafana-dashboard-{name.removesuffix('.json')}.yaml": configmap(name, text, args.namespace)

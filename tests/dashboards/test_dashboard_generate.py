@@ -17,27 +17,44 @@ def run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(GENERATE), *args], capture_output=True, text=True)
 
 
+def run_in(folder, *args: str) -> subprocess.CompletedProcess:
+    """The generator writing into FOLDER only (dashboards and the docs page)."""
+    return run("--out", str(folder), "--docs", str(folder / "dashboards.md"), *args)
+
+
 def test_committed_json_is_fresh():
     result = run("--check")
     assert result.returncode == 0, result.stderr
 
 
 def test_check_flags_stale_missing_and_stray_files(tmp_path):
-    assert run("--out", str(tmp_path)).returncode == 0
+    assert run_in(tmp_path).returncode == 0
+    assert run_in(tmp_path, "--check").returncode == 0
     (tmp_path / "inference-fleet.json").write_text("{}\n")
     (tmp_path / "inference-slo.json").unlink()
     (tmp_path / "old-dashboard.json").write_text("{}\n")
-    result = run("--check", "--out", str(tmp_path))
+    (tmp_path / "dashboards.md").write_text("# edited by hand\n")
+    result = run_in(tmp_path, "--check")
     assert result.returncode == 1
     assert "inference-fleet.json: out of date" in result.stderr
     assert "inference-slo.json: missing" in result.stderr
     assert "old-dashboard.json: not generated" in result.stderr
+    assert "dashboards.md: out of date" in result.stderr
+
+
+def test_docs_page_lists_every_panel():
+    page = (DASHBOARD_DIR.parent / "docs" / "dashboards.md").read_text()
+    for uid, board in load().items():
+        assert f"(`{uid}`)" in page
+        for p in board["panels"]:
+            if p["type"] != "row":
+                assert f"| {p['title'].replace('|', chr(92) + '|')} |" in page, p["title"]
 
 
 def test_output_is_deterministic(tmp_path):
     first, second = tmp_path / "a", tmp_path / "b"
-    run("--out", str(first))
-    run("--out", str(second))
+    run_in(first)
+    run_in(second)
     for path in sorted(first.glob("*.json")):
         text = path.read_text()
         assert text == (second / path.name).read_text(), path.name
@@ -54,7 +71,7 @@ def test_one_dashboard_per_fixed_uid_named_after_it():
 def test_configmaps_carry_the_dashboards_with_the_sidecar_label(tmp_path):
     other = tmp_path / "kustomization.yaml"
     other.write_text("resources: []\n")  # someone else's manifest in the same folder: left alone
-    result = run("--configmaps", str(tmp_path), "--namespace", "monitoring", "--out", str(tmp_path / "json"))
+    result = run_in(tmp_path / "json", "--configmaps", str(tmp_path), "--namespace", "monitoring")
     assert result.returncode == 0, result.stderr
     maps = sorted(tmp_path.glob("grafana-dashboard-*.yaml"))
     assert [m.name for m in maps] == sorted(f"grafana-dashboard-{uid}.yaml" for uid in UIDS)
@@ -68,6 +85,7 @@ def test_configmaps_carry_the_dashboards_with_the_sidecar_label(tmp_path):
         assert not rest
         assert json.loads(text) == boards[file_name.removesuffix(".json")]
     assert other.exists()
-    assert run("--check", "--configmaps", str(tmp_path), "--namespace", "monitoring").returncode == 0
+    check = ("--check", "--configmaps", str(tmp_path), "--namespace", "monitoring")
+    assert run_in(tmp_path / "json", *check).returncode == 0
     (tmp_path / "grafana-dashboard-gone.yaml").write_text("{}\n")
-    assert run("--check", "--configmaps", str(tmp_path), "--namespace", "monitoring").returncode == 1
+    assert run_in(tmp_path / "json", *check).returncode == 1
