@@ -1,0 +1,157 @@
+"""Slack templates rendered offline by ``amtool template render``: golden files plus the facts
+an on-call person relies on (who, what version, how bad, where to look, how to silence)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import urllib.parse
+from pathlib import Path
+
+import pytest
+from amstack import TEMPLATES, binary
+
+GOLDEN = Path(__file__).resolve().parent / "golden"
+EXTERNAL_URL = "http://alertmanager.example:9093"
+# Each part of the Slack message, in the order the golden files list them.
+PARTS = (
+    "title",
+    "title_link",
+    "color",
+    "page",
+    "text",
+    "fallback",
+    "runbook_url",
+    "dashboard_url",
+    "silence_url",
+)
+
+
+def alert(status: str, target: str, **extra: str) -> dict:
+    return {
+        "status": status,
+        "labels": {
+            "alertname": "InferenceMeanLatencyHigh",
+            "severity": "critical",
+            "team": "search",
+            "cluster": "prod-eu",
+            "namespace": "search",
+            "model": "ranker",
+            "version": "7",
+            "target": target,
+        },
+        "annotations": {
+            "summary": "Model's mean latency is above its class limit.",
+            "description": f"ranker version 7 on {target}: mean request duration 312ms over 5m, limit 80ms.",
+            "runbook_url": "https://runbooks.example/InferenceMeanLatencyHigh.md",
+            "dashboard_url": "https://grafana.example/d/inference-model?var-cluster=prod-eu&var-model=ranker",
+            **extra,
+        },
+        "startsAt": "2026-11-29T10:00:00Z",
+        "endsAt": "2026-11-29T10:12:30Z" if status == "resolved" else "0001-01-01T00:00:00Z",
+    }
+
+
+def group(alerts: list[dict]) -> dict:
+    labels = alerts[0]["labels"]
+    common_labels = {k: v for k, v in labels.items() if all(a["labels"].get(k) == v for a in alerts)}
+    common_notes = {
+        k: v for k, v in alerts[0]["annotations"].items() if all(a["annotations"].get(k) == v for a in alerts)
+    }
+    return {
+        "receiver": "oncall-search",
+        "status": "firing" if any(a["status"] == "firing" for a in alerts) else "resolved",
+        "alerts": alerts,
+        "groupLabels": {k: labels[k] for k in ("alertname", "cluster", "namespace", "model")},
+        "commonLabels": common_labels,
+        "commonAnnotations": common_notes,
+        "externalURL": EXTERNAL_URL,
+    }
+
+
+CASES = {
+    "firing_single": group([alert("firing", "ranker-triton", value="312ms")]),
+    "firing_group_of_20": group([alert("firing", f"ranker-{i:02d}") for i in range(20)]),
+    "resolved": group([alert("resolved", "ranker-triton")]),
+}
+
+
+def render(data: dict, part: str, tmp_path: Path) -> str:
+    data_file = tmp_path / "data.json"
+    data_file.write_text(json.dumps(data))
+    result = subprocess.run(
+        [
+            binary("amtool"),
+            "template",
+            "render",
+            f"--template.glob={TEMPLATES}/*.tmpl",
+            f"--template.data={data_file}",
+            f'--template.text={{{{ template "slack.inference.{part}" . }}}}',
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+@pytest.fixture(params=sorted(CASES))
+def message(request, tmp_path) -> tuple[str, dict[str, str]]:
+    return request.param, {part: render(CASES[request.param], part, tmp_path) for part in PARTS}
+
+
+def test_matches_golden_file(message):
+    name, parts = message
+    text = "".join(f"--- {part}\n{parts[part]}\n" for part in PARTS)
+    path = GOLDEN / f"{name}.txt"
+    if os.environ.get("UPDATE_GOLDEN") == "1" or not path.exists():
+        path.write_text(text)
+        if os.environ.get("UPDATE_GOLDEN") != "1":
+            raise AssertionError(f"golden file {path.name} did not exist; written now, check it in and rerun")
+    assert text == path.read_text(), f"{path} differs; rerun with UPDATE_GOLDEN=1 if intended"
+
+
+def test_every_message_links_runbook_dashboard_and_a_silence_for_its_group(message):
+    name, parts = message
+    first = CASES[name]["alerts"][0]["annotations"]
+    assert parts["runbook_url"] == first["runbook_url"]
+    assert parts["dashboard_url"] == first["dashboard_url"]
+    silence = urllib.parse.urlsplit(parts["silence_url"])
+    assert f"{silence.scheme}://{silence.netloc}" == EXTERNAL_URL
+    matchers = urllib.parse.parse_qs(silence.fragment.split("?", 1)[1])["filter"][0]
+    expected = ",".join(f'{k}="{v}"' for k, v in sorted(CASES[name]["groupLabels"].items()))
+    assert matchers == "{" + expected + "}"
+
+
+def test_firing_single_names_model_version_target_value_and_description(tmp_path):
+    data = CASES["firing_single"]
+    title = render(data, "title", tmp_path)
+    assert title == "[FIRING:1] InferenceMeanLatencyHigh · ranker (critical)"
+    text = render(data, "text", tmp_path)
+    notes = data["alerts"][0]["annotations"]
+    for fact in ("*ranker*", "version 7", "target ranker-triton", "value 312ms", notes["description"]):
+        assert fact in text
+    assert render(data, "page", tmp_path).startswith("<!here>")
+    assert render(data, "color", tmp_path) == "danger"
+
+
+def test_group_of_20_lists_ten_and_counts_the_rest(tmp_path):
+    data = CASES["firing_group_of_20"]
+    assert render(data, "title", tmp_path).startswith("[FIRING:20] InferenceMeanLatencyHigh")
+    text = render(data, "text", tmp_path)
+    listed = [line for line in text.splitlines() if line.startswith("• ")]
+    assert [line.split("target ")[1] for line in listed] == [f"ranker-{i:02d}" for i in range(10)]
+    assert "…and 10 more" in text
+    assert len(text) < 3000  # one readable Slack message, well below the attachment limit
+
+
+def test_resolved_message_is_distinct(tmp_path):
+    data = CASES["resolved"]
+    firing = CASES["firing_single"]
+    assert render(data, "title", tmp_path).startswith("[RESOLVED:1] InferenceMeanLatencyHigh")
+    assert render(data, "color", tmp_path) == "good" != render(firing, "color", tmp_path)
+    text = render(data, "text", tmp_path)
+    assert text.startswith("*Resolved*")
+    assert "resolved after 12m30s" in text
+    assert render(data, "page", tmp_path) == ""  # nobody is paged for good news
