@@ -59,8 +59,10 @@ class FakeAPI:
             {"name": m, "version": v, "state": "READY", "reason": ""} for m, vs in models.items() for v in vs
         ]
         self.routes[("POST", "/v2/repository/index")] = (200, index)
-        for key in [k for k in self.routes if k[1].startswith("/v2/models/") and k[1].endswith("ready")]:
-            del self.routes[key]
+        # Forget the previous models' metadata and readiness (not their config or infer routes).
+        for key in [k for k in self.routes if k[1].startswith("/v2/models/")]:
+            if key[1].endswith("/ready") or key[1].count("/") == 3:
+                del self.routes[key]
         for m, versions in models.items():
             self.routes[("GET", f"/v2/models/{m}")] = (200, {"name": m, "versions": versions})
             for v in versions:
