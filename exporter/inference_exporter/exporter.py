@@ -232,7 +232,7 @@ class Exporter:
         )
         interval = target.health.interval
         src = local_source(f"health:{target.name}", interval, checker.collect, checker.close)
-        src.config = target
+        src.config, src.kind, src.url = target, "health", checker.client.base
         return src
 
     def _target_kind(self, name: str) -> str:

@@ -10,8 +10,10 @@ import sys
 import textwrap
 import time
 
+import pytest
 from inference_exporter import cli
 from inference_exporter.journal import Filter, Journal, read, segments
+from inference_exporter.server import events_query, parse_since
 
 
 def test_rotation_keeps_the_cap(tmp_path):
@@ -138,3 +140,15 @@ def test_events_follow_prints_new_events(tmp_path):
         proc.kill()
         proc.wait()
         proc.stdout.close()
+
+
+def test_since_forms():
+    now = 10_000.0
+    assert parse_since("90s", now) == now - 90
+    assert parse_since("2h", now) == now - 7200
+    assert parse_since("1764448262.5", now) == 1764448262.5
+    assert parse_since("2025-11-29T20:31:02Z", now) == 1764448262.0
+    flt, limit = events_query("since=15m&type=target_down,canary_failed&model=ranker&limit=5")
+    assert flt.types == {"target_down", "canary_failed"} and flt.model == "ranker" and limit == 5
+    with pytest.raises(ValueError, match="since"):
+        parse_since("yesterday")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import time
 
 import pytest
 from checks import Checked, target_config
@@ -157,4 +158,16 @@ def test_probe_flapping_is_one_event(api, tmp_path):
         c.run()
     flaps = c.events("probe_flapping")
     assert [e["details"]["probe"] for e in flaps] == ["ready"]
+    c.close()
+
+
+def test_a_hung_probe_times_out_as_a_failure(api, tmp_path):
+    api.delay["/v2/health/ready"] = 3.0
+    c = Checked(target_config(api.url, "mlserver", extra="health: {timeout: 300ms}\n"), tmp_path)
+    started = time.monotonic()
+    text, _ = c.run()
+    assert time.monotonic() - started < 2.5  # the hung call did not hold up the run
+    assert sample_value(text, "inference_probe_success", probe="ready") == 0
+    assert 0.3 <= sample_value(text, "inference_probe_duration_seconds", probe="ready") < 1.0
+    assert sample_value(text, "inference_probe_success", probe="live") == 1
     c.close()

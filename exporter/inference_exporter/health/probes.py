@@ -22,7 +22,7 @@ from typing import Any
 
 from ..builder import Builder, Rendered
 from ..config import TargetConfig
-from ..journal import Journal
+from ..journal import Filter, Journal
 from . import endpoints
 from .canary import BUCKETS, Canary
 from .client import ApiClient
@@ -32,6 +32,9 @@ from .manifest import ArtifactHasher, ManifestState, check_artifacts, check_conf
 from .settings import HealthConfig
 
 log = logging.getLogger("inference_exporter.health")
+
+# The journal events that rebuild a target's inventory after a restart.
+RESTORED = frozenset(("model_loaded", "model_unloaded", "version_changed"))
 
 
 class FlapDetector:
@@ -77,7 +80,7 @@ class HealthChecker:
         self.client = ApiClient(target)
         self.inventory = Inventory(target.name, journal)
         if journal is not None:
-            self.inventory.restore(journal.read())
+            self.inventory.restore(journal.read(Filter(types=RESTORED, target=target.name)))
         self.manifest = ManifestState(target.name, journal)
         self.hasher = ArtifactHasher()
         self.flaps = FlapDetector(self.health.flap_changes, self.health.flap_window)
@@ -165,10 +168,11 @@ class HealthChecker:
 
     def _inventory(self, out: Builder, api, up: bool | None, now: float) -> list[Loaded] | None:
         if api.inventory is not None:
-            base = h_base = self.health.management_url if api.management else ""
-            if api.management and not h_base:
+            if api.management and not self.health.management_url:
                 return None  # TorchServe without management_url: no inventory
-            call = self.client.caller(self.health.timeout, base)
+            call = self.client.caller(
+                self.health.timeout, self.health.management_url if api.management else ""
+            )
             ok, loaded = self._timed(out, "models", lambda: api.inventory(call, self._declared()), now)
             if not ok:
                 return None  # unknown: keep the last inventory, the target events say why
