@@ -73,7 +73,7 @@ def groups(pack: Pack) -> list[dict]:
             ),
             severity="warning",
             summary="The exporter's event journal reports errors.",
-            description="{{ $labels.instance }}: {{ $value | humanize }} journal errors in 15 minutes.",
+            description='{{ $labels.instance }}: {{ $value | printf "%.0f" }} journal errors in 15 minutes.',
             runbook=Runbook(
                 meaning="Writing the event journal (probe, canary and deploy events) fails, so the history "
                 "incidents are analysed with has holes.",

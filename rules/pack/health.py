@@ -139,7 +139,7 @@ def canaries(pack: Pack) -> list[dict]:
             severity="warning",
             summary="Canary answer quality is below its threshold.",
             description=f"{{{{ $labels.model }}}} version {{{{ $labels.version }}}}: canary "
-            f"{{{{ $labels.canary }}}} scores {{{{ $value | humanize }}}} on {{{{ $labels.check }}}} "
+            f'{{{{ $labels.canary }}}} scores {{{{ $value | printf "%.2f" }}}} on {{{{ $labels.check }}}} '
             f"(threshold {t['canary_quality_score']:g}).",
             dashboard="inference-model",
             runbook=Runbook(

@@ -147,7 +147,8 @@ def saturation(pack: Pack) -> list[dict]:
             ),
             severity="warning",
             summary="A model server process was OOM-killed.",
-            description="{{ $labels.instance }}: {{ $value | humanize }} OOM kills in the last 15 minutes.",
+            description='{{ $labels.instance }}: {{ $value | printf "%.0f" }} OOM kills in the last 15 '
+            "minutes.",
             dashboard="inference-resources",
             model_scoped=False,
             runbook=Runbook(
@@ -265,7 +266,7 @@ def gpu(pack: Pack) -> list[dict]:
             severity="critical",
             summary="GPU reported a critical XID error.",
             description="{{ $labels.instance }} GPU {{ $labels.gpu }}: XID {{ $labels.xid }} "
-            "({{ $value | humanize }} in 10 minutes).",
+            '({{ $value | printf "%.0f" }} in 10 minutes).',
             dashboard=hw,
             model_scoped=False,
             runbook=Runbook(
@@ -289,7 +290,7 @@ def gpu(pack: Pack) -> list[dict]:
             severity="warning",
             summary="GPU reported an XID error.",
             description="{{ $labels.instance }} GPU {{ $labels.gpu }}: XID {{ $labels.xid }} "
-            "({{ $value | humanize }} in 10 minutes).",
+            '({{ $value | printf "%.0f" }} in 10 minutes).',
             dashboard=hw,
             model_scoped=False,
             runbook=Runbook(
@@ -311,7 +312,8 @@ def gpu(pack: Pack) -> list[dict]:
             ),
             severity="critical",
             summary="GPU memory had uncorrectable ECC errors.",
-            description="{{ $labels.instance }} GPU {{ $labels.gpu }}: {{ $value | humanize }} uncorrectable "
+            description='{{ $labels.instance }} GPU {{ $labels.gpu }}: {{ $value | printf "%.0f" }} '
+            "uncorrectable "
             "ECC errors in 10 minutes.",
             dashboard=hw,
             model_scoped=False,

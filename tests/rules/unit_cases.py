@@ -1,0 +1,1006 @@
+"""promtool unit tests for every alert of the pack, written as data.
+
+Each alert has at least four test groups, named `<Alert>: <case>`:
+`fires` (labels and every annotation asserted), `below` (just under the threshold or
+before `for` elapses), `zero-traffic` (the idle state of its inputs) and `no-data`.
+`python tests/rules/unit_cases.py` renders them to rules/tests/*.test.yml for
+`promtool test rules`; tests/rules/test_unit_rules.py checks that the files are fresh,
+pass, and cover every alert.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+OUT = ROOT / "rules" / "tests"
+CASES = ("fires", "below", "zero-traffic", "no-data")
+
+RUNBOOKS = "https://github.com/inference-exporter/inference-exporter/blob/main/docs/runbooks"
+GRAFANA = "https://grafana.example.com"
+
+BASE = {"job": "inference-exporter", "instance": "10.0.0.7:9400", "namespace": "shop"}
+MODEL = {
+    **BASE,
+    "team": "search",
+    "model_class": "ranking",
+    "model": "ranker",
+    "target": "ranker-0",
+    "server": "bentoml",
+    "version": "3",
+}
+# What a model-level alert keeps: the config's model_labels (no cluster in these inputs).
+MODEL_KEYS = {"namespace": "shop", "team": "search", "model_class": "ranking", "model": "ranker"}
+OWNER = {"team": "search", "model_class": "ranking"}
+GPU = {**BASE, "gpu": "0", "uuid": "GPU-5c1e", "gpu_name": "NVIDIA H100", "pci_bus_id": "00000000:01:00.0"}
+GPU_KEYS = {**BASE, "gpu": "0", "uuid": "GPU-5c1e"}
+
+
+def series(name: str, labels: dict, values: str, **extra: str) -> dict:
+    text = ",".join(f'{k}="{v}"' for k, v in {**labels, **extra}.items())
+    return {"series": f"{name}{{{text}}}", "values": values}
+
+
+def step(before: float, after: float, n_before: int, n_after: int) -> str:
+    """Counter growing by `before` per sample for n_before samples, then by `after`."""
+    last = before * n_before
+    return f"0+{before:g}x{n_before} {last + after:g}+{after:g}x{n_after - 1}"
+
+
+def dashboard(uid: str, labels: dict, model: bool = True) -> str:
+    cluster, namespace = labels.get("cluster", ""), labels.get("namespace", "")
+    url = f"{GRAFANA}/d/{uid}?var-cluster={cluster}&var-namespace={namespace}"
+    return url + (f"&var-model={labels['model']}" if model else "")
+
+
+def _summaries() -> dict[str, str]:
+    rules = [
+        r
+        for f in sorted((ROOT / "rules").glob("*.yml"))
+        if f.name != "config.yml"
+        for g in yaml.safe_load(f.read_text())["groups"]
+        for r in g["rules"]
+    ]
+    return {r["alert"]: r["annotations"]["summary"] for r in rules if "alert" in r}
+
+
+SUMMARY = _summaries()
+
+
+def firing(alert: str, labels: dict, description: str, uid: str, model: bool = True) -> dict:
+    return {
+        "exp_labels": labels,
+        "exp_annotations": {
+            "summary": SUMMARY[alert],
+            "description": description,
+            "runbook_url": f"{RUNBOOKS}/{alert}.md",
+            "dashboard_url": dashboard(uid, labels, model),
+        },
+    }
+
+
+@dataclass
+class Case:
+    alert: str
+    case: str
+    inputs: list[dict]
+    at: str
+    expect: list[dict] = field(default_factory=list)
+    interval: str = "1m"
+
+    def group(self) -> dict:
+        return {
+            "name": f"{self.alert}: {self.case}",
+            "interval": self.interval,
+            "input_series": self.inputs,
+            "alert_rule_test": [{"eval_time": self.at, "alertname": self.alert, "exp_alerts": self.expect}],
+        }
+
+
+def info(labels: dict = MODEL, n: int = 240) -> dict:
+    return series("inference_model_info", labels, f"1x{n}")
+
+
+def requests(success: str, failure: str | None = None, labels: dict = MODEL) -> list[dict]:
+    out = [series("inference_requests_total", labels, success, outcome="success")]
+    if failure is not None:
+        out.append(series("inference_requests_total", labels, failure, outcome="failure", reason="http_500"))
+    return out
+
+
+def slo_cases() -> list[Case]:
+    crit = {**MODEL_KEYS, "severity": "critical", "slo_class": "ranking"}
+    warn = {**MODEL_KEYS, "severity": "warning", "slo_class": "ranking"}
+    a_crit, a_warn = "InferenceAvailabilityBudgetBurnCritical", "InferenceAvailabilityBudgetBurnWarning"
+    l_crit, l_warn = "InferenceLatencyBudgetBurnCritical", "InferenceLatencyBudgetBurnWarning"
+    mean = "InferenceMeanLatencyHigh"
+
+    def latency(good: str, total: str = "0+600x200", buckets: bool = True) -> list[dict]:
+        out = [
+            series("inference_request_duration_seconds_count", MODEL, total),
+            series("inference_request_duration_seconds_bucket", MODEL, total, le="+Inf"),
+        ]
+        if buckets:
+            out.append(series("inference_request_duration_seconds_bucket", MODEL, good, le="0.1"))
+        return out
+
+    return [
+        # Page: 1 failure in 11 (9.1%) is over 14.4 x 0.1% in 1h and 5m.
+        Case(
+            a_crit,
+            "fires",
+            requests("0+600x80", "0+60x80") + [info()],
+            "70m",
+            [
+                firing(
+                    a_crit,
+                    {**crit, "slo": "availability"},
+                    "ranker (versions 3, class ranking, objective 0.999): 9.091% of requests failed over "
+                    "the last 1h or 6h, "
+                    "at least 6x the budgeted rate.",
+                    "inference-slo",
+                )
+            ],
+        ),
+        # 0.5% stays under the lower page factor (6 x 0.1%).
+        Case(a_crit, "below", requests("0+597x80", "0+3x80"), "70m"),
+        Case(a_crit, "zero-traffic", requests("0x80", "0x80"), "70m"),
+        Case(a_crit, "no-data", [], "70m"),
+        # One request a minute (60/h, under the 120/h guard) with failures never pages.
+        Case(a_crit, "low-traffic", requests("0+1x80", "0x40 1x40"), "70m"),
+        # Ticket: 0.5% for 3h is over 3 x 0.1% in the 1d and 2h windows.
+        Case(
+            a_warn,
+            "fires",
+            requests("0+995x200", "0+5x200") + [info()],
+            "180m",
+            [
+                firing(
+                    a_warn,
+                    {**warn, "slo": "availability"},
+                    "ranker (versions 3, class ranking, objective 0.999): 0.5% of requests failed over the "
+                    "last 1d or 3d, "
+                    "at least 1x the budgeted rate.",
+                    "inference-slo",
+                )
+            ],
+        ),
+        Case(a_warn, "below", requests("0+1249x200", "0+1x200"), "180m"),
+        Case(a_warn, "zero-traffic", requests("0x200", "0x200"), "180m"),
+        Case(a_warn, "no-data", [], "180m"),
+        # 30% of requests slower than 100 ms is over 14.4 x 1%.
+        Case(
+            l_crit,
+            "fires",
+            latency("0+420x80") + [info()],
+            "70m",
+            [
+                firing(
+                    l_crit,
+                    {**crit, "slo": "latency"},
+                    "ranker (versions 3, class ranking, objective 0.99): 30% of requests were slower than "
+                    "0.1s over the last "
+                    "1h or 6h, at least 6x the budgeted rate.",
+                    "inference-slo",
+                )
+            ],
+        ),
+        Case(l_crit, "below", latency("0+570x80"), "70m"),
+        Case(l_crit, "zero-traffic", latency("0x80", "0x80"), "70m"),
+        Case(l_crit, "no-data", [], "70m"),
+        # A sums-only server (single +Inf bucket) has no latency SLI: the mean alert covers it.
+        Case(l_crit, "sums-only-server", latency("", buckets=False), "70m"),
+        Case(
+            l_warn,
+            "fires",
+            latency("0+576x200") + [info()],
+            "180m",
+            [
+                firing(
+                    l_warn,
+                    {**warn, "slo": "latency"},
+                    "ranker (versions 3, class ranking, objective 0.99): 4% of requests were slower than "
+                    "0.1s over the last "
+                    "1d or 3d, at least 1x the budgeted rate.",
+                    "inference-slo",
+                )
+            ],
+        ),
+        Case(l_warn, "below", latency("0+595x200"), "180m"),
+        Case(l_warn, "zero-traffic", latency("0x200", "0x200"), "180m"),
+        Case(l_warn, "no-data", [], "180m"),
+        # Mean 100 ms against the ranking limit of 80 ms, for 15m.
+        Case(
+            mean,
+            "fires",
+            requests("0+600x40")
+            + [
+                series("inference_request_duration_seconds_sum", MODEL, "0+60x40"),
+                series("inference_request_duration_seconds_count", MODEL, "0+600x40"),
+                info(),
+            ],
+            "25m",
+            [
+                firing(
+                    mean,
+                    {**warn, "severity": "warning"},
+                    "ranker (versions 3, class ranking): mean request duration 100ms over 5m, limit 0.08s.",
+                    "inference-model",
+                )
+            ],
+        ),
+        Case(
+            mean,
+            "below",
+            requests("0+600x40")
+            + [
+                series("inference_request_duration_seconds_sum", MODEL, "0+42x40"),
+                series("inference_request_duration_seconds_count", MODEL, "0+600x40"),
+            ],
+            "25m",
+        ),
+        Case(
+            mean,
+            "before-for",
+            requests("0+600x40")
+            + [
+                series("inference_request_duration_seconds_sum", MODEL, "0+60x40"),
+                series("inference_request_duration_seconds_count", MODEL, "0+600x40"),
+            ],
+            "10m",
+        ),
+        Case(
+            mean,
+            "zero-traffic",
+            requests("0x40")
+            + [
+                series("inference_request_duration_seconds_sum", MODEL, "0x40"),
+                series("inference_request_duration_seconds_count", MODEL, "0x40"),
+            ],
+            "25m",
+        ),
+        Case(mean, "no-data", [], "25m"),
+    ]
+
+
+# Anomaly inputs: 2-minute samples, 25 hours of steady history (750 samples), then 30 samples.
+HIST, AFTER = 750, 30
+STEADY = f"0+1200x{HIST + AFTER}"  # 10 requests/s
+
+
+def anomaly_cases() -> list[Case]:
+    rate_a, lat_a, err_a, drop = (
+        "InferenceRequestRateAnomaly",
+        "InferenceLatencyAnomaly",
+        "InferenceErrorRatioAnomaly",
+        "InferenceTrafficDrop",
+    )
+    warn = {**MODEL_KEYS, "severity": "warning"}
+    iv = "2m"
+
+    def durations(mean_before: float, mean_after: float) -> list[dict]:
+        return [
+            series("inference_request_duration_seconds_count", MODEL, STEADY),
+            series(
+                "inference_request_duration_seconds_sum",
+                MODEL,
+                step(1200 * mean_before, 1200 * mean_after, HIST, AFTER),
+            ),
+        ]
+
+    return [
+        # Traffic doubles for an hour: yesterday (counted twice until a week exists) outvotes the last 30m.
+        Case(
+            rate_a,
+            "fires",
+            requests(step(1200, 2400, HIST, AFTER)),
+            "1560m",
+            [
+                firing(
+                    rate_a,
+                    warn,
+                    "ranker: 20 requests/s, outside the band expected from yesterday, last week and the last "
+                    "half hour.",
+                    "inference-anomalies",
+                )
+            ],
+            iv,
+        ),
+        # +20% stays inside the 30% minimum margin.
+        Case(rate_a, "below", requests(step(1200, 1440, HIST, AFTER)), "1560m", interval=iv),
+        Case(rate_a, "zero-traffic", requests(f"0x{HIST + AFTER}"), "1560m", interval=iv),
+        Case(rate_a, "no-data", [], "1560m", interval=iv),
+        # Mean latency 50 ms -> 200 ms.
+        Case(
+            lat_a,
+            "fires",
+            requests(STEADY) + durations(0.05, 0.2),
+            "1560m",
+            [
+                firing(
+                    lat_a,
+                    warn,
+                    "ranker: mean latency 200ms, above the band expected from yesterday, last week and the "
+                    "last "
+                    "half hour.",
+                    "inference-anomalies",
+                )
+            ],
+            iv,
+        ),
+        Case(lat_a, "below", requests(STEADY) + durations(0.05, 0.07), "1560m", interval=iv),
+        Case(
+            lat_a,
+            "zero-traffic",
+            requests(f"0x{HIST + AFTER}")
+            + [
+                series("inference_request_duration_seconds_count", MODEL, f"0x{HIST + AFTER}"),
+                series("inference_request_duration_seconds_sum", MODEL, f"0x{HIST + AFTER}"),
+            ],
+            "1560m",
+            interval=iv,
+        ),
+        Case(lat_a, "no-data", [], "1560m", interval=iv),
+        # 0.5 failures/s against 10 successes/s after a clean day.
+        Case(
+            err_a,
+            "fires",
+            requests(STEADY, step(0, 60, HIST, AFTER)),
+            "1560m",
+            [
+                firing(
+                    err_a,
+                    warn,
+                    "ranker: 4.762% of requests fail, above the band expected from yesterday, last week and "
+                    "the "
+                    "last half hour.",
+                    "inference-anomalies",
+                )
+            ],
+            iv,
+        ),
+        Case(err_a, "below", requests(STEADY, step(0, 6, HIST, AFTER)), "1560m", interval=iv),
+        Case(err_a, "zero-traffic", requests(f"0x{HIST + AFTER}", f"0x{HIST + AFTER}"), "1560m", interval=iv),
+        Case(err_a, "no-data", [], "1560m", interval=iv),
+        # 10 requests/s falls to 0.5/s: under 10% of the expected rate for 10m.
+        Case(
+            drop,
+            "fires",
+            requests(step(1200, 60, HIST, AFTER)),
+            "1530m",
+            [
+                firing(
+                    drop,
+                    {**MODEL_KEYS, "severity": "critical"},
+                    "ranker: 500m requests/s, less than 10% of what this hour normally brings.",
+                    "inference-anomalies",
+                )
+            ],
+            iv,
+        ),
+        Case(drop, "below", requests(step(1200, 180, HIST, AFTER)), "1530m", interval=iv),
+        Case(drop, "before-for", requests(step(1200, 60, HIST, AFTER)), "1508m", interval=iv),
+        Case(drop, "zero-traffic", requests(f"0x{HIST + AFTER}"), "1530m", interval=iv),
+        Case(drop, "no-data", [], "1530m", interval=iv),
+    ]
+
+
+def resource_cases() -> list[Case]:
+    warn = {**MODEL_KEYS, "severity": "warning"}
+    inst_warn = {**BASE, **OWNER, "severity": "warning"}
+    gpu_warn = {**GPU_KEYS, **OWNER, "severity": "warning"}
+    gpu_crit = {**GPU_KEYS, **OWNER, "severity": "critical"}
+    res = "inference-resources"
+    cases = []
+
+    def four(alert, fires, below, zero, at, expect, extra=()):
+        cases.extend(
+            [
+                Case(alert, "fires", fires, at, [expect]),
+                Case(alert, "below", below, at),
+                Case(alert, "zero-traffic", zero, at),
+                Case(alert, "no-data", [], at),
+                *extra,
+            ]
+        )
+
+    def queue(share_per_min: str) -> list[dict]:
+        return requests("0+600x40") + [
+            series("inference_request_queue_duration_seconds_sum", MODEL, share_per_min),
+            series("inference_request_duration_seconds_sum", MODEL, "0+60x40"),
+        ]
+
+    a = "InferenceQueueTimeDominating"
+    four(
+        a,
+        queue("0+36x40"),
+        queue("0+27x40"),
+        requests("0x40")
+        + [
+            series("inference_request_queue_duration_seconds_sum", MODEL, "0x40"),
+            series("inference_request_duration_seconds_sum", MODEL, "0x40"),
+        ],
+        "25m",
+        firing(a, warn, "ranker: 60% of request time is queueing (limit 50%).", "inference-model"),
+    )
+    a = "InferenceRequestsWaitingGrowing"
+    four(
+        a,
+        [series("inference_requests_waiting", MODEL, "5+1x40")],
+        [series("inference_requests_waiting", MODEL, "20x40")],
+        [series("inference_requests_waiting", MODEL, "0x40")],
+        "30m",
+        firing(a, warn, "ranker: 35 requests waiting and still growing (limit 10).", "inference-model"),
+    )
+    a = "InferenceKVCacheNearFull"
+    four(
+        a,
+        [series("inference_kv_cache_usage_ratio", MODEL, "0.97x30")],
+        [series("inference_kv_cache_usage_ratio", MODEL, "0.94x30")],
+        [series("inference_kv_cache_usage_ratio", MODEL, "0x30")],
+        "20m",
+        firing(
+            a,
+            {**warn, "target": "ranker-0"},
+            "ranker on ranker-0: KV cache 97% used (limit 95%).",
+            "inference-model",
+        ),
+    )
+
+    def cpu(throttled: str, periods: str = "0+600x30") -> list[dict]:
+        return [
+            series("inference_container_cpu_periods_total", BASE, periods),
+            series("inference_container_cpu_throttled_periods_total", BASE, throttled),
+        ]
+
+    a = "InferenceCPUThrottling"
+    four(
+        a,
+        cpu("0+300x30") + [info()],
+        cpu("0+120x30") + [info()],
+        cpu("0x30", "0x30") + [info()],
+        "22m",
+        firing(a, inst_warn, "10.0.0.7:9400: 50% of CPU periods throttled (limit 25%).", res, model=False),
+        # Without any model info the alert still fires, just without the team.
+        [
+            Case(
+                a,
+                "no-owner",
+                cpu("0+300x30"),
+                "22m",
+                [
+                    firing(
+                        a,
+                        {**BASE, "severity": "warning"},
+                        "10.0.0.7:9400: 50% of CPU periods throttled (limit 25%).",
+                        res,
+                        model=False,
+                    )
+                ],
+            )
+        ],
+    )
+
+    def mem(ws: str) -> list[dict]:
+        return [
+            series("inference_container_memory_working_set_bytes", BASE, f"{ws}x30"),
+            series("inference_container_memory_limit_bytes", BASE, "10000000000x30"),
+            info(),
+        ]
+
+    a = "InferenceMemoryNearLimit"
+    four(
+        a,
+        mem("9500000000"),
+        mem("8500000000"),
+        mem("100000000"),
+        "20m",
+        firing(
+            a,
+            inst_warn,
+            "10.0.0.7:9400: working set at 95% of the memory limit (limit 90%).",
+            res,
+            model=False,
+        ),
+    )
+    a = "InferenceOOMKilled"
+    four(
+        a,
+        [series("inference_container_oom_kills_total", BASE, "0x5 1x25"), info()],
+        [series("inference_container_oom_kills_total", BASE, "3x30"), info()],
+        [series("inference_container_oom_kills_total", BASE, "0x30"), info()],
+        "10m",
+        firing(a, inst_warn, "10.0.0.7:9400: 1 OOM kills in the last 15 minutes.", res, model=False),
+    )
+
+    def gpu_mem(used: str, n: int = 30) -> list[dict]:
+        return [
+            series("inference_gpu_memory_used_bytes", GPU, used),
+            series("inference_gpu_memory_total_bytes", GPU, f"80000000000x{n}"),
+            info(),
+        ]
+
+    a = "InferenceGPUMemoryNearFull"
+    four(
+        a,
+        gpu_mem("79200000000x30"),
+        gpu_mem("77600000000x30"),
+        gpu_mem("8000000000x30"),
+        "20m",
+        firing(a, gpu_warn, "10.0.0.7:9400 GPU 0: 99% of device memory used (limit 98%).", res, model=False),
+    )
+    a = "InferenceGPUMemoryFillingUp"
+    four(
+        a,
+        gpu_mem("40000000000+100000000x180", 180),
+        gpu_mem("40000000000+50000000x180", 180),
+        gpu_mem("40000000000x180", 180),
+        "150m",
+        firing(
+            a,
+            gpu_warn,
+            "10.0.0.7:9400 GPU 0: at the last 2 hours' trend, memory use reaches 84.75GiB within "
+            "6 hours, more than installed.",
+            res,
+            model=False,
+        ),
+    )
+
+    def reason(r: str) -> list[dict]:
+        return [series("inference_gpu_clock_event_reasons", GPU, "1x20", reason=r), info()]
+
+    a = "InferenceGPUThrottled"
+    four(
+        a,
+        reason("hw_thermal_slowdown"),
+        reason("sw_power_cap"),
+        reason("gpu_idle"),
+        "15m",
+        firing(
+            a,
+            {**gpu_warn, "reason": "hw_thermal_slowdown"},
+            "10.0.0.7:9400 GPU 0: clocks throttled (hw_thermal_slowdown).",
+            res,
+            model=False,
+        ),
+        [Case(a, "before-for", reason("hw_thermal_slowdown"), "5m")],
+    )
+
+    def xid(code: str, values: str = "0x5 1x10") -> list[dict]:
+        return [series("inference_gpu_xid_errors_total", GPU, values, xid=code), info()]
+
+    a = "InferenceGPUXidCritical"
+    four(
+        a,
+        xid("79"),
+        xid("13"),
+        xid("79", "0x15"),
+        "10m",
+        firing(
+            a, {**gpu_crit, "xid": "79"}, "10.0.0.7:9400 GPU 0: XID 79 (1 in 10 minutes).", res, model=False
+        ),
+    )
+    a = "InferenceGPUXidError"
+    four(
+        a,
+        xid("61"),
+        xid("13"),
+        xid("61", "0x15"),
+        "10m",
+        firing(
+            a, {**gpu_warn, "xid": "61"}, "10.0.0.7:9400 GPU 0: XID 61 (1 in 10 minutes).", res, model=False
+        ),
+        [Case(a, "critical-code-not-doubled", xid("79"), "10m")],
+    )
+
+    def ecc(kind: str, values: str = "0x5 2x10") -> list[dict]:
+        return [series("inference_gpu_ecc_volatile_errors_total", GPU, values, type=kind), info()]
+
+    a = "InferenceGPUUncorrectableECC"
+    four(
+        a,
+        ecc("uncorrected"),
+        ecc("corrected"),
+        ecc("uncorrected", "0x15"),
+        "10m",
+        firing(
+            a, gpu_crit, "10.0.0.7:9400 GPU 0: 2 uncorrectable ECC errors in 10 minutes.", res, model=False
+        ),
+    )
+    a = "InferenceGPURowRemapFailure"
+    four(
+        a,
+        [series("inference_gpu_row_remap_failure", GPU, "1x10"), info()],
+        [
+            series("inference_gpu_row_remap_failure", GPU, "0x10"),
+            series("inference_gpu_row_remap_pending", GPU, "1x10"),
+        ],
+        [series("inference_gpu_row_remap_failure", GPU, "0x10")],
+        "5m",
+        firing(a, gpu_crit, "10.0.0.7:9400 GPU 0: row remapping failed.", res, model=False),
+    )
+    a = "InferenceGPULost"
+    four(
+        a,
+        [series("inference_gpu_state", GPU, "1x10", state="lost"), info()],
+        [
+            series("inference_gpu_state", GPU, "0x10", state="lost"),
+            series("inference_gpu_state", GPU, "1x10", state="ok"),
+        ],
+        [series("inference_gpu_state", GPU, "1x10", state="ok")],
+        "5m",
+        firing(a, gpu_crit, "10.0.0.7:9400 GPU 0 is lost.", res, model=False),
+    )
+    return cases
+
+
+def health_cases() -> list[Case]:
+    exp = "inference-exporter"
+    crit_inst = {**BASE, "severity": "critical"}
+    mv = {**MODEL_KEYS, "version": "3", "target": "ranker-0"}
+    cases = []
+
+    def four(alert, fires, below, zero, at, expect, below_at=None, extra=()):
+        cases.extend(
+            [
+                Case(alert, "fires", fires, at, [expect]),
+                Case(alert, "below", below, below_at or at),
+                Case(alert, "zero-traffic", zero, at),
+                Case(alert, "no-data", [], at),
+                *extra,
+            ]
+        )
+
+    a = "InferenceExporterDown"
+    four(
+        a,
+        [series("up", BASE, "0x15")],
+        [series("up", BASE, "0x15")],
+        [series("up", BASE, "1x15")],
+        "10m",
+        firing(
+            a,
+            crit_inst,
+            "10.0.0.7:9400 (inference-exporter) has not answered scrapes for 5 minutes; its models "
+            "are unobserved.",
+            exp,
+            model=False,
+        ),
+        below_at="3m",
+    )
+    a = "InferenceExporterAbsent"
+    absent = firing(
+        a,
+        {"severity": "critical"},
+        'Prometheus has no scrape target matching job=~"inference-exporter.*": no model is observed.',
+        exp,
+        model=False,
+    )
+    unrelated = [series("up", {"job": "node", "instance": "n1"}, "1x20")]
+    cases += [
+        Case(a, "fires", unrelated, "15m", [absent]),
+        Case(a, "below", unrelated, "5m"),
+        Case(a, "zero-traffic", [series("up", BASE, "1x20")], "15m"),
+        # No data is exactly what this alert exists for.
+        Case(a, "no-data", [], "15m", [absent]),
+    ]
+    tgt = {**BASE, "target": "ranker-0", "server": "bentoml"}
+    a = "InferenceTargetDown"
+    four(
+        a,
+        [series("inference_exporter_target_up", tgt, "0x15")],
+        [series("inference_exporter_target_up", tgt, "0x15")],
+        [series("inference_exporter_target_up", tgt, "1x15")],
+        "10m",
+        firing(
+            a,
+            {**tgt, "severity": "critical"},
+            "ranker-0 (bentoml) on 10.0.0.7:9400 has failed every collection for 5 minutes.",
+            exp,
+            model=False,
+        ),
+        below_at="3m",
+    )
+    a = "InferenceModelNotReady"
+    four(
+        a,
+        [series("inference_model_ready", MODEL, "0x20")],
+        [series("inference_model_ready", MODEL, "0x20")],
+        [series("inference_model_ready", MODEL, "1x20")],
+        "15m",
+        firing(
+            a,
+            {**mv, "severity": "warning"},
+            "ranker version 3 on ranker-0 has been not ready for 10 minutes.",
+            "inference-model",
+        ),
+        below_at="5m",
+    )
+
+    def canary(ok: str, bad: str) -> list[dict]:
+        return [
+            series("inference_canary_requests_total", MODEL, ok, canary="golden", outcome="success"),
+            series(
+                "inference_canary_requests_total",
+                MODEL,
+                bad,
+                canary="golden",
+                outcome="failure",
+                reason="mismatch",
+            ),
+        ]
+
+    cv = {**MODEL_KEYS, "version": "3", "canary": "golden"}
+    a = "InferenceCanaryFailing"
+    four(
+        a,
+        canary("0+1x30", "0+3x30"),
+        canary("0+3x30", "0+2x30"),
+        canary("0x30", "0x30"),
+        "20m",
+        firing(
+            a,
+            {**cv, "severity": "critical"},
+            "ranker version 3: canary golden failed 75% of its requests in 10 minutes.",
+            "inference-model",
+        ),
+    )
+
+    def score(v: str) -> list[dict]:
+        return [
+            series("inference_canary_quality_score", MODEL, f"{v}x25", canary="golden", check="topk_overlap")
+        ]
+
+    a = "InferenceCanaryQualityLow"
+    four(
+        a,
+        score("0.6"),
+        score("0.85"),
+        score("1") + canary("0x25", "0x25"),
+        "20m",
+        firing(
+            a,
+            {**cv, "check": "topk_overlap", "severity": "warning"},
+            "ranker version 3: canary golden scores 0.60 on topk_overlap (threshold 0.8).",
+            "inference-model",
+        ),
+        extra=[Case(a, "before-for", score("0.6"), "10m")],
+    )
+    a = "InferenceVersionSkew"
+    v3a, v4b = {**MODEL, "version": "3"}, {**MODEL, "version": "4", "target": "ranker-1"}
+    v4a = {**MODEL, "version": "4"}
+    four(
+        a,
+        [info(v3a, 80), info(v4b, 80)],
+        # A 30-minute rollout: skew, then every replica on version 4.
+        [
+            series("inference_model_info", v3a, "1x30"),
+            series("inference_model_info", v4a, "_x30 1x50"),
+            info(v4b, 80),
+        ],
+        [info(v3a, 80)],
+        "70m",
+        firing(
+            a,
+            {**MODEL_KEYS, "severity": "warning"},
+            "ranker runs 2 versions at once (3, 4) for more than 1h.",
+            "inference-fleet",
+        ),
+    )
+
+    def manifest(check: str, v: str, key: str = "") -> list[dict]:
+        extra = {"check": check, **({"key": key} if key else {})}
+        return [series("inference_manifest_match", MODEL, f"{v}x25", **extra)]
+
+    a = "InferenceVersionMismatch"
+    four(
+        a,
+        manifest("version", "0"),
+        manifest("version", "0"),
+        manifest("version", "1"),
+        "20m",
+        firing(
+            a,
+            {**mv, "severity": "warning"},
+            "ranker on ranker-0 runs version 3, not the version its manifest declares.",
+            "inference-fleet",
+        ),
+        below_at="10m",
+    )
+    a = "InferenceConfigMismatch"
+    four(
+        a,
+        manifest("config", "0", "max_batch_size"),
+        manifest("version", "0"),
+        manifest("config", "1", "max_batch_size"),
+        "20m",
+        firing(
+            a,
+            {**mv, "check": "config", "key": "max_batch_size", "severity": "warning"},
+            "ranker version 3 on ranker-0: config max_batch_size differs from the manifest.",
+            "inference-fleet",
+        ),
+    )
+
+    # Version 3 serves (mean 50 ms) until minute 180; version 4 takes over at minute 181.
+    def deploy(mean_v4: float, v4_rate: int = 600) -> list[dict]:
+        v4 = {**MODEL, "version": "4"}
+        after = f"0x180 {v4_rate:g}+{v4_rate:g}x39" if v4_rate else "0x220"
+        return [
+            series("inference_requests_total", v3a, "0+600x180", outcome="success"),
+            series("inference_request_duration_seconds_count", v3a, "0+600x180"),
+            series("inference_request_duration_seconds_sum", v3a, "0+30x180"),
+            series("inference_requests_total", v4, after, outcome="success"),
+            series("inference_request_duration_seconds_count", v4, after),
+            series(
+                "inference_request_duration_seconds_sum",
+                v4,
+                f"0x180 {v4_rate * mean_v4:g}+{v4_rate * mean_v4:g}x39" if v4_rate else "0x220",
+            ),
+            series("inference_model_version_first_seen_timestamp_seconds", v3a, "0x220"),
+            series("inference_model_version_first_seen_timestamp_seconds", v4, "10860x220"),
+        ]
+
+    a = "InferencePostDeployRegression"
+    four(
+        a,
+        deploy(0.15),
+        deploy(0.07),
+        deploy(0.15, v4_rate=0),
+        "205m",
+        firing(
+            a,
+            {**MODEL_KEYS, "version": "4", "signal": "latency", "severity": "critical"},
+            "ranker version 4, deployed within 2h: latency is now 150m (seconds for latency, a ratio for "
+            "errors), "
+            "clearly worse than before the deploy. Recommended action: roll back to the previous version.",
+            "inference-model",
+        ),
+    )
+    return cases
+
+
+def exporter_cases() -> list[Case]:
+    exp = "inference-exporter"
+    tgt = {**BASE, "target": "ranker-0"}
+    warn_t = {**tgt, "severity": "warning"}
+    cases = []
+
+    def four(alert, fires, below, zero, at, expect, below_at=None):
+        cases.extend(
+            [
+                Case(alert, "fires", fires, at, [expect]),
+                Case(alert, "below", below, below_at or at),
+                Case(alert, "zero-traffic", zero, at),
+                Case(alert, "no-data", [], at),
+            ]
+        )
+
+    def collections(errors: str, total: str = "0+2x30") -> list[dict]:
+        return [
+            series("inference_exporter_collections_total", tgt, total),
+            series("inference_exporter_collection_errors_total", tgt, errors, reason="timeout"),
+        ]
+
+    a = "InferenceExporterCollectionFailing"
+    four(
+        a,
+        collections("0+1x30"),
+        collections("0+0.2x30"),
+        collections("0x30", "0x30"),
+        "25m",
+        firing(
+            a,
+            warn_t,
+            "ranker-0 on 10.0.0.7:9400: 50% of collections failed in 10 minutes (limit 20%).",
+            exp,
+            model=False,
+        ),
+    )
+    a = "InferenceExporterTargetStale"
+    four(
+        a,
+        [series("inference_exporter_target_stale", tgt, "1x25")],
+        [series("inference_exporter_target_stale", tgt, "1x25")],
+        [series("inference_exporter_target_stale", tgt, "0x25")],
+        "20m",
+        firing(
+            a,
+            warn_t,
+            "ranker-0 on 10.0.0.7:9400: data older than its staleness window, no longer served.",
+            exp,
+            model=False,
+        ),
+        below_at="10m",
+    )
+    a = "InferenceExporterJournalErrors"
+    four(
+        a,
+        [series("inference_events_total", BASE, "0x5 1x10", type="journal_error")],
+        [series("inference_events_total", BASE, "0x5 1x10", type="probe_failure")],
+        [series("inference_events_total", BASE, "0x15", type="journal_error")],
+        "10m",
+        firing(
+            a,
+            {**BASE, "severity": "warning"},
+            "10.0.0.7:9400: 1 journal errors in 15 minutes.",
+            exp,
+            model=False,
+        ),
+    )
+    a = "InferenceExporterCollectorFailing"
+    four(
+        a,
+        [series("inference_exporter_collector_success", BASE, "0x25", collector="gpu")],
+        [series("inference_exporter_collector_success", BASE, "0x25", collector="gpu")],
+        [series("inference_exporter_collector_success", BASE, "1x25", collector="gpu")],
+        "20m",
+        firing(
+            a,
+            {**BASE, "collector": "gpu", "severity": "warning"},
+            "10.0.0.7:9400: collector gpu has failed for 15 minutes.",
+            exp,
+            model=False,
+        ),
+        below_at="10m",
+    )
+    a = "InferenceExporterGPUCollectorDisabled"
+    four(
+        a,
+        [series("inference_gpu_collector_available", BASE, "1x60 0x30")],
+        # Never worked on this node (no GPU): not "unexpected".
+        [series("inference_gpu_collector_available", BASE, "0x90")],
+        [series("inference_gpu_collector_available", BASE, "1x90")],
+        "80m",
+        firing(
+            a,
+            {**BASE, "severity": "warning"},
+            "10.0.0.7:9400: NVML is no longer available; GPU alerts are blind.",
+            exp,
+            model=False,
+        ),
+    )
+    return cases
+
+
+FILES = {
+    "slo": (("recording.yml", "slo.yml"), "1m", slo_cases),
+    "anomaly": (("recording.yml", "anomaly.yml"), "4m", anomaly_cases),
+    "resources": (("recording.yml", "resources.yml"), "1m", resource_cases),
+    "health": (("recording.yml", "health.yml"), "1m", health_cases),
+    "exporter": (("recording.yml", "exporter.yml"), "1m", exporter_cases),
+}
+HEADER = "# Generated by tests/rules/unit_cases.py (the cases are written there). Do not edit by hand.\n"
+
+
+def render() -> dict[Path, str]:
+    out = {}
+    for area, (rule_files, interval, build) in FILES.items():
+        doc = {
+            "rule_files": [f"../{f}" for f in rule_files],
+            "evaluation_interval": interval,
+            "tests": [c.group() for c in build()],
+        }
+        out[OUT / f"{area}.test.yml"] = HEADER + yaml.safe_dump(doc, sort_keys=False, width=200)
+    return out
+
+
+def main(argv: list[str]) -> int:
+    out = render()
+    if "--check" in argv:
+        stale = [p.name for p, text in out.items() if not p.exists() or p.read_text() != text]
+        if stale:
+            print(f"stale: {stale}; run python tests/rules/unit_cases.py", file=sys.stderr)
+        return 1 if stale else 0
+    OUT.mkdir(exist_ok=True)
+    for path, text in out.items():
+        path.write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
