@@ -551,51 +551,57 @@ SELF_METRICS = frozenset(
 
 
 def observe_cycles(proc: Process, healthy: set[str], window: float, label: str) -> dict:
-    """Poll the self-metrics; the spacing of each healthy target's successes is its cycle time."""
-    successes: dict[str, list[float]] = {name: [] for name in healthy}
+    """Poll the self-metrics; the spacing of each healthy target's successes is its cycle time.
+
+    A poll delayed by a busy machine can miss a success; the spacing is then divided by the
+    number of collections the counter shows in between, so a late poll is not a slow cycle.
+    """
+    state: dict[str, tuple[float, float]] = {}  # target -> (last success, collections) at the last change
+    gaps: list[float] = []
     durations: list[float] = []
-    first: dict[str, float] = {}
-    last: dict[str, float] = {}
-    timeouts = 0.0
+    missed = 0
+    errors: dict[str, dict[str, float]] = {}
     polls = int(window)  # once a second: timestamps are exact, polling only must not miss a cycle
-    t_first = t_last = 0.0
+    t_first = time.monotonic()
     for i in range(polls):
         _, body = proc.get("/metrics", timeout=10)
         now = time.monotonic()
         exp = parser.parse(body.decode(), wanted=SELF_METRICS)
-        for labels, value in exp.get("inference_exporter_last_success_timestamp_seconds"):
-            seen = successes.get(labels["target"])
-            if seen is not None and (not seen or seen[-1] != value):
-                seen.append(value)
-        for labels, value in exp.get("inference_exporter_collections_total"):
-            if labels["target"] in healthy:
-                first.setdefault(labels["target"], value)
-                last[labels["target"]] = value
-        for labels, value in exp.get("inference_exporter_collection_duration_seconds"):
-            if labels["target"] in healthy:
-                durations.append(value)
-        timeouts = sum(
+        counts = {lbl["target"]: v for lbl, v in exp.get("inference_exporter_collections_total")}
+        for labels, success in exp.get("inference_exporter_last_success_timestamp_seconds"):
+            name = labels["target"]
+            if name not in healthy:
+                continue
+            previous = state.get(name)
+            if previous is None or previous[0] != success:
+                if previous is not None:
+                    between = max(1.0, counts[name] - previous[1])
+                    missed += between > 1
+                    gaps.append((success - previous[0]) / between)
+                state[name] = (success, counts[name])
+        durations += [
             v
-            for lbl, v in exp.get("inference_exporter_collection_errors_total")
-            if lbl["reason"] == "timeout"
-        )
-        t_first = t_first or now
-        t_last = now
+            for lbl, v in exp.get("inference_exporter_collection_duration_seconds")
+            if lbl["target"] in healthy
+        ]
+        errors = {"healthy": {}, "hung": {}}  # since start, by reason
+        for lbl, v in exp.get("inference_exporter_collection_errors_total"):
+            if v:
+                side = errors["healthy" if lbl["target"] in healthy else "hung"]
+                side[lbl["reason"]] = side.get(lbl["reason"], 0) + v
         progress(label, i + 1, polls)
         time.sleep(max(0.0, 1.0 - (time.monotonic() - now)))
-    gaps = [b - a for seen in successes.values() for a, b in zip(seen, seen[1:], strict=False)]
-    done = sum(last[n] - first[n] for n in last)
     return {
-        "window_s": t_last - t_first,
-        "collections_per_target": done / len(last) if last else 0,
+        "window_s": time.monotonic() - t_first,
         "gap_mean_s": sum(gaps) / len(gaps) if gaps else None,
         "gap_p50_s": percentile(gaps, 50) if gaps else None,
         "gap_p99_s": percentile(gaps, 99) if gaps else None,
         "gap_max_s": max(gaps) if gaps else None,
         "gaps": len(gaps),
+        "gaps_spanning_missed_polls": missed,
         "collection_duration_p50_s": percentile(durations, 50) if durations else None,
         "collection_duration_max_s": max(durations) if durations else None,
-        "timeout_errors": timeouts,
+        "errors": errors,
     }
 
 
