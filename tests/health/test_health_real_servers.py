@@ -120,4 +120,5 @@ def test_stopping_the_server_is_not_ready_and_a_down_event(server, checked):
     text, _ = checked.run()
     assert sample_value(text, "inference_server_ready") == 0
     assert sample_value(text, "inference_probe_success", probe="ready") == 0
+    assert sample_value(text, "inference_model_ready", model="ranker") == 0
     assert [e["type"] for e in checked.events("target_up", "target_down")] == ["target_up", "target_down"]

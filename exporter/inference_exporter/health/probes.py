@@ -143,9 +143,12 @@ class HealthChecker:
                 out.gauge("inference_server_ready", 1 if ready else 0)
         up = ready if ready is not None else live
         self._target_state(up, now)
-        loaded = self._inventory(out, api, up, now) if "models" in h.probes else None
-        if loaded is not None:
-            self._models(out, api, loaded, up, now)
+        loaded = None
+        if "models" in h.probes:
+            loaded = self._inventory(out, api, up, now)
+            # An unknown inventory (the API did not answer) keeps the last one: its models are probed.
+            last = [Loaded(m, v) for m, vs in sorted(self.inventory.loaded.items()) for v in sorted(vs)]
+            self._models(out, api, loaded if loaded is not None else last, up, now)
         self._manifest(out, api, loaded, now)
         self._canaries(out, now)
         return out.finish()
@@ -177,7 +180,7 @@ class HealthChecker:
             if not ok:
                 return None  # unknown: keep the last inventory, the target events say why
         elif up is False:
-            loaded = []
+            return None  # a server that is down says nothing about what it has loaded
         else:
             # No model API (BentoML, generic): the models seen in the metrics, else the declared ones.
             seen = self._seen_models()
