@@ -411,18 +411,31 @@ def canned_collector(kind: str, text: str, name: str = "bench") -> TargetCollect
     return collector
 
 
-def cpu_per_call(work: Callable[[], None], seconds: float) -> tuple[float, int]:
-    """(process CPU seconds per call, calls) over about ``seconds`` of CPU."""
+def reps_for(work: Callable[[], None], seconds: float) -> int:
+    """How many calls of ``work`` take about ``seconds`` of CPU."""
     t0 = time.process_time()
     calls = 0
-    while calls < 5 or time.process_time() - t0 < 0.2:  # calibrate
+    while calls < 5 or time.process_time() - t0 < 0.1:
         work()
         calls += 1
-    reps = max(10, int(seconds / ((time.process_time() - t0) / calls)))
-    t0 = time.process_time()
-    for _ in range(reps):
-        work()
-    return (time.process_time() - t0) / reps, reps
+    return max(5, int(seconds / ((time.process_time() - t0) / calls)))
+
+
+def cpu_per_call(works: dict[str, Callable[[], None]], seconds: float, rounds: int = 5) -> dict[str, tuple]:
+    """{name: (CPU seconds per call, calls)}: the best of ``rounds`` interleaved rounds per side.
+
+    Interleaving puts both sides under the same load from other processes; the best round is the
+    one least disturbed by them, as timeit recommends.
+    """
+    reps = {name: reps_for(work, seconds / rounds) for name, work in works.items()}
+    best = dict.fromkeys(works, float("inf"))
+    for _ in range(rounds):
+        for name, work in works.items():
+            t0 = time.process_time()
+            for _ in range(reps[name]):
+                work()
+            best[name] = min(best[name], (time.process_time() - t0) / reps[name])
+    return {name: (best[name], reps[name] * rounds) for name in works}
 
 
 def bench_cpu(ctx: Context) -> dict:
@@ -449,8 +462,8 @@ def bench_cpu(ctx: Context) -> dict:
             ours()
         wanted = collector.collect().native_samples
         say(f"    {kind}: {len(text)} bytes, {samples} samples ({wanted} read by the adapter)")
-        ours_s, ours_n = cpu_per_call(ours, ctx.args.cpu_seconds)
-        ref_s, ref_n = cpu_per_call(reference, ctx.args.cpu_seconds)
+        measured = cpu_per_call({"ours": ours, "reference": reference}, ctx.args.cpu_seconds)
+        (ours_s, ours_n), (ref_s, ref_n) = measured["ours"], measured["reference"]
         out[kind] = {
             "bytes": len(text),
             "samples": samples,
@@ -815,7 +828,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections (default: all)")
     p.add_argument("--requests", type=int, default=300, help="measured /metrics requests per server")
     p.add_argument("--latency-interval", type=float, default=5.0, help="target interval during latency runs")
-    p.add_argument("--cpu-seconds", type=float, default=1.5, help="CPU seconds per CPU measurement")
+    p.add_argument("--cpu-seconds", type=float, default=2.0, help="CPU seconds per side and exposition")
     p.add_argument("--memory-seconds", type=float, default=10.0, help="how long RSS is sampled")
     p.add_argument("--hung-interval", type=float, default=3.0, help="scrape interval in the hung test")
     p.add_argument("--hung-seconds", type=float, default=15.0, help="observation window per hung run")
