@@ -137,7 +137,8 @@ def alerts(pack: Pack) -> list[dict]:
         alert(
             pack,
             "InferenceTrafficDrop",
-            f"{rps} < on ({m}) ({drop['ratio']:g} * {rps}_expected)\n"
+            f"sum by ({m}) (rate(inference_requests_total{pack.sel()}[{drop['rate_window']}]))\n"
+            f"< on ({m}) ({drop['ratio']:g} * {rps}_expected)\n"
             f"and on ({m})\n{rps}_expected > {drop['min_expected_rps']:g}",
             severity=drop["severity"],
             for_=drop["for"],

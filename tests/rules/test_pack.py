@@ -11,10 +11,12 @@ from pathlib import Path
 import pytest
 import yaml
 from inference_exporter import schema
-from promql_names import metric_names
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "rules"
+sys.path.insert(0, str(RULES))
+from pack.promql import metric_names  # noqa: E402
+
 RULE_FILES = sorted(p for p in RULES.glob("*.yml") if p.name != "config.yml")
 PROMETHEUS_RULE = ROOT / "deploy" / "kubernetes" / "base" / "prometheusrule.yaml"
 PROMTOOL = shutil.which("promtool")

@@ -383,7 +383,7 @@ def anomaly_cases() -> list[Case]:
             iv,
         ),
         Case(drop, "below", requests(step(1200, 180, HIST, AFTER)), "1530m", interval=iv),
-        Case(drop, "before-for", requests(step(1200, 60, HIST, AFTER)), "1508m", interval=iv),
+        Case(drop, "before-for", requests(step(1200, 60, HIST, AFTER)), "1504m", interval=iv),
         Case(drop, "zero-traffic", requests(f"0x{HIST + AFTER}"), "1530m", interval=iv),
         Case(drop, "no-data", [], "1530m", interval=iv),
     ]
