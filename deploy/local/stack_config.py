@@ -2,7 +2,7 @@
 
 All of them are written into the demo's state folder (``.demo/``), never into the
 repository. Rule files and the Alertmanager config come from the repository when
-they exist (``rules/*.yml``, ``alertmanager/alertmanager.yml``).
+they exist (``rules/``, ``alertmanager/alertmanager.yml``).
 """
 
 from __future__ import annotations
@@ -12,10 +12,6 @@ import subprocess
 from pathlib import Path
 
 import yaml
-
-# Written in place of this token in alertmanager/alertmanager.yml, so the committed
-# config can name the demo's Slack stand-in without knowing its port.
-SLACK_URL_TOKEN = "${SLACK_STANDIN_URL}"
 
 
 def exporter_config(
@@ -105,62 +101,33 @@ def minimal_alertmanager_config(slack_url: str) -> str:
     return yaml.safe_dump(config, sort_keys=False)
 
 
-# Route timings of the demo and the tests: a message seconds after an alert fires, and
-# the resolved message seconds after it clears (production: 30s / 5m, see the config).
-FAST_ROUTE_TIMINGS = {"group_wait": "2s", "group_interval": "10s", "repeat_interval": "4h"}
+def repository_alertmanager_config(source: Path, slack_url: str) -> str:
+    """The committed config, pointed at the Slack stand-in and made to deliver at once.
 
-
-def repository_alertmanager_config(
-    source: Path,
-    slack_url: str,
-    secrets_dir: Path | None = None,
-    timings: dict[str, str] | None = None,
-    quiet_hours: bool = True,
-) -> str:
-    """The committed config pointed at the Slack stand-in.
-
-    * ``*_url_file`` secrets (the Slack webhook) are written to files in ``secrets_dir``
-      holding the stand-in's URL, and the config names those files instead;
-    * template globs are made absolute (the config now lives elsewhere);
-    * ``timings`` replace ``group_wait``/``group_interval``/``repeat_interval`` on every route;
-    * ``quiet_hours=False`` drops ``mute_time_intervals``, so tickets arrive at any hour.
+    Every Slack and webhook receiver posts to the stand-in instead of the secret URL
+    files, quiet hours are dropped (a demo at night should still show its alerts), and
+    template globs become absolute: the copy lives in the state folder.
     """
-    config = yaml.safe_load(source.read_text().replace(SLACK_URL_TOKEN, slack_url)) or {}
-    # Template globs are relative to the config file, which now lives in the state folder.
-    config["templates"] = [
-        str(source.parent / t) if not Path(t).is_absolute() else t for t in config.get("templates") or []
-    ]
+    config = yaml.safe_load(source.read_text()) or {}
+    glob = config.setdefault("global", {})
+    glob.pop("slack_api_url_file", None)
+    glob["slack_api_url"] = f"{slack_url}/slack"
+    for receiver in config.get("receivers") or []:
+        for slack in receiver.get("slack_configs") or []:
+            slack.pop("api_url_file", None)
+            slack["api_url"] = f"{slack_url}/slack"
+        for hook in receiver.get("webhook_configs") or []:
+            hook.pop("url_file", None)
+            hook["url"] = f"{slack_url}/webhook"
+    _deliver_any_time(config.get("route") or {})
+    config["templates"] = [str(source.parent / t) for t in config.get("templates") or []]
     if not config["templates"]:
         del config["templates"]
-    if secrets_dir is not None:
-        secrets_dir.mkdir(parents=True, exist_ok=True)
-        secret = secrets_dir / "slack-webhook-url"
-        secret.write_text(f"{slack_url}/slack\n")
-        secret.chmod(0o600)
-        _replace_url_files(config, str(secret))
-    route = config.get("route") or {}
-    route.update(timings or {})  # the root sets them for every route that does not override
-    _retime(route, timings or {}, quiet_hours)
     return yaml.safe_dump(config, sort_keys=False)
 
 
-def _replace_url_files(node, path: str) -> None:
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key.endswith("api_url_file"):
-                node[key] = path
-            else:
-                _replace_url_files(value, path)
-    elif isinstance(node, list):
-        for item in node:
-            _replace_url_files(item, path)
-
-
-def _retime(route: dict, timings: dict[str, str], quiet_hours: bool) -> None:
-    for key, value in timings.items():
-        if key in route:
-            route[key] = value
-    if not quiet_hours:
-        route.pop("mute_time_intervals", None)
+def _deliver_any_time(route: dict) -> None:
+    route.pop("mute_time_intervals", None)
+    route.pop("active_time_intervals", None)
     for child in route.get("routes") or []:
-        _retime(child, timings, quiet_hours)
+        _deliver_any_time(child)

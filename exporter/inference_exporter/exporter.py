@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import platform
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -540,11 +541,15 @@ class Exporter:
         return rows
 
 
+_VERSION_LABEL = re.compile(r',version="(?:[^"\\]|\\.)*"')
+
+
 def _unique_model_info(sources: list) -> dict[str, str]:
     """Take inference_model_info out of every source and return it once per series.
 
     A target's metrics and its health probes both see a model version; the exposition
-    must hold each series once.
+    must hold each series once. A series without a version (the metrics did not name
+    one, e.g. MLServer's version="None") is dropped when the model API named it.
     """
     seen: dict[str, None] = {}
     for i, src in enumerate(sources):
@@ -559,4 +564,6 @@ def _unique_model_info(sources: list) -> dict[str, str]:
             if isinstance(src, Rendered)
             else stripped
         )
-    return {"inference_model_info": "".join(seen)}
+    versioned = {_VERSION_LABEL.sub("", line) for line in seen if _VERSION_LABEL.search(line)}
+    kept = [line for line in seen if _VERSION_LABEL.search(line) or line not in versioned]
+    return {"inference_model_info": "".join(kept)}

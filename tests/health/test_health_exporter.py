@@ -171,3 +171,19 @@ def test_no_secret_in_journal_logs_or_metrics(running, api, tmp_path):
     for where, text in places.items():
         assert SECRET not in text, f"secret canary body in {where}"
         assert TOKEN not in text, f"bearer token in {where}"
+
+
+def test_model_info_without_version_gives_way_to_the_version_the_api_names():
+    from inference_exporter.exporter import _unique_model_info
+
+    head = 'inference_model_info{target="t",server="mlserver",model="ranker"'
+    from_metrics = {"inference_model_info": f'{head},team="s"}} 1\n'}  # MLServer said version="None"
+    from_probes = {"inference_model_info": f'{head},version="v1",team="s"}} 1\n'}
+    other = {"inference_model_info": 'inference_model_info{target="t",server="mlserver",model="other"} 1\n'}
+    sources = [from_metrics, from_probes, other]
+    merged = _unique_model_info(sources)["inference_model_info"].splitlines()
+    assert merged == [
+        f'{head},version="v1",team="s"}} 1',
+        'inference_model_info{target="t",server="mlserver",model="other"} 1',
+    ]
+    assert all("inference_model_info" not in s for s in sources)  # taken out of every source

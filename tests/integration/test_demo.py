@@ -130,10 +130,9 @@ def test_demo_serves_unified_metrics_and_leaves_nothing(tmp_path):
         assert all(rate > 0 for rate in per_server.values())
 
         # The alert path: Alertmanager -> Slack stand-in -> its log file.
-        alert = {
-            "labels": {"alertname": "DemoPathCheck", "severity": "info"},
-            "annotations": {"summary": "hi"},
-        }
+        # Critical for team search: paged in any routing (info may go nowhere, tickets may wait).
+        labels = {"alertname": "DemoPathCheck", "severity": "critical", "team": "search", "model": "ranker"}
+        alert = {"labels": labels, "annotations": {"summary": "alert path check"}}
         posted = requests.post(f"{stack['alertmanager']}/api/v2/alerts", json=[alert], timeout=5)
         assert posted.status_code == 200, posted.text
         slack_log = Path(stack["slack_log"])
@@ -148,7 +147,7 @@ def test_demo_serves_unified_metrics_and_leaves_nothing(tmp_path):
             demo,
             log,
         )
-        assert "DemoPathCheck" in delivered[0]["text"]
+        assert "DemoPathCheck" in json.dumps(delivered[0]["payload"])
 
         assert demo.wait(timeout=DURATION_S + 90) == 0, tail(log)
     finally:
