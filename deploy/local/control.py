@@ -2,19 +2,24 @@
 
 The running demo re-reads it about once a second, so writing it changes the demo live:
 
-* ``error_share``  share of requests the traffic generator makes fail (0..1; default 0.01).
+* ``error_share``  share of requests the traffic generator makes fail (0..1; default 0.0005:
+  below the ranking class's 99.9% availability objective, so a quiet demo stays quiet).
 * ``rate_factor``  multiplies the request rate (default 1.0).
-* ``latency_seconds``  extra time the ranking model should sleep per request. The demo
-  hands the file's path to the servers in ``RANKER_CONTROL_FILE``; it takes effect
-  where the servers' ranking model reads it.
+* ``latency_seconds``  extra time the ranking model sleeps per request. The demo hands
+  the file's path to the servers in ``RANKER_CONTROL_FILE``; the ranking model reads it
+  where the server runs our code (Triton, BentoML, KServe; MLServer's stock scikit-learn
+  runtime does not).
 * ``down``  servers (by kind, e.g. ``["triton"]``) the demo should stop; taking a kind
   off the list starts it again.
+* ``model_version``  the ranking model version the servers serve (default 1). Changing
+  it makes the demo restart the servers that can label a version (Triton, MLServer):
+  a deploy of a new version, as the exporter and the version alerts see it.
 
 Command line (what ``inject.sh`` wraps)::
 
     python deploy/local/control.py set error_share=0.3 latency_seconds=0.5
     python deploy/local/control.py set down=triton        # comma-separated list
-    python deploy/local/control.py reset
+    python deploy/local/control.py reset                   # faults off; the deployed version stays
     python deploy/local/control.py show
 """
 
@@ -27,7 +32,7 @@ from pathlib import Path
 
 STATE_DIR = Path(__file__).resolve().parents[2] / ".demo"
 ENV_VAR = "RANKER_CONTROL_FILE"
-DEFAULTS = {"error_share": 0.01, "rate_factor": 1.0, "latency_seconds": 0.0, "down": []}
+DEFAULTS = {"error_share": 0.0005, "rate_factor": 1.0, "latency_seconds": 0.0, "down": [], "model_version": 1}
 
 
 def default_path() -> Path:
@@ -62,6 +67,10 @@ def _parse(assignment: str) -> tuple[str, object]:
         raise ValueError(f"expected KEY=VALUE with KEY one of {sorted(DEFAULTS)}, got {assignment!r}")
     if key == "down":
         return key, [kind for kind in value.split(",") if kind]
+    if key == "model_version":
+        if not value.isdigit() or int(value) < 1:
+            raise ValueError(f"model_version must be a whole number from 1, got {value}")
+        return key, int(value)
     number = float(value)
     if key == "error_share" and not 0 <= number <= 1:
         raise ValueError(f"error_share must be between 0 and 1, got {value}")
@@ -81,7 +90,8 @@ def main(argv: list[str]) -> int:
             settings.update(_parse(a) for a in argv[1:])
             write(path, settings)
         elif argv[0] == "reset":
-            write(path, dict(DEFAULTS))
+            # A deploy is no fault: undoing it is a rollback (set model_version=1), not a reset.
+            write(path, {**DEFAULTS, "model_version": read(path)["model_version"]})
     except ValueError as exc:
         print(f"control: {exc}", file=sys.stderr)
         return 2

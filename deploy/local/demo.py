@@ -30,6 +30,7 @@ sys.path.insert(0, str(HERE / "servers"))
 sys.path.insert(0, str(HERE))
 
 import control  # noqa: E402
+import demo_speed  # noqa: E402
 import launch  # noqa: E402
 import procs  # noqa: E402
 import requests  # noqa: E402
@@ -39,6 +40,8 @@ import venvs  # noqa: E402
 
 RUN_MARKER_ENV = "INFERENCE_DEMO_RUN"
 TEAMS = {"triton": "search", "mlserver": "recommendation", "bentoml": "search", "kserve": "recommendation"}
+# Servers whose ranking model reports the control file's `model_version` (the others stay at theirs).
+VERSIONED = ("triton", "mlserver")
 DEFAULT_PORTS = {"prometheus": 9090, "alertmanager": 9093, "slack": 9095, "sidecar": 9072}
 QUERIES = {
     "request rate by model": "sum by (model, server) (rate(inference_requests_total[1m]))",
@@ -78,6 +81,7 @@ class Demo:
         self.record_lock = threading.Lock()
         self.server_dirs: list[Path] = []  # temporary; their logs are kept in the state folder
         self.run_id = uuid.uuid4().hex
+        self.model_version = control.DEFAULTS["model_version"]
 
     # --- bookkeeping ------------------------------------------------------------
 
@@ -151,8 +155,15 @@ class Demo:
         repo_config = REPO / "alertmanager" / "alertmanager.yml"
         config = self.state / "alertmanager.yml"
         if repo_config.is_file():
-            config.write_text(stack_config.repository_alertmanager_config(repo_config, self.slack_url))
-            source = f"{rel(repo_config)}, Slack URL -> stand-in"
+            # The committed routing, inhibitions and Slack templates, posting to the stand-in;
+            # groups flush in seconds so what you inject shows up now.
+            config.write_text(
+                demo_speed.fast_routes(
+                    stack_config.repository_alertmanager_config(repo_config, self.slack_url)
+                )
+            )
+            wait = demo_speed.ROUTE_TIMINGS["group_wait"]
+            source = f"{rel(repo_config)}, Slack posts to the stand-in, quiet hours off, group_wait {wait}"
         else:
             config.write_text(stack_config.minimal_alertmanager_config(self.slack_url))
             source = "minimal: every alert to the stand-in"
@@ -164,6 +175,7 @@ class Demo:
                 f"--config.file={config}",
                 f"--storage.path={self.state / 'alertmanager'}",
                 f"--web.listen-address={self.alertmanager}",
+                f"--web.external-url=http://{self.alertmanager}",  # silence links in messages
                 "--cluster.listen-address=",
             ],
             f"http://{self.alertmanager}/-/ready",
@@ -206,7 +218,7 @@ class Demo:
             port = procs.pick_port(DEFAULT_PORTS["sidecar"] + len(self.sidecars), self.taken)
             self.sidecars[kind] = f"127.0.0.1:{port}"
         config = self.state / f"exporter-{kind}.yml"
-        labels = {"team": TEAMS.get(kind, "ml"), "cluster": "local"}
+        labels = {"team": TEAMS.get(kind, "ml"), "cluster": "local", "model_class": "ranking"}
         config.write_text(
             stack_config.exporter_config(
                 f"ranker-{kind}", kind, handle.metrics_url, handle.api_url, labels, self.args.scrape_interval
@@ -229,6 +241,16 @@ class Demo:
         rule_files, skipped = stack_config.rule_files(rules_dir) if rules_dir.is_dir() else ([], [])
         for why in skipped:
             say(f"WARNING: skipping rule file {why}")
+        speed = self.args.rule_speed
+        if rule_files and speed != 1:
+            # Windows of a few scrapes at least, evaluated every scrape.
+            every = self.args.scrape_interval
+            rule_files = demo_speed.write(rule_files, self.state / "rules", speed, 4 * every, every)
+            say(
+                f"rule pack at {speed:g}x speed in {rel(self.state / 'rules')}/: 5m windows become "
+                f"{demo_speed.scaled('5m', speed, 4 * every)}, "
+                f"for: 15m becomes {demo_speed.scaled('15m', speed)}"
+            )
         config = self.state / "prometheus.yml"
         config.write_text(
             stack_config.prometheus_config(
@@ -263,7 +285,8 @@ class Demo:
         self.traffic = traffic.Traffic(list(self.servers.values()), self.control_file, shape).start()
         say(
             f"traffic started: one search 'day' every {shape.day_seconds:g} s, "
-            f"{shape.night_rps:g} to {shape.peak_rps:g} searches/s per server, bursts, ~1% failing"
+            f"{shape.night_rps:g} to {shape.peak_rps:g} searches/s per server, bursts, "
+            f"{control.DEFAULTS['error_share']:.2%} failing"
         )
         self.write_stack_file()
         self.print_summary()
@@ -303,7 +326,14 @@ class Demo:
         lines += [
             f"  Alertmanager http://{self.alertmanager}",
             f"  Slack stand-in log: {rel(self.slack_log)}   (process logs: {rel(self.state / 'logs')}/)",
-            f"  Faults: python {rel(HERE / 'control.py')} set error_share=0.3   (see control.py)",
+            f"  Slack stand-in {self.slack_url}   (what on-call would read; also printed in its log)",
+            "",
+            "  Inject a fault (another shell; `reset` removes them all):",
+            f"    {rel(HERE / 'inject.sh')} latency 0.3   slow ranking model -> InferenceMeanLatencyHigh",
+            f"    {rel(HERE / 'inject.sh')} errors 0.3    30% failing requests -> availability burn rate",
+            f"    {rel(HERE / 'inject.sh')} down triton   stop a server -> InferenceTargetDown",
+            f"    {rel(HERE / 'inject.sh')} version       deploy the next model version -> version alerts",
+            f"    {rel(HERE / 'inject.sh')} reset",
             "",
             "  Stop: Ctrl-C here, or `make demo-stop` from another shell."
             + (f" Exits by itself after {self.args.duration:g} s." if self.args.duration else ""),
@@ -317,7 +347,9 @@ class Demo:
         warned: set[str] = set()
         while not self.args.duration or time.monotonic() - began < self.args.duration:
             time.sleep(1)
-            self.apply_down(set(control.read(self.control_file)["down"]))
+            settings = control.read(self.control_file)
+            self.apply_down(set(settings["down"]))
+            self.apply_version(int(settings["model_version"]))
             for name, proc in self.procs.items():
                 if not proc.running() and name not in warned:
                     warned.add(name)
@@ -337,12 +369,27 @@ class Demo:
         for kind in self.args.servers:
             if kind not in down and self.servers.get(kind) is None:
                 say(f"control: starting {kind} again")
-                handle = self.launch(kind)
-                self.procs.pop(f"exporter-{kind}").stop()
-                self.start_sidecar(kind)  # same sidecar port, new server ports
-                self.traffic.servers = [h for h in self.servers.values() if h is not None]
-                self.write_stack_file()
-                say(f"  {kind} is back: API {handle.api_url}, native metrics {handle.metrics_url}")
+                self.restart(kind)
+
+    def apply_version(self, version: int) -> None:
+        """A new ``model_version`` in the control file: redeploy the servers that label versions."""
+        if version == self.model_version:
+            return
+        self.model_version = version
+        for kind in VERSIONED:
+            if self.servers.get(kind) is not None:
+                say(f"control: deploying ranker version {version} on {kind} (restart)")
+                self.servers[kind].stop()
+                self.servers[kind] = None
+                self.restart(kind)
+
+    def restart(self, kind: str) -> None:
+        handle = self.launch(kind)
+        self.procs.pop(f"exporter-{kind}").stop()
+        self.start_sidecar(kind)  # same sidecar port, new server ports
+        self.traffic.servers = [h for h in self.servers.values() if h is not None]
+        self.write_stack_file()
+        say(f"  {kind} is back: API {handle.api_url}, native metrics {handle.metrics_url}")
 
     # --- shutdown -----------------------------------------------------------------
 
@@ -433,6 +480,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--scrape-interval", type=float, default=5, help="Prometheus and sidecar interval, seconds"
     )
     ap.add_argument("--day-seconds", type=float, default=600, help="length of one traffic 'day', seconds")
+    ap.add_argument(
+        "--rule-speed",
+        type=float,
+        default=30,
+        help="divide every duration of the rule pack by this (%(default)s; 1: production timing)",
+    )
     ap.add_argument("--report-every", type=float, default=60, help="traffic report interval, seconds")
     ap.add_argument("--state-dir", type=Path, default=REPO / ".demo", help="state folder (%(default)s)")
     ap.add_argument("--stop", action="store_true", help="stop the demo running in another shell")

@@ -1,7 +1,7 @@
 """Real Alertmanagers and the demo's Slack stand-in on loopback, for the alerting tests.
 
-The committed config is used as it is, except what ties it to a machine: the Slack
-webhook secret file then holds the stand-in's URL, route timings are seconds (not
+The committed config is used as it is, except what ties it to a machine or a clock: the
+Slack webhook secret file holds the stand-in's URL, route timings are seconds (not
 minutes) and the ticket quiet hours are dropped, so a test behaves the same at any hour.
 """
 
@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import requests
+import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "alertmanager" / "alertmanager.yml"
@@ -27,8 +28,8 @@ TEMPLATES = REPO / "alertmanager" / "templates"
 sys.path.insert(0, str(REPO / "deploy" / "local"))
 
 import slack_standin  # noqa: E402
-import stack_config  # noqa: E402
 
+TIMINGS = {"group_wait": "1s", "group_interval": "2s", "repeat_interval": "1h"}
 TITLE = re.compile(r"^\[(FIRING|RESOLVED):(\d+)\] (\S+)(?: · (\S+))?")
 
 
@@ -75,16 +76,27 @@ class StandIn:
 
 
 def config_for_tests(workdir: Path, slack_url: str) -> Path:
-    """The committed config, pointed at the stand-in, with second-scale timings."""
-    text = stack_config.repository_alertmanager_config(
-        CONFIG,
-        slack_url,
-        secrets_dir=workdir / "secrets",
-        timings={"group_wait": "1s", "group_interval": "2s", "repeat_interval": "1h"},
-        quiet_hours=False,
-    )
+    """The committed config, its Slack secret file holding the stand-in's URL, timings in seconds."""
+    config = yaml.safe_load(CONFIG.read_text())
+    secret = workdir / "secrets" / "slack-webhook-url"
+    secret.parent.mkdir(parents=True, exist_ok=True)
+    secret.write_text(f"{slack_url}/slack\n")
+    assert "slack_api_url_file" in config["global"]
+    config["global"]["slack_api_url_file"] = str(secret)  # read from the file, as in production
+    config["templates"] = [str(CONFIG.parent / t) for t in config["templates"]]
+
+    def for_tests(route: dict) -> None:
+        route.pop("mute_time_intervals", None)  # same behaviour at any hour
+        for key, value in TIMINGS.items():
+            if key in route:
+                route[key] = value
+        for child in route.get("routes") or []:
+            for_tests(child)
+
+    config["route"].update(TIMINGS)
+    for_tests(config["route"])
     path = workdir / "alertmanager.yml"
-    path.write_text(text)
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
 
 

@@ -8,9 +8,18 @@ seed without downloading anything.
 A *failing* request, everywhere, is a product row with the wrong number of
 features: the model itself rejects it (scikit-learn raises ``ValueError``), so the
 server really fails the inference rather than refusing it at the door.
+
+Faults for the demo: when ``RANKER_CONTROL_FILE`` names the demo's control file
+(``deploy/local/control.py``), ``score`` first sleeps its ``latency_seconds`` (a slow
+model, as the server measures it), and servers that can label a version serve
+``model_version()``.
 """
 
 from __future__ import annotations
+
+import json
+import os
+import time
 
 import numpy as np
 
@@ -53,8 +62,37 @@ def train(n: int = 4000, seed: int = SEED):
     return LogisticRegression(max_iter=500).fit(x, clicks(x, seed))
 
 
+CONTROL_ENV = "RANKER_CONTROL_FILE"
+_control_cache: dict = {"stamp": None, "settings": {}}
+
+
+def _control() -> dict:
+    """The demo's control settings, re-read only when the file changes; {} outside the demo."""
+    path = os.environ.get(CONTROL_ENV)
+    if not path:
+        return {}
+    try:
+        stat = os.stat(path)
+        stamp = (stat.st_mtime_ns, stat.st_size)
+        if stamp != _control_cache["stamp"]:
+            with open(path) as fh:
+                _control_cache["settings"] = json.load(fh)
+            _control_cache["stamp"] = stamp
+    except (OSError, ValueError):
+        pass  # missing or half-written: keep the last good settings
+    return _control_cache["settings"]
+
+
+def model_version() -> int:
+    """The version to serve: the demo's ``model_version`` (``inject.sh version`` raises it), else 1."""
+    return int(_control().get("model_version") or 1)
+
+
 def score(model, rows) -> list[float]:
     """Click probability per product row; raises ValueError for rows of the wrong width."""
+    delay = float(_control().get("latency_seconds") or 0)
+    if delay > 0:
+        time.sleep(delay)
     return model.predict_proba(np.asarray(rows, dtype=np.float32))[:, 1].tolist()
 
 

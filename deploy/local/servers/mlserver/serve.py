@@ -21,8 +21,6 @@ import joblib
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import ranking_model  # noqa: E402
 
-MODEL_VERSION = "v1"
-
 
 def main() -> None:
     ap = argparse.ArgumentParser()
@@ -49,7 +47,7 @@ def main() -> None:
     model_settings = {
         "name": ranking_model.MODEL_NAME,
         "implementation": "mlserver_sklearn.SKLearnModel",
-        "parameters": {"uri": "./model.joblib", "version": MODEL_VERSION},
+        "parameters": {"uri": "./model.joblib", "version": f"v{ranking_model.model_version()}"},
     }
     (model_dir / "model-settings.json").write_text(json.dumps(model_settings, indent=2))
     mlserver = shutil.which("mlserver", path=str(Path(sys.executable).parent))

@@ -54,6 +54,7 @@ def main() -> None:
         # Width -1: rows of any width reach the model, which rejects the wrong ones itself.
         triton.bind(
             model_name=ranking_model.MODEL_NAME,
+            model_version=ranking_model.model_version(),
             infer_func=infer,
             inputs=[Tensor(name="features", dtype=np.float32, shape=(-1,))],
             outputs=[Tensor(name="score", dtype=np.float32, shape=(1,))],

@@ -1,0 +1,120 @@
+"""The stack at demo speed: the rule pack's durations divided by ``speed``, and
+Alertmanager routes that flush in seconds.
+
+The pack is written for production time (rates over 5 minutes, ``for: 15m``, burn rates
+over hours, baselines from yesterday). A demo cannot wait that long, so the demo and the
+end-to-end test load a time-compressed copy: range selectors, subquery steps, offsets,
+``for``/``keep_firing_for`` and group intervals are divided by ``speed`` (30: five minutes
+become ten seconds, an hour two minutes, a day 48 minutes). Range windows never shrink
+below ``min_window_s`` (a few scrapes, so ``rate()`` keeps enough samples). Thresholds,
+expressions and labels stay exactly as generated: the alerts that fire are the pack's own.
+
+Alertmanager waits ``group_wait`` (30 s) before the first message of a group and
+``group_interval`` (5 min) before the next, the resolved one included; ``fast_routes``
+sets them to seconds on every route so an injected fault and its end show up at once.
+
+    python deploy/local/demo_speed.py --speed 30 --out .demo/rules rules/*.yml
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+import sys
+from pathlib import Path
+
+import yaml
+
+UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
+DURATION = r"(?:\d+(?:ms|[smhdwy]))+"
+RANGE = re.compile(rf"\[({DURATION})(?::({DURATION})?)?\]")
+OFFSET = re.compile(rf"\boffset\s+({DURATION})")
+
+
+def seconds(duration: str) -> float:
+    return sum(float(n) * UNITS[u] for n, u in re.findall(r"(\d+)(ms|[smhdwy])", duration))
+
+
+def scaled(duration: str, speed: float, floor_s: float = 1) -> str:
+    return f"{math.ceil(max(floor_s, seconds(duration) / speed))}s"
+
+
+def compress_expr(expr: str, speed: float, min_window_s: float) -> str:
+    def range_(m: re.Match) -> str:
+        window = scaled(m.group(1), speed, min_window_s)
+        if m.group(0).count(":") == 0:
+            return f"[{window}]"
+        step = scaled(m.group(2), speed) if m.group(2) else ""
+        return f"[{window}:{step}]"
+
+    expr = RANGE.sub(range_, expr)
+    return OFFSET.sub(lambda m: f"offset {scaled(m.group(1), speed)}", expr)
+
+
+def compress(groups: dict, speed: float, min_window_s: float, interval_s: float) -> dict:
+    out = {"groups": []}
+    for group in groups.get("groups") or []:
+        g = {**group, "interval": f"{interval_s:g}s"}
+        g["rules"] = []
+        for rule in group.get("rules") or []:
+            r = {**rule, "expr": compress_expr(str(rule["expr"]), speed, min_window_s)}
+            for key in ("for", "keep_firing_for"):
+                if key in r:
+                    r[key] = scaled(str(r[key]), speed)
+            g["rules"].append(r)
+        out["groups"].append(g)
+    return out
+
+
+ROUTE_TIMINGS = {"group_wait": "2s", "group_interval": "10s", "repeat_interval": "4h"}
+
+
+def fast_routes(config_text: str, timings: dict[str, str] = ROUTE_TIMINGS) -> str:
+    """An Alertmanager config with ``timings`` on the root route and wherever a route overrides them."""
+    config = yaml.safe_load(config_text) or {}
+
+    def retime(route: dict) -> None:
+        for key, value in timings.items():
+            if key in route:
+                route[key] = value
+        for child in route.get("routes") or []:
+            retime(child)
+
+    root = config.setdefault("route", {})
+    root.update(timings)
+    retime(root)
+    return yaml.safe_dump(config, sort_keys=False)
+
+
+def write(
+    rule_files: list[str], out_dir: Path, speed: float, min_window_s: float, interval_s: float
+) -> list[str]:
+    """Compressed copies of ``rule_files`` in ``out_dir``; returns their paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for source in map(Path, rule_files):
+        data = yaml.safe_load(source.read_text()) or {}
+        target = out_dir / source.name
+        header = f"# {source.name} at {speed:g}x speed (deploy/local/demo_speed.py). Do not edit.\n"
+        body = yaml.safe_dump(compress(data, speed, min_window_s, interval_s), sort_keys=False, width=200)
+        target.write_text(header + body)
+        written.append(str(target))
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("rule_files", nargs="+")
+    ap.add_argument("--speed", type=float, default=30)
+    ap.add_argument("--min-window", type=float, default=10, help="shortest range window, seconds")
+    ap.add_argument("--interval", type=float, default=2, help="rule evaluation interval, seconds")
+    ap.add_argument("--out", type=Path, required=True)
+    args = ap.parse_args(argv)
+    for path in write(args.rule_files, args.out, args.speed, args.min_window, args.interval):
+        print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
