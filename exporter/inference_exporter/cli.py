@@ -146,6 +146,11 @@ def run(argv: list[str]) -> int:
         )
     except OSError as exc:
         return _fail(f"--journal.path {args.journal_path}: {exc.strerror or exc}")
+    if journal.shared:
+        log.warning(
+            "journal folder in use by another exporter: events will mix; give each its own --journal.path",
+            extra={"path": args.journal_path},
+        )
     if journal.repaired_bytes:
         log.warning("journal: dropped a torn last line", extra={"bytes": journal.repaired_bytes})
     exporter = Exporter(config, options, journal=journal)

@@ -23,6 +23,7 @@ Guarantees (see docs/health.md):
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -164,6 +165,14 @@ class Journal:
         self._secrets: set[str] = set()
         self._lock = threading.Lock()
         self.path.mkdir(parents=True, exist_ok=True)
+        # One exporter per folder: a second one still works (appends are atomic, rotation
+        # tolerates it) but its events mix with ours, so the CLI warns about it.
+        self._lock_fd = os.open(self.path / ".lock", os.O_RDWR | os.O_CREAT, 0o640)
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            self.shared = False
+        except OSError:
+            self.shared = True
         existing = segments(self.path)
         self._seq = int(SEGMENT_RE.match(existing[-1].name).group(1)) if existing else 1
         self.repaired_bytes = self._repair(self._segment(self._seq))
@@ -284,4 +293,5 @@ class Journal:
         with self._lock:
             if self._fd >= 0:
                 os.close(self._fd)
+                os.close(self._lock_fd)  # releases the folder lock
                 self._fd = -1

@@ -152,3 +152,12 @@ def test_since_forms():
     assert flt.types == {"target_down", "canary_failed"} and flt.model == "ranker" and limit == 5
     with pytest.raises(ValueError, match="since"):
         parse_since("yesterday")
+
+
+def test_a_second_journal_on_the_same_folder_is_flagged_as_shared(tmp_path):
+    first = Journal(tmp_path)
+    second = Journal(tmp_path)
+    assert not first.shared and second.shared
+    second.close()
+    first.close()
+    assert not Journal(tmp_path).shared  # closing released the folder
