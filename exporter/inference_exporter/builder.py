@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from . import schema
 
 INF = float("inf")
+LABEL_CACHE_LIMIT = 50000
 
 # Version placeholders servers use when a request named no version.
 VERSION_PLACEHOLDERS = frozenset(("", "None", "none", "null", "default", "not available", "-1"))
@@ -95,9 +96,17 @@ class Rendered:
 class Builder:
     """Unified series of one source (a target, or a local collector)."""
 
-    def __init__(self, identity: Iterable[tuple[str, str]] = (), static: Iterable[tuple[str, str]] = ()):
+    def __init__(
+        self,
+        identity: Iterable[tuple[str, str]] = (),
+        static: Iterable[tuple[str, str]] = (),
+        cache: dict | None = None,
+    ):
         self._identity = tuple(identity)  # e.g. (("target", "t1"), ("server", "triton"))
         self._static = tuple(static)
+        # Rendered label strings by (metric, series key); a caller that builds the same
+        # source again and again (a target) passes one dict to keep them across builds.
+        self._cache: dict = {} if cache is None else cache
         self._static_str = label_string(self._static)
         self._values: dict[str, dict[tuple, float]] = {}
         self._hists: dict[str, dict[tuple, _Hist]] = {}
@@ -182,6 +191,15 @@ class Builder:
         series[key] = series.get(key, 0.0) + value
 
     def _labels(self, metric: schema.Metric, key: tuple) -> str:
+        ck = (metric.name, key)
+        found = self._cache.get(ck)
+        if found is None:
+            if len(self._cache) >= LABEL_CACHE_LIMIT:
+                self._cache.clear()
+            found = self._cache[ck] = self._render_labels(metric, key)
+        return found
+
+    def _render_labels(self, metric: schema.Metric, key: tuple) -> str:
         model, version, extra = key
         parts = []
         if metric.identity:
@@ -201,6 +219,13 @@ class Builder:
         if self._static_str:
             parts.append(self._static_str)
         return ",".join(parts)
+
+    def _bucket_prefixes(self, name: str, key: tuple) -> dict[float, str]:
+        ck = (name, key, "le")
+        found = self._cache.get(ck)
+        if found is None:
+            found = self._cache[ck] = {}
+        return found
 
     def hold_counters(self, floor: dict[tuple, float]) -> None:
         """Never serve a counter below what was served before for the same series.
@@ -252,8 +277,12 @@ class Builder:
                     if om_lines is None:
                         om_lines = list(lines)
                     exemplar_le = min(le for le in h.buckets if h.exemplar[1] <= le)
+                prefixes = self._bucket_prefixes(name, key)
                 for le in sorted(h.buckets):
-                    line = f'{name}_bucket{{{lbl}{sep}le="{format_le(le)}"}} {format_value(h.buckets[le])}'
+                    prefix = prefixes.get(le)
+                    if prefix is None:
+                        prefix = prefixes[le] = f'{name}_bucket{{{lbl}{sep}le="{format_le(le)}"}} '
+                    line = prefix + format_value(h.buckets[le])
                     lines.append(line + "\n")
                     if om_lines is not None:
                         om_lines.append(

@@ -109,6 +109,10 @@ class Watchdog:
 
 WATCHDOG = Watchdog()
 
+# Parsing and translating hold the GIL, so running more of them at once gains nothing
+# and only multiplies the response bodies held in memory; fetching stays concurrent.
+PARSE_GATE = threading.BoundedSemaphore(2)
+
 
 def _socket_of(resp: requests.Response) -> socket.socket | None:
     raw = getattr(resp, "raw", None)
@@ -238,9 +242,10 @@ class TargetCollector:
         self.kind = "" if target.kind == "auto" else target.kind
         self.fetcher = HTTPFetcher(target)
         self.static = target.labels if static is None else static
-        self._label_cache: dict[str, dict[str, str]] = {}
+        self._label_cache: dict[str, tuple] = {}
         self._resets = parser.ResetTracker()
         self._counter_floor: dict[tuple, float] = {}
+        self._builder_cache: dict = {}
         self._translator = None
         self._wanted: frozenset[str] | None = None
         if self.kind:
@@ -253,6 +258,7 @@ class TargetCollector:
         else:
             translator = module
         self.kind = kind
+        self._builder_cache = {}  # cached label strings carry the server kind
         self._translator = translator
         self._wanted = parser.wanted_names(translator.NATIVE) if translator.NATIVE else None
 
@@ -290,7 +296,9 @@ class TargetCollector:
         return result
 
     def _new_builder(self) -> Builder:
-        return Builder((("target", self.target.name), ("server", self.kind)), self.static)
+        return Builder(
+            (("target", self.target.name), ("server", self.kind)), self.static, self._builder_cache
+        )
 
     def _collect(self, started: float) -> Result:
         t = self.target
@@ -300,7 +308,8 @@ class TargetCollector:
             return Result(True, started, 0.0, self.kind, rendered=out.finish())
         text, _ctype = self.fetcher.get(t.metrics_url, t.scrape_timeout)
         if self._translator is None:
-            exp = parser.parse(text, label_cache=self._label_cache)
+            with PARSE_GATE:
+                exp = parser.parse(text, label_cache=self._label_cache)
             kind = adapters.detect(text, exp)
             if kind is None:
                 if not exp.types and not exp.sample_count:
@@ -312,7 +321,11 @@ class TargetCollector:
             self._bind(kind)
             if getattr(self._translator, "POLL", False):
                 return self._collect(started)
-            # Re-parse with the adapter's wanted set so reset tracking sees the same series.
+            # Parse again with the adapter's wanted set so reset tracking sees the same series.
+        with PARSE_GATE:
+            return self._translate(text, started)
+
+    def _translate(self, text: str, started: float) -> Result:
         exp = parser.parse(text, wanted=self._wanted, label_cache=self._label_cache, resets=self._resets)
         if exp.sample_count == 0 and not exp.types and text.strip():
             raise CollectionError("parse", "no Prometheus exposition found in the response")

@@ -40,25 +40,43 @@ _HEADERS = {m.name: _headers(m) for m in schema.ALL}
 
 
 class Rendering:
-    """One prepared exposition in both formats; gzip variants made on first use."""
+    """One prepared exposition. Each format is joined and encoded on first use, so a
+    Prometheus that only asks for OpenMetrics never makes the exporter hold the text
+    format too; gzip variants are made on first use as well."""
 
-    __slots__ = ("text", "openmetrics", "_gz", "_lock", "created")
+    __slots__ = ("_parts", "_raw", "_gz", "_lock", "created")
 
-    def __init__(self, text: bytes, openmetrics: bytes, created: float):
-        self.text = text
-        self.openmetrics = openmetrics
-        self.created = created
+    def __init__(self, text_parts: list[str], om_parts: list[str], created: float):
+        self._parts = {False: text_parts, True: om_parts}
+        self._raw: dict[bool, bytes] = {}
         self._gz: dict[bool, bytes] = {}
         self._lock = threading.Lock()
+        self.created = created
+
+    def _encoded(self, openmetrics: bool) -> bytes:
+        raw = self._raw.get(openmetrics)
+        if raw is None:
+            raw = "".join(self._parts[openmetrics]).encode()
+            self._raw[openmetrics] = raw
+        return raw
+
+    @property
+    def text(self) -> bytes:
+        with self._lock:
+            return self._encoded(False)
+
+    @property
+    def openmetrics(self) -> bytes:
+        with self._lock:
+            return self._encoded(True)
 
     def body(self, openmetrics: bool, gzipped: bool) -> bytes:
-        raw = self.openmetrics if openmetrics else self.text
-        if not gzipped:
-            return raw
         with self._lock:
+            if not gzipped:
+                return self._encoded(openmetrics)
             gz = self._gz.get(openmetrics)
             if gz is None:
-                gz = gzip.compress(raw, compresslevel=5, mtime=0)
+                gz = gzip.compress(self._encoded(openmetrics), compresslevel=5, mtime=0)
                 self._gz[openmetrics] = gz
             return gz
 
@@ -104,13 +122,13 @@ def render(
             continue
         text_head, om_head = _HEADERS[metric.name]
         text_parts.append(text_head)
-        text_parts.append("".join(parts))
+        text_parts.extend(parts)
         om_parts.append(om_head)
-        om_parts.append("".join(om_by_metric[metric.name]))
+        om_parts.extend(om_by_metric[metric.name])
     text_parts.append(extra[0])
     om_parts.append(extra[1])
     om_parts.append("# EOF\n")
-    return Rendering("".join(text_parts).encode(), "".join(om_parts).encode(), created)
+    return Rendering(text_parts, om_parts, created)
 
 
 def negotiate(accept: str, accept_encoding: str) -> tuple[bool, bool]:

@@ -15,7 +15,6 @@ a target sends, and only needs the few families its adapter translates, so this 
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Iterable
 
@@ -79,24 +78,24 @@ class ResetTracker:
     When a native counter goes down, the target restarted (or one of its workers
     did); the last value is carried as an offset so that a sum over several native
     series never goes backwards. Entries for series that disappear are dropped.
+    Series are keyed by their ``name{labels}`` text as it appears in the exposition.
     """
 
     __slots__ = ("_state", "_seen")
 
     def __init__(self) -> None:
-        self._state: dict[tuple[str, str], list[float]] = {}
-        self._seen: dict[tuple[str, str], list[float]] = {}
+        self._state: dict[str, list[float]] = {}
+        self._seen: dict[str, list[float]] = {}
 
-    def adjust(self, name: str, labelstr: str, value: float) -> float:
-        key = (name, labelstr)
-        st = self._state.get(key)
+    def adjust(self, series: str, value: float) -> float:
+        st = self._state.get(series)
         if st is None:
             st = [value, 0.0]
         else:
             if value < st[0]:
                 st[1] += st[0]
             st[0] = value
-        self._seen[key] = st
+        self._seen[series] = st
         return value + st[1]
 
     def commit(self) -> None:
@@ -158,10 +157,15 @@ def _label_end(line: str, start: int) -> int:
 def parse(
     text: str,
     wanted: Iterable[str] | None = None,
-    label_cache: dict[str, dict[str, str]] | None = None,
+    label_cache: dict[str, tuple] | None = None,
     resets: ResetTracker | None = None,
 ) -> Exposition:
-    """Parse an exposition. ``wanted`` limits which sample names are kept."""
+    """Parse an exposition. ``wanted`` limits which sample names are kept.
+
+    ``label_cache`` maps a series' ``name{labels}`` text to its parsed labels and
+    whether it is cumulative; kept per target, it turns the per-line work into one
+    dictionary lookup once the target's series are known.
+    """
     exp = Exposition()
     samples = exp.samples
     types = exp.types
@@ -187,63 +191,68 @@ def parse(
             continue
         if first == " " or first == "\t":
             line = line.strip()
-            if not line:
-                continue
-            if line[0] == "#":
+            if not line or line[0] == "#":
                 continue
         brace = line.find("{")
         space = line.find(" ")
         if brace != -1 and (space == -1 or brace < space or line[:brace].strip() == line[:space]):
-            name = line[:brace].rstrip()
+            name = line[:brace]
+            if name[-1:] == " ":
+                name = name.rstrip()
             if wanted_set is not None and name not in wanted_set:
                 continue
-            end = _label_end(line, brace + 1)
+            # Values and timestamps hold no brace, so the last one closes the labels,
+            # unless an OpenMetrics exemplar (`` # {...}``) follows the value.
+            end = _label_end(line, brace + 1) if "# {" in line else line.rfind("}")
             if end == -1:
                 invalid += 1
                 continue
-            labelstr = line[brace + 1 : end]
-            labels = cache.get(labelstr)
-            if labels is None:
-                labels = parse_labels(labelstr)
-                if labels is None:
-                    invalid += 1
-                    continue
-                if len(cache) >= LABEL_CACHE_LIMIT:
-                    cache.clear()
-                cache[labelstr] = labels
+            series = line[: end + 1]
             rest = line[end + 1 :]
         else:
             if space == -1:
-                tab = line.find("\t")
-                if tab == -1:
+                space = line.find("\t")
+                if space == -1:
                     invalid += 1
                     continue
-                space = tab
-            name = line[:space]
+            name = series = line[:space]
             if wanted_set is not None and name not in wanted_set:
                 continue
-            labels = EMPTY
-            labelstr = ""
             rest = line[space + 1 :]
-        parts = rest.split()
-        if not parts:
-            invalid += 1
-            continue
+        entry = cache.get(series)
+        if entry is None:
+            if series is name:
+                labels: dict[str, str] | None = EMPTY
+                if wanted_set is None and not _NAME_RE.match(name):
+                    invalid += 1
+                    continue
+            else:
+                labels = parse_labels(series[brace + 1 : -1])
+                if labels is None or (wanted_set is None and not _NAME_RE.match(name)):
+                    invalid += 1
+                    continue
+            if len(cache) >= LABEL_CACHE_LIMIT:
+                cache.clear()
+            entry = (labels, _is_cumulative(name, family_name, family_type))
+            cache[series] = entry
         try:
-            value = float(parts[0])
+            value = float(rest)
         except ValueError:
-            invalid += 1
-            continue
-        if wanted_set is None and not _NAME_RE.match(name):
-            invalid += 1
-            continue
-        if resets is not None and not math.isnan(value) and _is_cumulative(name, family_name, family_type):
-            value = resets.adjust(name, labelstr, value)
+            parts = rest.split()
+            try:
+                value = float(parts[0]) if parts else None
+            except ValueError:
+                value = None
+            if value is None:
+                invalid += 1
+                continue
+        if resets is not None and entry[1] and value == value:
+            value = resets.adjust(series, value)
         lst = samples.get(name)
         if lst is None:
-            samples[name] = [(labels, value)]
+            samples[name] = [(entry[0], value)]
         else:
-            lst.append((labels, value))
+            lst.append((entry[0], value))
         count += 1
     exp.invalid_lines = invalid
     exp.sample_count = count
