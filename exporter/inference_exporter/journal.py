@@ -107,20 +107,31 @@ def _parse_lines(data: bytes) -> Iterator[dict]:
             yield event
 
 
+def _read_segment(seg: Path, flt: Filter) -> list[dict]:
+    try:
+        data = seg.read_bytes()
+    except FileNotFoundError:
+        return []  # rotated away while we read
+    # An unterminated last line may still be being written: never report half an event.
+    complete = data[: data.rfind(b"\n") + 1]
+    return [e for e in _parse_lines(complete) if flt.matches(e)]
+
+
 def read(path: str | Path, flt: Filter = Filter(), limit: int = 0) -> list[dict]:
-    """Matching events in the order written; with ``limit``, the newest ``limit`` of them."""
+    """Matching events in the order written; with ``limit``, the newest ``limit`` of them.
+
+    With a limit, segments are read newest first and reading stops once enough events
+    are found, so a request for the last few events never loads the whole journal.
+    """
+    files = segments(path)
+    if not limit:
+        return [e for seg in files for e in _read_segment(seg, flt)]
     out: list[dict] = []
-    for seg in segments(path):
-        try:
-            data = seg.read_bytes()
-        except FileNotFoundError:
-            continue  # rotated away while we read
-        # An unterminated last line may still be being written: never report half an event.
-        complete = data[: data.rfind(b"\n") + 1]
-        out.extend(e for e in _parse_lines(complete) if flt.matches(e))
-        if limit and len(out) > 4 * limit:
-            del out[:-limit]
-    return out[-limit:] if limit else out
+    for seg in reversed(files):
+        out = _read_segment(seg, flt) + out
+        if len(out) >= limit:
+            break
+    return out[-limit:]
 
 
 def follow(path: str | Path, flt: Filter = Filter(), poll: float = 0.5, stop=None) -> Iterator[dict]:

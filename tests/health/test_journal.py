@@ -29,6 +29,7 @@ def test_rotation_keeps_the_cap(tmp_path):
     seqs = [e["details"]["seq"] for e in events]
     assert seqs == list(range(seqs[0], 2000))
     assert seqs[0] > 0  # the oldest were dropped by the retention cap
+    assert [e["details"]["seq"] for e in read(tmp_path, limit=40)] == list(range(1960, 2000))
     assert j.counts["canary_run"] == 2000
 
 
