@@ -332,7 +332,8 @@ class Demo:
             f"    {rel(HERE / 'inject.sh')} latency 0.3   slow ranking model -> InferenceMeanLatencyHigh",
             f"    {rel(HERE / 'inject.sh')} errors 0.3    30% failing requests -> availability burn rate",
             f"    {rel(HERE / 'inject.sh')} down triton   stop a server -> InferenceTargetDown",
-            f"    {rel(HERE / 'inject.sh')} version       deploy the next model version -> version alerts",
+            f"    {rel(HERE / 'inject.sh')} version       deploy the next ranker version; with latency or "
+            "errors too -> InferencePostDeployRegression (roll back)",
             f"    {rel(HERE / 'inject.sh')} reset",
             "",
             "  Stop: Ctrl-C here, or `make demo-stop` from another shell."

@@ -53,7 +53,9 @@ def render(payload: dict) -> str:
     for att in payload.get("attachments") or []:
         for key in ("pretext", "title", "text"):
             if att.get(key):
-                parts.append(str(att[key]))
+                parts.append(str(att[key]).rstrip())
+        # Buttons (runbook, dashboard, silence) as the links they open.
+        parts += [f"[{a.get('text', '?')}] {a['url']}" for a in att.get("actions") or [] if a.get("url")]
     return "\n    ".join(parts) or json.dumps(payload)[:500]
 
 
