@@ -95,6 +95,8 @@ def write(
     written = []
     for source in map(Path, rule_files):
         data = yaml.safe_load(source.read_text()) or {}
+        if not isinstance(data, dict) or not data.get("groups"):
+            continue  # rules/config.yml and other non-rule files
         target = out_dir / source.name
         header = f"# {source.name} at {speed:g}x speed (deploy/local/demo_speed.py). Do not edit.\n"
         body = yaml.safe_dump(compress(data, speed, min_window_s, interval_s), sort_keys=False, width=200)
