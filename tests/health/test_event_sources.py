@@ -14,7 +14,7 @@ from inference_exporter import schema
 from inference_exporter.builder import Builder
 from inference_exporter.config import loads
 from inference_exporter.exporter import Exporter
-from inference_exporter.journal import Journal
+from inference_exporter.journal import Journal, read
 
 NATIVE = 'nv_inference_request_success{model="ranker",version="1"} 5\n'
 
@@ -47,7 +47,8 @@ def test_without_probes_the_collection_gives_up_and_down_events(tmp_path):
     finally:
         exporter.stop()
         api.close()
-    events = journal.read()
+        journal.close()
+    events = read(tmp_path)
     assert [e["type"] for e in events] == ["target_up", "target_down"]
     assert events[1]["details"] == {"reason": "http_status"}
 
@@ -66,7 +67,8 @@ def test_a_rising_xid_count_is_a_gpu_xid_event(tmp_path):
     exporter._xid_events(_xid_rendered(2))  # what the exporter found at start is not news
     exporter._xid_events(_xid_rendered(2))
     exporter._xid_events(_xid_rendered(5))
-    (event,) = journal.read()
+    journal.close()
+    (event,) = read(tmp_path)
     assert event["type"] == "gpu_xid" and event["severity"] == "critical"
     assert event["details"] == {"gpu_uuid": "GPU-1", "xid": "79", "count": 5, "new": 3}
 
@@ -96,8 +98,6 @@ def test_sighup_reloads_and_a_bad_file_keeps_the_running_config(tmp_path):
     )
 
     def types():
-        from inference_exporter.journal import read
-
         return [e["type"] for e in read(journal)]
 
     try:

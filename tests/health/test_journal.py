@@ -109,6 +109,7 @@ def test_filters(tmp_path):
     ]
     assert [e["ts"] for e in j.read(Filter(model="ranker"))] == [2000.0]
     assert [e["type"] for e in j.read(limit=2)] == ["canary_failed", "target_up"]
+    j.close()
 
 
 def test_events_command_prints_readable_lines(tmp_path, capsys):
@@ -141,6 +142,7 @@ def test_events_follow_prints_new_events(tmp_path):
         proc.kill()
         proc.wait()
         proc.stdout.close()
+        j.close()
 
 
 def test_since_forms():
@@ -161,4 +163,6 @@ def test_a_second_journal_on_the_same_folder_is_flagged_as_shared(tmp_path):
     assert not first.shared and second.shared
     second.close()
     first.close()
-    assert not Journal(tmp_path).shared  # closing released the folder
+    third = Journal(tmp_path)
+    assert not third.shared  # closing released the folder
+    third.close()
