@@ -162,8 +162,8 @@ class HTTPFetcher:
             return {"Authorization": "Basic " + base64.b64encode(pair).decode()}
         return {}
 
-    def get(self, url: str, timeout: float, accept: str = ACCEPT) -> tuple[str, str]:
-        """Return (body text, content type). Raises CollectionError."""
+    def get(self, url: str, timeout: float, accept: str = ACCEPT) -> tuple[bytes, str]:
+        """Return (body, content type). Raises CollectionError."""
         deadline = time.monotonic() + timeout
         try:
             headers = {"Accept": accept, "Accept-Encoding": "gzip", **self._auth_headers()}
@@ -187,20 +187,17 @@ class HTTPFetcher:
                 raise CollectionError("auth", f"HTTP {resp.status_code} from target")
             if resp.status_code >= 300:
                 raise CollectionError("http_status", f"HTTP {resp.status_code} from target")
-            chunks = []
-            size = 0
+            body = bytearray()
             limit = self.target.max_response_bytes
             for chunk in resp.iter_content(CHUNK):
-                size += len(chunk)
-                if size > limit:
+                if len(body) + len(chunk) > limit:
                     raise CollectionError("too_large", f"response larger than {limit} bytes")
-                chunks.append(chunk)
+                body += chunk
                 if time.monotonic() > deadline:
                     raise CollectionError("timeout", f"response not complete within {timeout:g}s")
             if time.monotonic() > deadline:
                 raise CollectionError("timeout", f"response not complete within {timeout:g}s")
-            body = b"".join(chunks).decode("utf-8", errors="replace")
-            return body, resp.headers.get("Content-Type", "")
+            return bytes(body), resp.headers.get("Content-Type", "")
         except CollectionError:
             raise
         except requests.exceptions.RequestException as exc:
@@ -266,7 +263,8 @@ class TargetCollector:
         import json
 
         base = (self.target.api_url or self.target.metrics_url).rstrip("/")
-        body, _ = self.fetcher.get(base + path, self.target.scrape_timeout, accept="application/json")
+        raw, _ = self.fetcher.get(base + path, self.target.scrape_timeout, accept="application/json")
+        body = raw.decode("utf-8", errors="replace")
         try:
             return json.loads(body)
         except ValueError:
@@ -306,9 +304,12 @@ class TargetCollector:
             out = self._new_builder()
             self._translator.poll(self._get_json, out)
             return Result(True, started, 0.0, self.kind, rendered=out.finish())
-        text, _ctype = self.fetcher.get(t.metrics_url, t.scrape_timeout)
+        # The body stays bytes until this collection may parse: fifty targets answering at
+        # once then hold fifty compact bodies, not fifty decoded texts.
+        body, _ctype = self.fetcher.get(t.metrics_url, t.scrape_timeout)
         if self._translator is None:
             with PARSE_GATE:
+                text = body.decode("utf-8", errors="replace")
                 exp = parser.parse(text, label_cache=self._label_cache)
             kind = adapters.detect(text, exp)
             if kind is None:
@@ -323,7 +324,7 @@ class TargetCollector:
                 return self._collect(started)
             # Parse again with the adapter's wanted set so reset tracking sees the same series.
         with PARSE_GATE:
-            return self._translate(text, started)
+            return self._translate(body.decode("utf-8", errors="replace"), started)
 
     def _translate(self, text: str, started: float) -> Result:
         exp = parser.parse(text, wanted=self._wanted, label_cache=self._label_cache, resets=self._resets)

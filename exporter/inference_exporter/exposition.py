@@ -7,9 +7,9 @@ so one set of sample lines serves both. Gzip is computed lazily, once per render
 
 from __future__ import annotations
 
-import gzip
 import threading
-from collections.abc import Iterable
+import zlib
+from collections.abc import Iterable, Iterator
 
 from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client import exposition as pc_exposition
@@ -44,12 +44,13 @@ class Rendering:
     Prometheus that only asks for OpenMetrics never makes the exporter hold the text
     format too; gzip variants are made on first use as well."""
 
-    __slots__ = ("_parts", "_raw", "_gz", "_lock", "created")
+    __slots__ = ("_parts", "_raw", "_gz", "_lengths", "_lock", "created")
 
     def __init__(self, text_parts: list[str], om_parts: list[str], created: float):
         self._parts = {False: text_parts, True: om_parts}
         self._raw: dict[bool, bytes] = {}
         self._gz: dict[bool, bytes] = {}
+        self._lengths: dict[bool, int] = {}
         self._lock = threading.Lock()
         self.created = created
 
@@ -74,11 +75,51 @@ class Rendering:
         with self._lock:
             if not gzipped:
                 return self._encoded(openmetrics)
-            gz = self._gz.get(openmetrics)
-            if gz is None:
-                gz = gzip.compress(self._encoded(openmetrics), compresslevel=5, mtime=0)
-                self._gz[openmetrics] = gz
-            return gz
+            return self._gzipped(openmetrics)
+
+    def _gzipped(self, openmetrics: bool) -> bytes:
+        gz = self._gz.get(openmetrics)
+        if gz is None:
+            # Compressed part by part: the uncompressed page is never held whole.
+            comp = zlib.compressobj(5, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+            pieces = [comp.compress(part.encode()) for part in self._parts[openmetrics]]
+            pieces.append(comp.flush())
+            gz = self._gz[openmetrics] = b"".join(pieces)
+        return gz
+
+    def payload(self, openmetrics: bool, gzipped: bool) -> tuple[int, Iterator[bytes]]:
+        """(Content-Length, body pieces) for a response.
+
+        An uncompressed page is encoded piece by piece while it is written, so fifty
+        targets' worth of text is not copied into one more buffer per format.
+        """
+        with self._lock:
+            if gzipped:
+                gz = self._gzipped(openmetrics)
+                return len(gz), iter((gz,))
+            raw = self._raw.get(openmetrics)
+            if raw is not None:
+                return len(raw), iter((raw,))
+            parts = self._parts[openmetrics]
+            length = self._lengths.get(openmetrics)
+            if length is None:
+                length = sum(len(p) if p.isascii() else len(p.encode()) for p in parts)
+                self._lengths[openmetrics] = length
+        return length, _pieces(parts)
+
+
+def _pieces(parts: list[str], size: int = 64 * 1024) -> Iterator[bytes]:
+    """Encode parts into pieces of about ``size`` bytes (few, full TCP writes)."""
+    batch: list[str] = []
+    pending = 0
+    for part in parts:
+        batch.append(part)
+        pending += len(part)
+        if pending >= size:
+            yield "".join(batch).encode()
+            batch, pending = [], 0
+    if batch:
+        yield "".join(batch).encode()
 
 
 class ProcessMetrics:

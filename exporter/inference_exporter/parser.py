@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from sys import intern
 
 _LABEL_RE = re.compile(r'[ \t]*([a-zA-Z_][a-zA-Z0-9_]*)[ \t]*=[ \t]*"((?:[^"\\]|\\.)*)"[ \t]*,?')
 _NAME_RE = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*\Z")
@@ -118,7 +119,8 @@ def parse_labels(text: str) -> dict[str, str] | None:
         if m.start() != pos:
             return None
         value = m.group(2)
-        labels[m.group(1)] = unescape(value) if "\\" in value else value
+        # Interned: the same names and values recur across every series of a target.
+        labels[intern(m.group(1))] = intern(unescape(value) if "\\" in value else value)
         pos = m.end()
     if text[pos:].strip():
         return None
@@ -233,7 +235,7 @@ def parse(
                     continue
             if len(cache) >= LABEL_CACHE_LIMIT:
                 cache.clear()
-            entry = (labels, _is_cumulative(name, family_name, family_type))
+            entry = (labels, _is_cumulative(name, family_name, family_type), series)
             cache[series] = entry
         try:
             value = float(rest)
@@ -247,7 +249,7 @@ def parse(
                 invalid += 1
                 continue
         if resets is not None and entry[1] and value == value:
-            value = resets.adjust(series, value)
+            value = resets.adjust(entry[2], value)  # the cached key: one copy of the text
         lst = samples.get(name)
         if lst is None:
             samples[name] = [(entry[0], value)]

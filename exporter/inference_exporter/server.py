@@ -96,15 +96,19 @@ def make_server(exporter: Exporter, listen_address: str, telemetry_path: str = "
         def log_message(self, fmt, *args):  # noqa: D102 - requests are logged at debug only
             log.debug(fmt % args)
 
-        def _send(self, status: int, body: bytes, ctype: str, extra: dict | None = None) -> None:
+        def _send(self, status: int, body, ctype: str, extra: dict | None = None, length: int = -1) -> None:
+            """Send ``body``: bytes, or an iterator of byte pieces with its ``length``."""
+            if isinstance(body, bytes):
+                length, body = len(body), (body,)
             self.send_response(status)
             self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Content-Length", str(length))
             for k, v in (extra or {}).items():
                 self.send_header(k, v)
             self.end_headers()
             if self.command != "HEAD":
-                self.wfile.write(body)
+                for piece in body:
+                    self.wfile.write(piece)
 
         def do_HEAD(self):  # noqa: N802
             self.do_GET()
@@ -113,10 +117,10 @@ def make_server(exporter: Exporter, listen_address: str, telemetry_path: str = "
             path = self.path.split("?", 1)[0]
             if path == telemetry_path:
                 om, gz = negotiate(self.headers.get("Accept", ""), self.headers.get("Accept-Encoding", ""))
-                body = exporter.current().body(om, gz)
+                length, pieces = exporter.current().payload(om, gz)
                 extra = {"Content-Encoding": "gzip"} if gz else {}
                 extra["Vary"] = "Accept, Accept-Encoding"
-                self._send(200, body, OPENMETRICS_CONTENT_TYPE if om else TEXT_CONTENT_TYPE, extra)
+                self._send(200, pieces, OPENMETRICS_CONTENT_TYPE if om else TEXT_CONTENT_TYPE, extra, length)
             elif path == "/-/healthy":
                 self._send(200, b"Healthy.\n", "text/plain; charset=utf-8")
             elif path == "/-/ready":
