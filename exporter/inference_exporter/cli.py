@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -117,6 +118,10 @@ def _fail(message: str) -> int:
 
 def run(argv: list[str]) -> int:
     args = _run_parser().parse_args(argv)
+    if "MALLOC_ARENA_MAX" not in os.environ:
+        from .memory import limit_malloc_arenas
+
+        limit_malloc_arenas()
     level = "warning" if args.log_level == "warn" else args.log_level
     logsetup.setup(level, args.log_format)
     if not args.telemetry_path.startswith("/") or args.telemetry_path in ("/", "/-/healthy", "/-/ready"):
