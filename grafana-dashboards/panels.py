@@ -378,7 +378,8 @@ def table(
         props = [{"id": "unit", "value": c.unit}]
         if c.guarded:
             props.append({"id": "noValue", "value": NO_TRAFFIC})
-        overrides.append({"matcher": {"id": "byName", "options": field}, "properties": props})
+        # Overrides match the name after the organize transformation renamed the field.
+        overrides.append({"matcher": {"id": "byName", "options": c.title}, "properties": props})
     if link:
         column, url = link
         overrides.append(

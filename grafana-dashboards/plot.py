@@ -17,6 +17,7 @@ import argparse
 import json
 import re
 import sys
+import textwrap
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -55,7 +56,7 @@ FIGURES = (
         "inference-slo",
         "Availability burn rate per window",
         "Availability burn rate per window during an injected error burst",
-        "burn rate (1 = budget spent exactly over the period)",
+        "burn rate (x error budget)",
         log=True,
         hlines=slo_config.load().factors,  # where the burn-rate alerts fire
     ),
@@ -161,8 +162,9 @@ def render(
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, ncol=4, loc="upper left", bbox_to_anchor=(0, -0.18))
     footer = f'Plot of the PromQL of dashboard {fig.uid}, panel "{fig.panel}" (not a Grafana screenshot).'
-    plt.figtext(0.01, 0.005, footer + (f"\n{note}" if note else ""), fontsize=7, color="dimgrey")
-    plt.tight_layout(rect=(0, 0.06, 1, 1))
+    text = "\n".join([footer, *textwrap.wrap(note, 160)])
+    plt.figtext(0.01, 0.005, text, fontsize=7, color="dimgrey")
+    plt.tight_layout(rect=(0, 0.08, 1, 1))
     out.mkdir(parents=True, exist_ok=True)
     path = out / fig.file
     plt.savefig(path)

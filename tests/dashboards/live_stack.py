@@ -64,6 +64,7 @@ class Traffic(threading.Thread):
     def __init__(self, handle: launch.Handle, rps: float, error_share: float) -> None:
         super().__init__(name=f"traffic-{handle.server}", daemon=True)
         self.handle, self.rps, self.error_share = handle, rps, error_share
+        self.rows = (3, 20)  # products ranked per search; larger lists take real compute time
         self.stop_event = threading.Event()
         self.sent = {"ok": 0, "failed": 0}
         self.random = random.Random(7)
@@ -71,7 +72,11 @@ class Traffic(threading.Thread):
     def run(self) -> None:
         while not self.stop_event.is_set():
             bad = self.random.random() < self.error_share
-            rows = ranking_model.bad_rows() if bad else ranking_model.good_rows(n=self.random.randint(3, 20))
+            rows = (
+                ranking_model.bad_rows()
+                if bad
+                else ranking_model.good_rows(n=self.random.randint(*self.rows))
+            )
             try:
                 status, _ = self.handle.infer(rows)
                 self.sent["ok" if status == 200 else "failed"] += 1
@@ -130,6 +135,10 @@ class LiveStack:
     def set_error_share(self, share: float) -> None:
         for t in self.traffic:
             t.error_share = share
+
+    def set_rows(self, low: int, high: int) -> None:
+        for t in self.traffic:
+            t.rows = (low, high)
 
     # --- parts ---------------------------------------------------------------------------------
     def exporter_config(self) -> str:

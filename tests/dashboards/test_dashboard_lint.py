@@ -250,7 +250,9 @@ def test_ratios_are_guarded_and_say_no_traffic(item):
             assert is_number or den.rstrip().endswith("> 0"), f"unguarded denominator: {den}"
         if any(not re.fullmatch(r"[\d.e+-]+", d.strip()) for d in denominators):
             if p["type"] == "table":
-                no_value = overrides.get(f"Value #{t['refId']}", {}).get("noValue")
+                (organize,) = [x for x in p["transformations"] if x["id"] == "organize"]
+                column = organize["options"]["renameByName"][f"Value #{t['refId']}"]
+                no_value = overrides.get(column, {}).get("noValue")
             else:
                 no_value = p["fieldConfig"]["defaults"].get("noValue")
             assert no_value == NO_TRAFFIC, f"ratio in {t['refId']} without 'No traffic'"
@@ -264,3 +266,20 @@ def test_linter_helpers_see_what_they_should():
     )
     assert [s[0] for s in selectors(expr)] == ["a_bucket", "b:rate5m", "c_total"]
     assert _divisions(expr) == ["sum by (model) (b:rate5m) > 0"]
+
+
+@pytest.mark.parametrize("item", [i for i in all_panels() if i[1]["type"] == "table"], ids=_id)
+def test_table_columns_have_units_and_links_point_at_existing_columns(item):
+    _, p = item
+    (organize,) = [x for x in p["transformations"] if x["id"] == "organize"]
+    columns = set(organize["options"]["renameByName"].values())
+    keys = set(organize["options"]["indexByName"]) - set(organize["options"]["renameByName"])
+    styled = {}
+    for o in p["fieldConfig"]["overrides"]:
+        styled[o["matcher"]["options"]] = {prop["id"] for prop in o["properties"]}
+    for column in columns:
+        assert "unit" in styled.get(column, set()), f"column {column!r} has no unit"
+    for name, props in styled.items():
+        assert name in columns | keys, f"override for {name!r}, which is no column"
+        if "links" in props:
+            assert name in keys, f"link on {name!r}, not a label column"
