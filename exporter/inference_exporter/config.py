@@ -314,6 +314,8 @@ TARGET_KEYS = {
     "health",
     "models",
 }
+# Servers whose health/model API listens on another port than their metrics.
+API_ON_OTHER_PORT = frozenset(("triton", "mlserver", "torchserve", "rayserve"))
 PROCESS_KEYS = {"pid_file", "match", "container"}
 TLS_KEYS = {"ca_file", "cert_file", "key_file", "server_name", "insecure_skip_verify"}
 BASIC_AUTH_KEYS = {"username", "password_file"}
@@ -411,6 +413,13 @@ def _target(ctx: _Ctx, raw: Any, line: int, index: int, defaults: dict, base: Pa
 
     models = parse_models(ctx, data, prefix, base, timeout)
     health = parse_health(ctx, data, prefix, interval, timeout, implied=bool(api_url or models))
+    if health.enabled and not api_url and kind in API_ON_OTHER_PORT:
+        raise ctx.fail(
+            data.line,
+            f"{prefix}api_url",
+            f"is required for health probes and canaries of kind {kind} (its API is not on the metrics "
+            "port); or set health: {enabled: false}",
+        )
     return TargetConfig(
         health=health,
         models=models,

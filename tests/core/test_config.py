@@ -171,6 +171,11 @@ BAD = [
         "    models:\n      - name: m\n        canaries: [{id: c, path: /x}, {id: c, path: /y}]\n",
         "targets[0].models[0].canaries[1].id: duplicate canary id 'c'",
     ),
+    (
+        "targets:\n  - name: a\n    kind: triton\n    metrics_url: http://h:8002/metrics\n"
+        "    models:\n      - name: m\n",
+        ":2: targets[0].api_url: is required for health probes and canaries of kind triton",
+    ),
 ]
 
 
