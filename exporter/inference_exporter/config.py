@@ -539,3 +539,16 @@ def loads(text: str, path: str = "<config>") -> Config:
         scrape_interval=defaults["scrape_interval"],
         sha256=hashlib.sha256(text.encode()).hexdigest(),
     )
+
+
+def redacted(config: Config) -> dict:
+    """The running config as plain data for /config, with secret canary bodies replaced."""
+    from dataclasses import asdict
+
+    data = asdict(config)
+    for target in data["targets"]:
+        for model in target.get("models") or ():
+            for canary in model.get("canaries") or ():
+                if canary.get("secret"):
+                    canary["body"] = "<redacted>"
+    return data

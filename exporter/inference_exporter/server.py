@@ -1,4 +1,4 @@
-"""HTTP endpoints: /metrics, /-/healthy, /-/ready, /-/reload, /events and a landing page at /."""
+"""HTTP endpoints: /metrics, /-/healthy, /-/ready, /-/reload, /events, /config and a landing page."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
 
 from . import __version__
+from .config import redacted
 from .exporter import Exporter
 from .exposition import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, negotiate
 from .journal import Filter
@@ -132,6 +133,11 @@ def make_server(exporter: Exporter, listen_address: str, telemetry_path: str = "
                     self._send(503, msg.encode(), "text/plain; charset=utf-8")
             elif path == "/events":
                 self._events()
+            elif path == "/config":
+                import yaml
+
+                text = yaml.safe_dump(redacted(exporter.config), sort_keys=False, default_flow_style=False)
+                self._send(200, text.encode(), "text/plain; charset=utf-8")
             elif path == "/-/reload":
                 self._send(405, b"Use POST.\n", "text/plain; charset=utf-8", {"Allow": "POST"})
             elif path == "/":
@@ -209,7 +215,7 @@ def landing_page(exporter: Exporter, telemetry_path: str) -> str:
 td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}th{{background:#f6f8fa}}</style></head>
 <body><h1>inference-exporter {html.escape(__version__)}</h1>
 <p><a href="{html.escape(telemetry_path)}">Metrics</a> · <a href="/-/healthy">Health</a> ·
-<a href="/-/ready">Readiness</a> · <a href="/events?limit=100">Events</a></p>
+<a href="/-/ready">Readiness</a> · <a href="/events?limit=100">Events</a> · <a href="/config">Config</a></p>
 <h2>Sources</h2>
 <table><tr><th>Name</th><th>Kind</th><th>State</th><th>Last success</th><th>Last collection</th>
 <th>Series</th><th>URL</th><th>Last error</th></tr>

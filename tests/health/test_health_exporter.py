@@ -166,7 +166,9 @@ def test_no_secret_in_journal_logs_or_metrics(running, api, tmp_path):
         "openmetrics": running.get("/metrics", Accept="application/openmetrics-text").text,
         "events": running.get("/events").text,
         "landing page": running.get("/").text,
+        "config": running.get("/config").text,
     }
+    assert "private-query" in places["config"] and "<redacted>" in places["config"]
     assert "canary failed" in places["logs"]  # the logs did record the failure
     for where, text in places.items():
         assert SECRET not in text, f"secret canary body in {where}"
