@@ -378,11 +378,12 @@ class Demo:
             return
         self.model_version = version
         for kind in VERSIONED:
-            if self.servers.get(kind) is not None:
-                say(f"control: deploying ranker version {version} on {kind} (restart)")
-                self.servers[kind].stop()
-                self.servers[kind] = None
+            old = self.servers.get(kind)
+            if old is not None:
+                # Like a rolling deploy: the old version serves until the new one is ready.
+                say(f"control: deploying ranker version {version} on {kind}")
                 self.restart(kind)
+                old.stop()
 
     def restart(self, kind: str) -> None:
         handle = self.launch(kind)
