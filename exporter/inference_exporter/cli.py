@@ -23,6 +23,7 @@ from . import log as logsetup
 from .journal import DEFAULT_MAX_BYTES, DEFAULT_MAX_FILES, DEFAULT_PATH
 
 DEFAULT_PORT = 9072
+RESERVED_PATHS = ("/", "/-/healthy", "/-/ready", "/-/reload", "/events", "/config")
 EXIT_USAGE = 2
 
 log = logging.getLogger("inference_exporter.cli")
@@ -124,7 +125,7 @@ def run(argv: list[str]) -> int:
         limit_malloc_arenas()
     level = "warning" if args.log_level == "warn" else args.log_level
     logsetup.setup(level, args.log_format)
-    if not args.telemetry_path.startswith("/") or args.telemetry_path in ("/", "/-/healthy", "/-/ready"):
+    if not args.telemetry_path.startswith("/") or args.telemetry_path in RESERVED_PATHS:
         return _fail(f"--web.telemetry-path: expected a path like /metrics, got {args.telemetry_path!r}")
     from .config import ConfigError, load
     from .exporter import CollectorOptions, Exporter
