@@ -38,7 +38,7 @@ def _run_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="inference-exporter",
         description="Prometheus exporter translating model-server metrics into one schema. Subcommands: "
-        "check-config FILE, probe URL, events (run 'inference-exporter SUBCOMMAND --help').",
+        "check-config FILE, probe URL, events, backtest (run 'inference-exporter SUBCOMMAND --help').",
     )
     p.add_argument(
         "--config.file",
@@ -289,7 +289,13 @@ def format_event(event: dict) -> str:
     )
 
 
-COMMANDS = {"check-config": check_config, "probe": probe, "events": events}
+def backtest(argv: list[str]) -> int:
+    from .backtest import main as backtest_main
+
+    return backtest_main(argv)
+
+
+COMMANDS = {"check-config": check_config, "probe": probe, "events": events, "backtest": backtest}
 
 
 def main(argv: list[str] | None = None) -> int:
