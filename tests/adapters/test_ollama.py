@@ -1,7 +1,7 @@
 import json
 
 import pytest
-from helpers import FIXTURES, promtool_check_metrics, read_fixture, sample_value
+from helpers import FIXTURES, read_fixture, sample_value
 from inference_exporter import adapters, exposition, parser
 from inference_exporter.builder import Builder
 
@@ -75,8 +75,3 @@ def test_malformed_answer_is_rejected_before_anything_is_added(answer):
     with pytest.raises(ValueError):
         ollama.poll(lambda path: answer, out)
     assert out.finish().series == 0
-
-
-def test_promtool_accepts_output():
-    result = promtool_check_metrics(poll_text(fake_api({"/api/ps": "ps.json"})))
-    assert result.returncode == 0 and not result.stdout.strip(), result.stdout + result.stderr

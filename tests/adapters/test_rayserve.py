@@ -1,7 +1,6 @@
 import pytest
 from helpers import (
     check_golden,
-    promtool_check_metrics,
     read_fixture,
     sample_value,
     translate_fixture,
@@ -22,17 +21,8 @@ def test_detected_as_rayserve_and_by_no_other_adapter():
     assert [k for k in others if adapters.get(k).detect(exp)] == []
 
 
-def sorted_model_info(text: str) -> str:
-    # Builder.finish() renders inference_model_info in set order (varies with
-    # PYTHONHASHSEED); sort those lines until it renders them sorted.
-    lines = text.splitlines(keepends=True)
-    info = sorted(line for line in lines if line.startswith("inference_model_info{"))
-    others = iter(info)
-    return "".join(next(others) if line.startswith("inference_model_info{") else line for line in lines)
-
-
 def test_translation_matches_golden():
-    check_golden("rayserve", sorted_model_info(translate_fixture("rayserve", FIXTURE)))
+    check_golden("rayserve", translate_fixture("rayserve", FIXTURE))
 
 
 def test_model_is_the_deployment_qualified_only_where_names_collide():
@@ -94,8 +84,3 @@ def test_successes_agree_with_prometheus_client_oracle():
         if s.name == "inference_requests_total" and s.labels["outcome"] == "success"
     )
     assert unified == native
-
-
-def test_promtool_accepts_output():
-    result = promtool_check_metrics(translate_fixture("rayserve", FIXTURE))
-    assert result.returncode == 0 and not result.stdout.strip(), result.stdout + result.stderr
