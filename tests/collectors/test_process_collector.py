@@ -14,7 +14,7 @@ import pytest
 from helpers import promtool_check_metrics, sample_value
 from inference_exporter import exposition
 from inference_exporter.builder import Builder
-from inference_exporter.collectors import ProcessCollector, ProcessMatcher, pid_owner
+from inference_exporter.collectors import ProcessCollector, ProcessMatcher, pid_owner, process
 from inference_exporter.collectors.process import ProcInfo, select
 
 MiB = 1024**2
@@ -264,3 +264,150 @@ def test_promtool_accepts_process_output(tmp_path, children):
     children.append(proc)
     result = promtool_check_metrics(collect(ProcessCollector("llm", pid_file(tmp_path, proc))))
     assert result.returncode == 0 and not result.stdout.strip(), result.stdout + result.stderr
+
+
+# --- what a collection reads ---------------------------------------------------------------------------
+
+
+def test_values_match_what_psutil_reads_from_its_four_files(tmp_path, children):
+    # One stat read and the fd directory's size stand in for psutil's stat, statm, status and fd listing.
+    holder = (
+        "import sys\nfiles = [open(sys.executable, 'rb') for _ in range(40)]\n"
+        "print('ready', flush=True)\ninput()"
+    )
+    proc = spawn(holder)
+    children.append(proc)
+    text = collect(ProcessCollector("llm", pid_file(tmp_path, proc)))
+    ps = psutil.Process(proc.pid)
+    with ps.oneshot():
+        times, memory, threads, fds = ps.cpu_times(), ps.memory_info(), ps.num_threads(), ps.num_fds()
+    assert fds >= 43
+    assert sample_value(text, "inference_process_open_fds") == fds
+    assert sample_value(text, "inference_process_threads") == threads
+    assert sample_value(text, "inference_process_resident_memory_bytes") == memory.rss
+    assert sample_value(text, "inference_process_virtual_memory_bytes") == memory.vms
+    assert sample_value(text, "inference_process_cpu_seconds_total", mode="user") == times.user
+    assert sample_value(text, "inference_process_cpu_seconds_total", mode="system") == times.system
+
+
+def test_workers_started_between_collections_are_found_without_a_full_scan(tmp_path, children, monkeypatch):
+    # On request, the server starts a worker that starts a worker of its own: both are new at once.
+    nested = (
+        "import subprocess, sys\n"
+        f"w = subprocess.Popen([sys.executable, '-c', {SLEEPER!r}], stdout=subprocess.PIPE)\n"
+        "w.stdout.readline(); print('ready', flush=True); input()"
+    )
+    server = (
+        "import subprocess, sys\nprint('ready', flush=True); input()\n"
+        f"w = subprocess.Popen([sys.executable, '-c', {nested!r}], stdout=subprocess.PIPE)\n"
+        "w.stdout.readline(); print('ready', flush=True); input()"
+    )
+    proc = spawn(server)
+    children.append(proc)
+    before = {int(e) for e in os.listdir("/proc") if e.isdigit()}
+    collector = ProcessCollector("llm", pid_file(tmp_path, proc))
+    assert sample_value(collect(collector), "inference_process_pids") == 1
+    proc.stdin.write("start\n")
+    proc.stdin.flush()
+    assert proc.stdout.readline().strip() == "ready"
+
+    read: list[int] = []
+    real_read_stat = process.read_stat
+    monkeypatch.setattr(
+        process, "read_stat", lambda proc_root, pid: read.append(pid) or real_read_stat(proc_root, pid)
+    )
+    text = collect(collector)
+    worker = psutil.Process(proc.pid).children()[0]
+    assert collector.pids() == {proc.pid, worker.pid, worker.children()[0].pid}
+    assert sample_value(text, "inference_process_pids") == 3
+    # Processes that ran before the first collection and are not the server's were not read again.
+    assert not (set(read) & before) - {proc.pid}
+
+
+def test_workers_that_exit_leave_the_count_and_their_orphans_with_them(tmp_path, children):
+    # The worker's own child outlives it and is re-parented away from the server: no longer the server's.
+    orphaning = (
+        "import subprocess, sys\n"
+        f"subprocess.Popen([sys.executable, '-c', {SLEEPER!r}], stdout=subprocess.PIPE).stdout.readline()\n"
+        "print('ready', flush=True); input()"
+    )
+    server = (
+        "import subprocess, sys\n"
+        f"w = subprocess.Popen([sys.executable, '-c', {orphaning!r}],\n"
+        "                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)\n"
+        "w.stdout.readline(); print('ready', flush=True); input(); w.stdin.close(); w.wait()\n"
+        "print('ready', flush=True); input()"
+    )
+    proc = spawn(server)
+    children.append(proc)
+    worker = psutil.Process(proc.pid).children()[0]
+    orphan = worker.children()[0]
+    collector = ProcessCollector("llm", pid_file(tmp_path, proc))
+    assert sample_value(collect(collector), "inference_process_pids") == 3
+    proc.stdin.write("stop the worker\n")
+    proc.stdin.flush()
+    assert proc.stdout.readline().strip() == "ready"
+    try:
+        assert sample_value(collect(collector), "inference_process_pids") == 1
+        assert collector.pids() == {proc.pid}
+    finally:
+        orphan.kill()
+
+
+def test_command_lines_are_not_read_between_rescans(children, monkeypatch):
+    marker = f"model-server-{uuid.uuid4().hex}"
+    exporter = spawn(SLEEPER)
+    children += [exporter, spawn(SLEEPER, marker)]
+    collector = ProcessCollector("llm", ProcessMatcher(pattern=re.escape(marker)), self_pid=exporter.pid)
+    read: list[int] = []
+    real_read_cmdline = process.read_cmdline
+    monkeypatch.setattr(
+        process, "read_cmdline", lambda proc_root, pid: read.append(pid) or real_read_cmdline(proc_root, pid)
+    )
+    collect(collector)
+    assert children[1].pid in read  # the first collection is a rescan
+    read.clear()
+    assert sample_value(collect(collector), "inference_process_pids") == 1
+    assert read == []
+
+
+def test_a_pattern_on_a_long_name_matches_the_full_name_as_psutil_gives_it(tmp_path, children):
+    # The kernel keeps 15 bytes of a name; psutil (and so the documented behaviour) completes it.
+    long_name = f"model-server-{uuid.uuid4().hex[:12]}"
+    executable = tmp_path / long_name
+    executable.symlink_to(sys.executable)
+    server = subprocess.Popen(
+        [str(executable), "-c", SLEEPER], stdout=subprocess.PIPE, stdin=subprocess.PIPE, text=True
+    )
+    exporter = spawn(SLEEPER)
+    children += [server, exporter]
+    assert server.stdout.readline().strip() == "ready"
+    assert psutil.Process(server.pid).name() == long_name
+    pattern = ProcessMatcher(pattern=f"^{re.escape(long_name)}$")
+    assert (
+        sample_value(
+            collect(ProcessCollector("llm", pattern, self_pid=exporter.pid)), "inference_process_pids"
+        )
+        == 1
+    )
+
+
+def test_the_exporters_own_subtree_is_never_counted_under_a_pid_file(tmp_path, children):
+    # The server started the exporter (a wrapper script, say), and the exporter has a helper child.
+    exporter_code = (
+        "import subprocess, sys\n"
+        f"subprocess.Popen([sys.executable, '-c', {SLEEPER!r}], stdout=subprocess.PIPE).stdout.readline()\n"
+        "print('ready', flush=True); input()"
+    )
+    server = (
+        "import subprocess, sys\n"
+        f"exporter = subprocess.Popen([sys.executable, '-c', {exporter_code!r}], stdout=subprocess.PIPE)\n"
+        "exporter.stdout.readline()\n"
+        "print('ready', flush=True); input()"
+    )
+    proc = spawn(server)
+    children.append(proc)
+    exporter = psutil.Process(proc.pid).children()[0].pid
+    collector = ProcessCollector("llm", pid_file(tmp_path, proc), self_pid=exporter)
+    assert sample_value(collect(collector), "inference_process_pids") == 1
+    assert collector.pids() == {proc.pid}

@@ -1,12 +1,19 @@
-"""Resource use of one target's model-server processes, read with psutil.
+"""Resource use of one target's model-server processes, read from Linux's /proc.
 
 The processes are found per collection by one of three rules (:class:`ProcessMatcher`):
 a pid file, a regular expression on the process name or command line, or "every
 process in this container except the exporter" for a sidecar that shares the pod's
 process namespace. The oldest matching process without a matching parent is the
 main process; its descendants (worker processes) are summed into the same series.
-Between rescans (see ``RESCAN_SECONDS``) only the known processes and their children are
-read, so a steady collection costs a few /proc reads per process, not a scan of them all.
+
+A collection runs every scrape interval beside the server, so it reads little: per process,
+/proc/PID/stat (CPU time, threads, start time), /proc/PID/statm (memory: stat has it too, but
+since Linux 6.2 only as a per-CPU estimate that can be off by megabytes) and the size of
+/proc/PID/fd (the open-file count since Linux 6.2; older kernels list the directory).
+New workers are found by listing /proc and reading the parent of the pids that were not there
+at the previous listing; every process's stat is read only when a known process is gone, and
+every command line only at a rescan of a pattern or all-except-self rule (``RESCAN_SECONDS``, or
+when a root process is gone or replaced).
 """
 
 from __future__ import annotations
@@ -19,24 +26,87 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-import psutil
-
 from ..builder import Builder
 
 log = logging.getLogger(__name__)
 
-# (pid, create_time): a pid alone is reused by the kernel, the pair is not.
+# (pid, start time in seconds after boot): a pid alone is reused by the kernel, the pair is not. Seconds
+# after boot rather than since the epoch, so that a step of the wall clock is not a restart.
 ProcKey = tuple[int, float]
 # Pattern and all-except-self matching re-read every process's command line this often (and whenever a
-# matched process is gone); in between, only the known processes and their children are read.
+# matched process is gone); in between, only the known processes and the new pids are read.
 RESCAN_SECONDS = 60.0
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+# stat holds the first 15 bytes of the name; the command line's first word has all of it.
+NAME_LIMIT = 15
+# Bounds the walk up a parent chain (pid namespaces nest at most 32 deep; process trees are shallow).
+MAX_ANCESTORS = 256
+# Errors that mean the process has exited (ESRCH when it exits during the read).
+GONE = (FileNotFoundError, ProcessLookupError)
 
 
-def _alive(key: ProcKey) -> bool:
+@dataclass(frozen=True, slots=True)
+class Stat:
+    """The fields of /proc/PID/stat used here (proc(5): ppid 4, utime 14, stime 15, num_threads 20,
+    starttime 22)."""
+
+    name: str
+    ppid: int
+    user: float  # seconds
+    system: float
+    threads: int
+    started: float  # seconds after boot
+
+
+def read_stat(proc: str, pid: int) -> Stat:
+    fd = os.open(f"{proc}/{pid}/stat", os.O_RDONLY)
     try:
-        return psutil.Process(key[0]).create_time() == key[1]
-    except psutil.Error:
-        return False
+        data = os.read(fd, 4096)  # one line of about 300 bytes (os.read: no buffered file object)
+    finally:
+        os.close(fd)
+    # The name sits in parentheses and may hold spaces and ")" itself: the fields follow the last ")".
+    close = data.rfind(b")")
+    fields = data[close + 2 :].split()
+    return Stat(
+        name=data[data.find(b"(") + 1 : close].decode(errors="replace"),
+        ppid=int(fields[1]),
+        user=int(fields[11]) / CLOCK_TICKS,
+        system=int(fields[12]) / CLOCK_TICKS,
+        threads=int(fields[17]),
+        started=int(fields[19]) / CLOCK_TICKS,
+    )
+
+
+def read_memory(proc: str, pid: int) -> tuple[int, int]:
+    """(virtual, resident) bytes from /proc/PID/statm, whose first two fields count pages."""
+    fd = os.open(f"{proc}/{pid}/statm", os.O_RDONLY)
+    try:
+        size, resident = os.read(fd, 256).split()[:2]
+    finally:
+        os.close(fd)
+    return int(size) * PAGE_SIZE, int(resident) * PAGE_SIZE
+
+
+def count_fds(proc: str, pid: int) -> int:
+    path = f"{proc}/{pid}/fd"
+    # Linux >= 6.2 gives the count as the directory's size; 0 there means an older kernel (or no files).
+    return os.stat(path).st_size or len(os.listdir(path))
+
+
+def read_cmdline(proc: str, pid: int) -> str:
+    with open(f"{proc}/{pid}/cmdline", "rb") as f:
+        data = f.read()
+    # Arguments end in NUL; a process that rewrote its title may use spaces. Either way: joined by spaces.
+    return data.rstrip(b"\0").replace(b"\0", b" ").decode(errors="replace")
+
+
+def boot_time(proc: str) -> float:
+    with open(f"{proc}/stat", "rb") as f:
+        for line in f:
+            if line.startswith(b"btime "):
+                return float(line.split()[1])
+    raise ValueError(f"no btime line in {proc}/stat")
 
 
 @dataclass(frozen=True)
@@ -75,6 +145,13 @@ def _descendants(roots: Iterable[int], children: dict[int, list[int]]) -> set[in
     return found
 
 
+def _children(table: dict[int, ProcInfo]) -> dict[int, list[int]]:
+    children: dict[int, list[int]] = {}
+    for pid, info in table.items():
+        children.setdefault(info.ppid, []).append(pid)
+    return children
+
+
 def select(table: dict[int, ProcInfo], self_pid: int, regex: re.Pattern | None) -> list[int]:
     """Pids of a target's processes in a process table, main process first; [] when none.
 
@@ -82,9 +159,7 @@ def select(table: dict[int, ProcInfo], self_pid: int, regex: re.Pattern | None) 
     Without: every process but the exporter's own (in a pod sharing its process namespace,
     the server and its workers).
     """
-    children: dict[int, list[int]] = {}
-    for pid, info in table.items():
-        children.setdefault(info.ppid, []).append(pid)
+    children = _children(table)
     # The exporter, its descendants and its ancestors (a wrapper shell, the pod's pause process) are
     # never the model server, even when their command line matches.
     mine = _descendants([self_pid], children)
@@ -106,12 +181,17 @@ def select(table: dict[int, ProcInfo], self_pid: int, regex: re.Pattern | None) 
 class ProcessCollector:
     """Per-target process series on the target's Builder (identity ``target``/``server``)."""
 
-    def __init__(self, target: str, matcher: ProcessMatcher, self_pid: int | None = None):
+    def __init__(
+        self, target: str, matcher: ProcessMatcher, self_pid: int | None = None, proc_root: str = "/proc"
+    ):
         self.target = target
         self.matcher = matcher
+        self._proc = str(proc_root).rstrip("/")
         self._self_pid = os.getpid() if self_pid is None else self_pid
         self._regex = re.compile(matcher.pattern) if matcher.pattern else None
         self._main: ProcKey | None = None
+        self._main_started_at = 0.0  # its start time since the epoch
+        self._boot_time: float | None = None
         self._restarts = 0
         self._pids: frozenset[int] = frozenset()
         self._cpu_seen: dict[ProcKey, tuple[float, float]] = {}
@@ -121,47 +201,110 @@ class ProcessCollector:
         self.rescan_seconds = RESCAN_SECONDS
         self._roots: list[ProcKey] = []  # matched processes without a matched parent, main first
         self._scanned = 0.0
+        # The process tree as last seen: /proc's pids, and the target's processes grown from _tree_roots.
+        self._listed: set[int] = set()
+        self._tree_roots: list[int] = []
+        self._members: list[int] = []  # main first
+        self._tree_stale = False  # a known pid now names another process: read the whole tree again
 
     # --- finding the processes ------------------------------------------------
-    def _table(self, with_cmdline: bool) -> dict[int, ProcInfo]:
-        attrs = ["ppid", "create_time", "name"] + (["cmdline"] if with_cmdline else [])
+    def _list(self) -> set[int]:
+        return {int(entry) for entry in os.listdir(self._proc) if entry.isdigit()}
+
+    def _table(self, pids: Iterable[int], with_names: bool) -> dict[int, ProcInfo]:
         table: dict[int, ProcInfo] = {}
-        for p in psutil.process_iter(attrs):
-            info = p.info
-            if info.get("create_time") is None:
-                continue
-            name, cmdline = info.get("name") or "", " ".join(info.get("cmdline") or ())
-            table[p.pid] = ProcInfo(info.get("ppid") or 0, info["create_time"], name, cmdline)
+        for pid in pids:
+            try:
+                stat = read_stat(self._proc, pid)
+            except (OSError, ValueError, IndexError):
+                continue  # exited, or hidden from us
+            name = cmdline = ""
+            if with_names:
+                name = stat.name
+                try:
+                    cmdline = read_cmdline(self._proc, pid)
+                except OSError:
+                    pass
+                # As psutil names it: the full name when stat's is cut short.
+                if len(name) >= NAME_LIMIT and cmdline:
+                    full = os.path.basename(cmdline.split(" ", 1)[0])
+                    name = full if full.startswith(name) else name
+            table[pid] = ProcInfo(stat.ppid, stat.started, name, cmdline)
         return table
 
     def _find(self) -> list[int]:
         """Pids of the target's processes, main process first; [] when none."""
+        try:
+            listed = self._list()
+        except OSError:
+            return []
+        new, self._listed = listed - self._listed, listed
         if self.matcher.pid_file:
             try:
-                return self._with_descendants([int(Path(self.matcher.pid_file).read_text().split()[0])])
+                roots = [int(Path(self.matcher.pid_file).read_text().split()[0])]
             except (OSError, ValueError, IndexError):
+                roots = []
+            if not roots or roots[0] not in listed:
+                self._tree_roots, self._members = [], []
                 return []
+        else:
+            roots = self._known_roots(listed)
+            if not roots:
+                return self._rescan(listed)
+        known = self._members and roots == self._tree_roots and not self._tree_stale
+        if known and listed.issuperset(self._members):
+            self._grow(new)  # the tree is as it was: only new pids can join it
+        else:
+            self._build(roots, self._table(listed, with_names=False))
+        return self._members
+
+    def _known_roots(self, listed: set[int]) -> list[int]:
+        """The roots of the last rescan while they all run and no rescan is due; [] otherwise."""
         # Scanning every process's name and command line is the expensive part: do it only when a
         # root process is gone or replaced, or once in a while to notice new ones.
-        now = time.monotonic()
-        if self._roots and now - self._scanned < self.rescan_seconds and all(map(_alive, self._roots)):
-            return self._with_descendants([pid for pid, _ in self._roots])
-        table = self._table(with_cmdline=bool(self._regex))
+        if not self._roots or time.monotonic() - self._scanned >= self.rescan_seconds:
+            return []
+        for pid, started in self._roots:
+            try:
+                if pid not in listed or read_stat(self._proc, pid).started != started:
+                    return []
+            except (OSError, ValueError, IndexError):
+                return []
+        return [pid for pid, _ in self._roots]
+
+    def _rescan(self, listed: set[int]) -> list[int]:
+        table = self._table(listed, with_names=bool(self._regex))
         members = select(table, self._self_pid, self._regex)
         self._roots = [(pid, table[pid].create_time) for pid in members if table[pid].ppid not in members]
-        self._scanned = now
+        self._scanned = time.monotonic()
+        self._tree_roots, self._members, self._tree_stale = [pid for pid, _ in self._roots], members, False
         return members
 
-    def _with_descendants(self, roots: list[int]) -> list[int]:
-        pids: list[int] = []
-        for pid in roots:
-            try:
-                children = psutil.Process(pid).children(recursive=True)
-            except psutil.Error:
-                continue
-            pids.append(pid)
-            pids.extend(c.pid for c in children if c.pid != self._self_pid)
-        return pids
+    def _build(self, roots: list[int], table: dict[int, ProcInfo]) -> None:
+        """The roots and their descendants in a full process table; the exporter's subtree left out."""
+        if self._self_pid not in roots:  # a pid file may name the exporter itself
+            table.pop(self._self_pid, None)
+        members = _descendants([pid for pid in roots if pid in table], _children(table))
+        main = roots[0]
+        self._tree_roots, self._tree_stale = roots, False
+        self._members = [main] + sorted(members - {main}) if main in members else []
+
+    def _grow(self, new: set[int]) -> None:
+        """Adds the new pids whose parent is one of the target's processes (or becomes one)."""
+        if not new:
+            return
+        parents = self._table(sorted(new), with_names=False)
+        members = set(self._members)
+        grown = True
+        while grown:
+            grown = False
+            for pid, info in parents.items():
+                if pid not in members and pid != self._self_pid and info.ppid in members:
+                    members.add(pid)
+                    grown = True
+        if len(members) > len(self._members):
+            main = self._members[0]
+            self._members = [main] + sorted(members - {main})
 
     # --- ownership, for the GPU collector ----------------------------------------
     def pids(self) -> frozenset[int]:
@@ -174,10 +317,16 @@ class ProcessCollector:
             return True
         if self._main is None:
             return False
-        try:
-            return any(parent.pid == self._main[0] for parent in psutil.Process(pid).parents())
-        except psutil.Error:
-            return False
+        for _ in range(MAX_ANCESTORS):
+            try:
+                pid = read_stat(self._proc, pid).ppid
+            except (OSError, ValueError, IndexError):
+                return False
+            if pid == self._main[0]:
+                return True
+            if pid <= 0:
+                return False
+        return False
 
     # --- collection --------------------------------------------------------------
     def _warn_once(self, group: str, err: Exception) -> None:
@@ -185,48 +334,56 @@ class ProcessCollector:
             self._warned.add(group)
             log.info("process metrics unavailable", extra={"target": self.target, "group": group, "err": err})
 
+    def _start_time(self, key: ProcKey) -> float:
+        # Boot time is read once, as prometheus_client does: a start time must not move with the clock.
+        if self._boot_time is None:
+            try:
+                self._boot_time = boot_time(self._proc)
+            except (OSError, ValueError) as e:
+                self._warn_once("boot time", e)
+                return 0.0
+        return self._boot_time + key[1]
+
     def collect(self, out: Builder) -> None:
         pids = self._find()
         seen_cpu: dict[ProcKey, tuple[float, float]] = {}
         rss = vms = threads = fds = 0
-        have = set()
+        have_memory = have_fds = False
         main_key: ProcKey | None = None
         alive = []
+        started_before = {pid: started for pid, started in self._cpu_seen}
         for pid in pids:
             try:
-                proc = psutil.Process(pid)
-                with proc.oneshot():
-                    key = (pid, proc.create_time())
-                    if pid == pids[0]:
-                        main_key = key
-                    alive.append(pid)
-                    try:
-                        cpu = proc.cpu_times()
-                        seen_cpu[key] = (cpu.user, cpu.system)
-                        have.add("cpu")
-                    except psutil.AccessDenied as e:
-                        self._warn_once("cpu", e)
-                    try:
-                        mem = proc.memory_info()
-                        rss += mem.rss
-                        vms += mem.vms
-                        have.add("memory")
-                    except psutil.AccessDenied as e:
-                        self._warn_once("memory", e)
-                    try:
-                        threads += proc.num_threads()
-                        have.add("threads")
-                    except psutil.AccessDenied as e:
-                        self._warn_once("threads", e)
-                    try:
-                        fds += proc.num_fds()
-                        have.add("fds")
-                    except psutil.AccessDenied as e:
-                        self._warn_once("fds", e)
-            except psutil.NoSuchProcess:
+                stat = read_stat(self._proc, pid)
+            except GONE:
                 continue  # exited between listing and reading
-            except psutil.AccessDenied as e:
+            except (OSError, ValueError, IndexError) as e:
                 self._warn_once("process", e)
+                continue
+            key = (pid, stat.started)
+            if started_before.get(pid, stat.started) != stat.started:
+                self._tree_stale = True  # the pid was reused: who descends from whom is out of date
+            if pid == pids[0]:
+                main_key = key
+            alive.append(pid)
+            seen_cpu[key] = (stat.user, stat.system)
+            threads += stat.threads
+            try:
+                size, resident = read_memory(self._proc, pid)
+                vms += size
+                rss += resident
+                have_memory = True
+            except GONE:
+                pass
+            except (OSError, ValueError) as e:
+                self._warn_once("memory", e)
+            try:
+                fds += count_fds(self._proc, pid)
+                have_fds = True
+            except GONE:
+                pass
+            except OSError as e:  # listing another user's files needs ptrace rights
+                self._warn_once("fds", e)
 
         # Keep the CPU time of workers that exited so the counter never goes backwards.
         for key, (user, system) in self._cpu_seen.items():
@@ -239,26 +396,28 @@ class ProcessCollector:
         if main_key is not None:
             if self._main is not None and main_key != self._main:
                 self._restarts += 1
+            if main_key != self._main:
+                self._main_started_at = self._start_time(main_key)
             self._main = main_key
 
         out.gauge("inference_process_pids", len(alive))
         out.counter("inference_process_restarts_total", self._restarts)
-        if "cpu" in have or any(self._cpu_gone):
+        if seen_cpu or any(self._cpu_gone):
             # max(): summing in another order (or a process unreadable this time) must not look like a reset
             user = max(self._cpu_served[0], self._cpu_gone[0] + sum(u for u, _ in seen_cpu.values()))
             system = max(self._cpu_served[1], self._cpu_gone[1] + sum(s for _, s in seen_cpu.values()))
             self._cpu_served = [user, system]
             out.counter("inference_process_cpu_seconds_total", user, mode="user")
             out.counter("inference_process_cpu_seconds_total", system, mode="system")
-        if "memory" in have:
+        if have_memory:
             out.gauge("inference_process_resident_memory_bytes", rss)
             out.gauge("inference_process_virtual_memory_bytes", vms)
-        if "threads" in have:
+        if alive:
             out.gauge("inference_process_threads", threads)
-        if "fds" in have:
+        if have_fds:
             out.gauge("inference_process_open_fds", fds)
         if main_key is not None:
-            out.gauge("inference_process_start_time_seconds", main_key[1])
+            out.gauge("inference_process_start_time_seconds", self._main_started_at)
 
 
 def pid_owner(collectors: Iterable[ProcessCollector]) -> Callable[[int], str]:
