@@ -17,7 +17,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _ratio(num: str, den: str, window: str) -> str:
-    return f"sum_over_time({num}[{window}])\n/\n(sum_over_time({den}[{window}]) > 0)"
+    # 5m rates sampled every 5m tile the window exactly and read a fifth of the samples.
+    return f"sum_over_time({num}[{window}:5m])\n/\n(sum_over_time({den}[{window}:5m]) > 0)"
 
 
 def golden_bucket_edges(server: str, metric: str) -> set[float]:
@@ -155,7 +156,7 @@ def _window(series: str, window: str, cls: str) -> str:
     return series.format(window) + "{" + cls + "}"
 
 
-def _burn_alert(pack: Pack, sli: str, tier: str, cls_name: str, spec: dict, cls: str) -> dict:
+def _burn_alerts(pack: Pack, sli: str, tier: str, cls_name: str, spec: dict, cls: str) -> list[dict]:
     m = pack.by_model
     tier_cfg = pack.cfg["burn_rate_windows"][tier]
     if sli == "availability":
@@ -169,36 +170,50 @@ def _burn_alert(pack: Pack, sli: str, tier: str, cls_name: str, spec: dict, cls:
         traffic = "model:inference_latency_sli_requests:rate5m"
         what = f"requests were slower than {spec['latency']['threshold_seconds']:g}s"
     budget = 1 - objective
-    clauses = []
-    for w in tier_cfg["windows"]:
-        limit = f"{w['factor'] * budget:.6g}"
-        clauses.append(
-            f"(\n  {_window(series, w['long'], cls)} > {limit}\n"
-            f"  and\n  {_window(series, w['short'], cls)} > {limit}\n)"
-        )
-    expr = "\nor\n".join(clauses)
-    if tier == "page":
-        guard = f"avg_over_time({traffic}{{{cls}}}[1h]) * 3600 >= {pack.cfg['min_requests_per_hour']}"
-        expr = f"(\n{expr}\n)\nand on ({m})\n({guard})"
-    long_windows = " or ".join(w["long"] for w in tier_cfg["windows"])
     name = f"Inference{'Availability' if sli == 'availability' else 'Latency'}BudgetBurn" + (
         "Critical" if tier == "page" else "Warning"
     )
-    return alert(
-        pack,
-        name,
-        expr,
-        severity=tier_cfg["severity"],
-        summary=f"Model is burning its {sli} error budget too fast.",
-        description=(
-            f"{{{{ $labels.model }}}} (versions {VERSIONS}, class {cls_name}, objective {objective:g}): "
-            f"{{{{ $value | humanizePercentage }}}} of {what} over the last {long_windows}, "
-            f"at least {min(w['factor'] for w in tier_cfg['windows']):g}x the budgeted rate."
-        ),
-        dashboard="inference-slo",
-        runbook=AVAILABILITY_RUNBOOK if sli == "availability" else LATENCY_RUNBOOK,
-        labels={"slo": sli, "slo_class": cls_name},
-    )
+    # Windows with their own `for` (the fast page) become rules of their own; the others are
+    # OR-ed into one rule, as in the SRE workbook.
+    combined = [w for w in tier_cfg["windows"] if "for" not in w]
+    separate = [[w] for w in tier_cfg["windows"] if "for" in w]
+    rules = []
+    for windows in ([combined] if combined else []) + separate:
+        clauses = []
+        for w in windows:
+            limit = f"{w['factor'] * budget:.6g}"
+            clauses.append(
+                f"(\n  {_window(series, w['long'], cls)} > {limit}\n"
+                f"  and\n  {_window(series, w['short'], cls)} > {limit}\n)"
+            )
+        expr = "\nor\n".join(clauses)
+        if tier == "page":
+            guard = f"avg_over_time({traffic}{{{cls}}}[1h]) * 3600 >= {pack.cfg['min_requests_per_hour']}"
+            for w in windows:
+                if "min_requests" in w:
+                    guard = f"{traffic}{{{cls}}} * 300 >= {w['min_requests']}"
+            expr = f"(\n{expr}\n)\nand on ({m})\n({guard})"
+        long_windows = " or ".join(w["long"] for w in windows)
+        rules.append(
+            alert(
+                pack,
+                name,
+                expr,
+                for_=windows[0].get("for"),
+                severity=tier_cfg["severity"],
+                summary=f"Model is burning its {sli} error budget too fast.",
+                description=(
+                    f"{{{{ $labels.model }}}} (versions {VERSIONS}, class {cls_name}, objective "
+                    f"{objective:g}): "
+                    f"{{{{ $value | humanizePercentage }}}} of {what} over the last {long_windows}, "
+                    f"at least {min(w['factor'] for w in windows):g}x the budgeted rate."
+                ),
+                dashboard="inference-slo",
+                runbook=AVAILABILITY_RUNBOOK if sli == "availability" else LATENCY_RUNBOOK,
+                labels={"slo": sli, "slo_class": cls_name, "window": ",".join(w["long"] for w in windows)},
+            )
+        )
+    return rules
 
 
 def mean_latency_alerts(pack: Pack) -> list[dict]:
@@ -249,7 +264,7 @@ def groups(pack: Pack) -> list[dict]:
     for sli in ("availability", "latency"):
         for tier in ("page", "ticket"):
             for cls_name, spec, cls in pack.classes():
-                alerts.append(_burn_alert(pack, sli, tier, cls_name, spec, cls))
+                alerts += _burn_alerts(pack, sli, tier, cls_name, spec, cls)
     alerts += mean_latency_alerts(pack)
     return [
         group("inference.slo.recording", recording(pack)),
