@@ -9,8 +9,8 @@ The running demo re-reads it about once a second, so writing it changes the demo
   the file's path to the servers in ``RANKER_CONTROL_FILE``; the ranking model reads it
   where the server runs our code (Triton, BentoML, KServe; MLServer's stock scikit-learn
   runtime does not).
-* ``down``  servers (by kind, e.g. ``["triton"]``) the demo should stop; taking a kind
-  off the list starts it again.
+* ``down``  servers (by their demo name, e.g. ``["triton"]`` or ``["embedder"]``) the demo
+  should stop; taking one off the list starts it again.
 * ``model_version``  the ranking model version the servers serve (default 1). Changing
   it makes the demo restart the servers that can label a version (Triton, MLServer):
   a deploy of a new version, as the exporter and the version alerts see it.

@@ -15,21 +15,53 @@ import yaml
 
 
 def exporter_config(
-    target: str, kind: str, metrics_url: str, api_url: str, labels: dict[str, str], interval_s: float
+    target: str,
+    kind: str,
+    metrics_url: str,
+    api_url: str,
+    labels: dict[str, str],
+    interval_s: float,
+    models: list[dict] | None = None,
 ) -> str:
+    """One sidecar's config; ``models`` declares models with their canaries (docs/health.md)."""
+    entry = {"name": target, "kind": kind, "metrics_url": metrics_url, "api_url": api_url, "labels": labels}
+    if models:
+        entry["models"] = models
     config = {
         "global": {"scrape_interval": f"{interval_s:g}s", "scrape_timeout": f"{min(interval_s, 5):g}s"},
-        "targets": [
+        "targets": [entry],
+    }
+    return yaml.safe_dump(config, sort_keys=False)
+
+
+def embedding_canary(model, every: str) -> dict:
+    """The embedding model declared with a golden query whose vector must stay near the stored one.
+
+    ``model`` is ``servers/embedding_model.py``: the query, the reference file, the model name.
+    The request is KServe's v1 predict; a vector that drifted (a retrained or broken model)
+    fails with reason ``cosine``.
+    """
+    return {
+        "name": model.MODEL_NAME,
+        "canaries": [
             {
-                "name": target,
-                "kind": kind,
-                "metrics_url": metrics_url,
-                "api_url": api_url,
-                "labels": labels,
+                "id": f"{model.MODEL_NAME}-golden-query",
+                "every": every,
+                "timeout": "2s",
+                "path": f"/v1/models/{model.MODEL_NAME}:predict",
+                "body": {"instances": [model.CANARY_QUERY]},
+                "expect": {
+                    "status": 200,
+                    "max_latency": "500ms",
+                    "embedding": {
+                        "path": "predictions[0]",
+                        "reference_file": str(model.REFERENCE_FILE),
+                        "min_cosine": 0.99,
+                    },
+                },
             }
         ],
     }
-    return yaml.safe_dump(config, sort_keys=False)
 
 
 def prometheus_config(

@@ -1,10 +1,12 @@
-"""Search-shaped traffic for the demo's ranking servers.
+"""Search-shaped traffic for the demo's model servers.
 
-Each search ranks a page of candidate products (10 to 40 rows). The request rate
+Each search ranks a page of candidate products (10 to 40 rows) on a ranking server,
+and embeds the shopper's query (one to three words, now and then a few query
+suggestions in one request) on an embedding server. The request rate
 follows a compressed day: a sinusoid over ``day_seconds`` (quiet night, busy
 evening), multiplicative noise each second, and now and then a burst (a flash sale)
 of a few times the rate for 10 to 30 s. A small share of searches is malformed
-(rows one feature short) so the model really fails them; the control file can
+(rows one feature short, a number among the query texts) so the model really fails them; the control file can
 raise that share and scale the rate (see ``control.py``).
 
 It is bounded on purpose: at most ``max_in_flight`` requests per server, and
@@ -27,6 +29,7 @@ from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "servers"))
 import control  # noqa: E402
+import embedding_model  # noqa: E402
 import ranking_model  # noqa: E402
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -36,9 +39,11 @@ class Server(Protocol):
     """What the generator needs of a server: ``launch.Handle`` fits."""
 
     server: str
+    name: str  # unique in the demo; `down` in the control file lists these
+    model: str
     api_url: str
 
-    def infer(self, rows: list[list[float]]) -> tuple[int, bytes]: ...
+    def infer(self, inputs: list) -> tuple[int, bytes]: ...
 
 
 @dataclass(frozen=True)
@@ -95,7 +100,7 @@ class Traffic:
         self.control_file = control_file
         self.shape = shape or Shape()
         self.max_in_flight = max_in_flight
-        self.counts = {s.server: Counts() for s in servers}
+        self.counts = {s.name: Counts() for s in servers}
         self._rng = random.Random(seed)
         self._stop = threading.Event()
         self._pool = ThreadPoolExecutor(
@@ -132,7 +137,7 @@ class Traffic:
             # Poisson arrivals within this second, per server.
             plan = []
             for s in self.servers:
-                if s.server in down:
+                if s.name in down:
                     continue
                 t = self._rng.expovariate(rps) if rps > 0 else 1.0
                 while t < 1.0:
@@ -146,24 +151,25 @@ class Traffic:
             self._stop.wait(max(0.0, second + 1.0 - time.monotonic()))
 
     def _submit(self, server: Server, fail: bool) -> None:
-        counts = self.counts[server.server]
+        counts = self.counts[server.name]
         with counts.lock:
             if counts.in_flight >= self.max_in_flight:
                 counts.skipped += 1
                 return
             counts.in_flight += 1
+        self._pool.submit(self._send, server, self._inputs(server.model, fail), counts)
+
+    def _inputs(self, model: str, fail: bool) -> list:
+        if model == embedding_model.MODEL_NAME:
+            n = self._rng.choice((1, 1, 1, 1, 2, 4))  # mostly the query alone, sometimes suggestions
+            return embedding_model.bad_texts(n + 1) if fail else embedding_model.search_queries(n, self._rng)
         n = self._rng.randint(10, 40)
-        rows = (
-            ranking_model.bad_rows(n)
-            if fail
-            else ranking_model.good_rows(n, seed=self._rng.randrange(1 << 30))
-        )
-        self._pool.submit(self._send, server, rows, counts)
+        return ranking_model.bad_rows(n) if fail else ranking_model.good_rows(n, self._rng.randrange(1 << 30))
 
     @staticmethod
-    def _send(server: Server, rows: list[list[float]], counts: Counts) -> None:
+    def _send(server: Server, inputs: list, counts: Counts) -> None:
         try:
-            status, _ = server.infer(rows)
+            status, _ = server.infer(inputs)
             counts.add("ok" if status == 200 else "failed")
         except Exception:  # refused, reset, timed out, garbled: the server is down or stuck
             counts.add("unreachable")

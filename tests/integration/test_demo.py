@@ -1,8 +1,9 @@
 """`make demo` end to end, in its fast mode: real servers, sidecars, Prometheus, Alertmanager.
 
-Runs ``deploy/local/demo.py --duration`` so it exits by itself, checks what a user
-would look at while it runs, then proves by pid and by the demo's run marker that
-nothing it started is left.
+Runs ``deploy/local/demo.py --duration`` with its default stack (two ranking servers
+and the embedding model on KServe) so it exits by itself, checks what a user would
+look at while it runs, then proves by pid and by the demo's run marker that nothing
+it started is left.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.prometheus]
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "deploy" / "local" / "demo.py"
-SERVERS = ("triton", "mlserver")
+# The default stack: the ranking model on two servers, the embedding model on KServe.
+TEAMS = {"triton": "search", "mlserver": "recommendation", "embedder": "search"}
+MODELS = {"triton": "ranker", "mlserver": "ranker", "embedder": "embedder"}
 DURATION_S = 45
 SCRAPE_S = 2
 
@@ -75,19 +78,26 @@ def marked(run_id: str) -> list[int]:
     return found
 
 
-def ranker_successes(sidecar: str) -> float:
+def successes(sidecar: str, model: str) -> float:
     text = requests.get(f"{sidecar}/metrics", timeout=5).text
     samples = parse(text).get("inference_requests_total")
     return sum(
-        v for labels, v in samples if labels.get("model") == "ranker" and labels.get("outcome") == "success"
+        v for labels, v in samples if labels.get("model") == model and labels.get("outcome") == "success"
     )
+
+
+def canary_results(sidecar: str, model: str) -> list[float] | None:
+    """``inference_canary_success`` of the model's canaries, once each has run."""
+    text = requests.get(f"{sidecar}/metrics", timeout=5).text
+    found = [v for labels, v in parse(text).get("inference_canary_success") if labels.get("model") == model]
+    return found or None
 
 
 def test_demo_serves_unified_metrics_and_leaves_nothing(tmp_path):
     state = tmp_path / "demo"
     log = tmp_path / "demo.out"
     cmd = [
-        sys.executable, str(DEMO), "--servers", ",".join(SERVERS), "--duration", str(DURATION_S),
+        sys.executable, str(DEMO), "--duration", str(DURATION_S),
         "--scrape-interval", str(SCRAPE_S), "--report-every", "15", "--state-dir", str(state),
     ]  # fmt: skip
     with open(log, "wb") as out:
@@ -101,30 +111,50 @@ def test_demo_serves_unified_metrics_and_leaves_nothing(tmp_path):
             demo,
             log,
         )
-        assert set(stack["sidecars"]) == set(SERVERS)
+        assert set(stack["sidecars"]) == set(TEAMS)
+        assert stack["models"] == MODELS
 
         for kind, sidecar in stack["sidecars"].items():
+            model = MODELS[kind]
             wait_until(
-                f"{kind} sidecar to count ranker requests",
-                lambda s=sidecar: ranker_successes(s),
+                f"{kind} sidecar to count {model} requests",
+                lambda s=sidecar, m=model: successes(s, m),
                 30,
                 demo,
                 log,
             )
             text = requests.get(f"{sidecar}/metrics", timeout=5).text
             series = [
-                lbl for lbl, _ in parse(text).get("inference_requests_total") if lbl.get("model") == "ranker"
+                lbl for lbl, _ in parse(text).get("inference_requests_total") if lbl.get("model") == model
             ]
-            assert all(lbl["server"] == kind and lbl["cluster"] == "local" for lbl in series), series
-            assert {lbl["team"] for lbl in series} == {"search" if kind == "triton" else "recommendation"}
+            server = "kserve" if kind == "embedder" else kind
+            assert all(lbl["server"] == server and lbl["cluster"] == "local" for lbl in series), series
+            assert {lbl["team"] for lbl in series} == {TEAMS[kind]}
+            assert {lbl["model_class"] for lbl in series} == {
+                "embedding" if model == "embedder" else "ranking"
+            }
+
+        # The embedder's golden query matches the stored reference vector.
+        canaries = wait_until(
+            "the embedder's canary to run",
+            lambda: canary_results(stack["sidecars"]["embedder"], "embedder"),
+            40,
+            demo,
+            log,
+        )
+        assert canaries == [1.0], f"canary failed; see {state}/journal/embedder"
 
         def rates() -> dict[str, float]:
-            expr = 'sum by (server) (rate(inference_requests_total{model="ranker",outcome="success"}[20s]))'
+            expr = 'sum by (model, server) (rate(inference_requests_total{outcome="success"}[20s]))'
             body = requests.get(
                 f"{stack['prometheus']}/api/v1/query", params={"query": expr}, timeout=5
             ).json()
-            found = {r["metric"]["server"]: float(r["value"][1]) for r in body["data"]["result"]}
-            return found if set(found) == set(SERVERS) and all(v > 0 for v in found.values()) else None
+            found = {
+                (r["metric"]["model"], r["metric"]["server"]): float(r["value"][1])
+                for r in body["data"]["result"]
+            }
+            wanted = {("ranker", "triton"), ("ranker", "mlserver"), ("embedder", "kserve")}
+            return found if set(found) == wanted and all(v > 0 for v in found.values()) else None
 
         per_server = wait_until("a non-zero request rate in Prometheus", rates, 40, demo, log)
         assert all(rate > 0 for rate in per_server.values())
@@ -157,9 +187,16 @@ def test_demo_serves_unified_metrics_and_leaves_nothing(tmp_path):
 
     output = log.read_text()
     assert "stopped: no process of the demo is left" in output, tail(log)
+    # Each sidecar wrote its own journal, and the demo said how to read it.
+    journals = stack["journals"]
+    assert len(set(journals.values())) == len(TEAMS)
+    for kind, journal in journals.items():
+        assert list(Path(journal).glob("events-*.jsonl")), f"{kind}: no journal segment in {journal}"
+        shown = Path(journal).relative_to(REPO) if Path(journal).is_relative_to(REPO) else journal
+        assert f"events --journal.path {shown}" in output, tail(log)
     pids = json.loads((state / "pids.json").read_text())
     # At least each server, its sidecar, Prometheus, Alertmanager and the stand-in were recorded.
-    assert len(pids["started"]) >= 2 * len(SERVERS) + 3
+    assert len(pids["started"]) >= 2 * len(TEAMS) + 3
     assert [p for p in [pids["demo"], *pids["started"]] if running(p)] == []
     assert marked(pids["run_id"]) == []
     assert not (state / "demo.pid").exists()

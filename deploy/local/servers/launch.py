@@ -1,6 +1,7 @@
 """Start a real local model server serving the ranking model, and stop it completely.
 
     handle = launch.start("mlserver", workdir)      # builds/reuses its venv, waits until ready
+    launch.start("kserve", workdir, model="embedder")   # the embedding model instead (KServe only)
     handle.send(ok=5, failed=2)                      # real inference requests
     handle.metrics_url, handle.api_url
     handle.stop()                                    # kills every process it started
@@ -17,6 +18,9 @@ itself raises (scikit-learn ``ValueError``) and the server answers 500 and count
 * bentoml  -> ``bentoml_service_request_total{http_response_code="500"}``
 * kserve   -> no failure counter: observed in ``request_predict_seconds`` but not in
   ``request_postprocess_seconds`` (so failures = predict count - postprocess count)
+
+The embedding model fails the same way for an input that is not a string
+(``embedding_model.bad_texts``).
 """
 
 from __future__ import annotations
@@ -36,12 +40,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import embedding_model  # noqa: E402
 import ranking_model  # noqa: E402
 import venvs  # noqa: E402
 
 SERVERS_DIR = venvs.SERVERS_DIR
 MARKER_ENV = "INFERENCE_EXPORTER_LOCAL_SERVER"
 HOST = "127.0.0.1"
+# Which servers serve which model: (good inputs, inputs the model rejects).
+MODELS = {
+    ranking_model.MODEL_NAME: (ranking_model.good_rows, ranking_model.bad_rows),
+    embedding_model.MODEL_NAME: (embedding_model.good_texts, embedding_model.bad_texts),
+}
+MODEL_SERVERS = {ranking_model.MODEL_NAME: venvs.SERVERS, embedding_model.MODEL_NAME: ("kserve",)}
 
 
 class ServerStartError(RuntimeError):
@@ -91,11 +102,10 @@ def _package_version(venv: Path, package: str) -> str:
     return out.stdout.strip()
 
 
-def _spec(server: str, venv: Path, workdir: Path) -> _Spec:
+def _spec(server: str, venv: Path, workdir: Path, m: str) -> _Spec:
     py = str(venv / "bin" / "python")
     http = free_port()
     api = f"http://{HOST}:{http}"
-    m = ranking_model.MODEL_NAME
     if server == "triton":
         grpc, metrics = free_port(), free_port()
         # The Python backend stub links libpython: make it load the one this venv's interpreter uses.
@@ -172,6 +182,8 @@ def _spec(server: str, venv: Path, workdir: Path) -> _Spec:
                 str(http),
                 "--workdir",
                 str(workdir),
+                "--model",
+                m,
             ],
             {},
             api,
@@ -183,8 +195,7 @@ def _spec(server: str, venv: Path, workdir: Path) -> _Spec:
     raise ValueError(f"unknown server {server!r}; known: {', '.join(venvs.SERVERS)}")
 
 
-def _inference_request(server: str, api_url: str, rows: list[list[float]]) -> tuple[str, dict]:
-    m = ranking_model.MODEL_NAME
+def _inference_request(server: str, api_url: str, m: str, rows: list) -> tuple[str, dict]:
     if server in ("triton", "mlserver"):
         flat = [x for row in rows for x in row]
         body: dict = {
@@ -233,6 +244,11 @@ class Handle:
     start_seconds: float
     process: subprocess.Popen = field(repr=False)
     marker: str = field(repr=False)
+    model: str = ranking_model.MODEL_NAME
+    name: str = ""  # what the demo calls it (its traffic counts, `inject.sh down`); default: server
+
+    def __post_init__(self) -> None:
+        self.name = self.name or self.server
 
     def alive_pids(self) -> list[int]:
         return _group_pids(self.process.pid, self.marker)
@@ -241,18 +257,20 @@ class Handle:
         text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
         return "\n".join(text.splitlines()[-lines:])
 
-    def infer(self, rows: list[list[float]]) -> tuple[int, bytes]:
-        url, body = _inference_request(self.server, self.api_url, rows)
+    def infer(self, inputs: list) -> tuple[int, bytes]:
+        """One request: product rows for the ranker, texts for the embedder."""
+        url, body = _inference_request(self.server, self.api_url, self.model, inputs)
         return _http("POST", url, body)
 
     def send(self, ok: int, failed: int) -> dict[str, int]:
         """Send OK good and FAILED bad requests; raise if any is not answered as expected."""
+        good, bad = MODELS[self.model]
         for _ in range(ok):
-            status, body = self.infer(ranking_model.good_rows())
+            status, body = self.infer(good())
             if status != 200:
                 raise AssertionError(f"{self.server}: good request answered {status}: {body[:300]!r}")
         for _ in range(failed):
-            status, body = self.infer(ranking_model.bad_rows())
+            status, body = self.infer(bad())
             if status < 400:
                 raise AssertionError(f"{self.server}: bad request answered {status}: {body[:300]!r}")
         return {"ok": ok, "failed": failed}
@@ -278,19 +296,23 @@ class Handle:
             raise RuntimeError(f"{self.server}: processes still alive after SIGKILL: {left}")
 
 
-def start(server: str, workdir: Path, timeout: float = 180.0) -> Handle:
+def start(
+    server: str, workdir: Path, timeout: float = 180.0, model: str = ranking_model.MODEL_NAME, name: str = ""
+) -> Handle:
     """Start SERVER (building its venv if needed) and return once its model answers as ready."""
+    if server not in MODEL_SERVERS.get(model, ()):
+        raise ValueError(f"{server} does not serve {model!r} here; models per server: {MODEL_SERVERS}")
     venv = venvs.ensure(server)
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    spec = _spec(server, venv, workdir)
+    spec = _spec(server, venv, workdir, model)
     marker = uuid.uuid4().hex
     # Temporary files (pytriton copies model code there) stay in the workdir, deleted with it.
     tmp = workdir / "tmp"
     tmp.mkdir(exist_ok=True)
     env = {**os.environ, **spec.env, MARKER_ENV: marker, "PYTHONUNBUFFERED": "1", "TMPDIR": str(tmp)}
     env.pop("PYTHONPATH", None)  # the server's venv only, nothing of the caller's
-    log_path = workdir / f"{server}.log"
+    log_path = workdir / f"{name or server}.log"
     began = time.monotonic()
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
@@ -313,6 +335,8 @@ def start(server: str, workdir: Path, timeout: float = 180.0) -> Handle:
         0.0,
         proc,
         marker,
+        model,
+        name,
     )
     deadline = began + timeout
     last = "no answer yet"
