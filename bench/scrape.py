@@ -245,6 +245,7 @@ def start_exporter(
         "inference_exporter",
         f"--config.file={config}",
         f"--web.listen-address=127.0.0.1:{port}",
+        f"--journal.path={workdir / f'{label}-journal'}",  # its own, not ./inference-exporter-journal/
         "--log.level=error",  # hung targets would otherwise log a warning each
     ]
     proc = Process(argv, workdir / f"{label}.log", port)

@@ -22,6 +22,7 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -31,6 +32,7 @@ sys.path.insert(0, str(HERE))
 
 import control  # noqa: E402
 import demo_speed  # noqa: E402
+import embedding_model  # noqa: E402
 import launch  # noqa: E402
 import procs  # noqa: E402
 import requests  # noqa: E402
@@ -39,9 +41,31 @@ import traffic  # noqa: E402
 import venvs  # noqa: E402
 
 RUN_MARKER_ENV = "INFERENCE_DEMO_RUN"
-TEAMS = {"triton": "search", "mlserver": "recommendation", "bentoml": "search", "kserve": "recommendation"}
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """One model on one server process, with its own sidecar and the static labels alerts route by."""
+
+    server: str  # the server kind (deploy/local/servers/<server>/)
+    model: str
+    team: str
+    model_class: str  # selects the SLO class of the rule pack (rules/config.yml)
+
+
+RANKER = "ranker"
+# Named as `--servers` and `inject.sh down` name them.
+DEPLOYMENTS = {
+    "triton": Deployment("triton", RANKER, "search", "ranking"),
+    "mlserver": Deployment("mlserver", RANKER, "recommendation", "ranking"),
+    "bentoml": Deployment("bentoml", RANKER, "search", "ranking"),
+    "kserve": Deployment("kserve", RANKER, "recommendation", "ranking"),
+    "embedder": Deployment("kserve", embedding_model.MODEL_NAME, "search", "embedding"),
+}
+DEFAULT_STACK = "triton,mlserver,embedder"
 # Servers whose ranking model reports the control file's `model_version` (the others stay at theirs).
 VERSIONED = ("triton", "mlserver")
+CANARY_EVERY = "15s"
 DEFAULT_PORTS = {"prometheus": 9090, "alertmanager": 9093, "slack": 9095, "sidecar": 9072}
 QUERIES = {
     "request rate by model": "sum by (model, server) (rate(inference_requests_total[1m]))",
@@ -119,8 +143,9 @@ class Demo:
         os.environ[control.ENV_VAR] = str(self.control_file)
 
     def build_venvs(self) -> None:
-        missing = [s for s in self.args.servers if not (venvs.venv_path(s) / venvs.MARKER).is_file()]
-        cached = [s for s in self.args.servers if s not in missing]
+        kinds = sorted({DEPLOYMENTS[name].server for name in self.args.servers})
+        missing = [s for s in kinds if not (venvs.venv_path(s) / venvs.MARKER).is_file()]
+        cached = [s for s in kinds if s not in missing]
         if cached:
             say(f"server virtualenvs cached: {', '.join(cached)} ({rel(venvs.CACHE)}/)")
         if missing:
@@ -183,8 +208,9 @@ class Demo:
 
     def start_servers(self) -> None:
         say(
-            f"starting model servers {', '.join(self.args.servers)}: each trains the ranking model on "
-            "generated product features, then serves it (tens of seconds)"
+            f"starting model servers {', '.join(self.args.servers)}: each trains its model (ranking: "
+            "generated product features; embedding: generated product titles), then serves it "
+            "(tens of seconds)"
         )
 
         with ThreadPoolExecutor(len(self.args.servers)) as pool:
@@ -199,7 +225,8 @@ class Demo:
                 raise RuntimeError("model server(s) failed to start:\n" + "\n".join(errors))
         for kind, handle in self.servers.items():
             say(
-                f"  {kind} ({handle.package} {handle.version}) ready in {handle.start_seconds:.0f} s: "
+                f"  {kind} ({handle.model} on {handle.package} {handle.version}) ready in "
+                f"{handle.start_seconds:.0f} s: "
                 f"API {handle.api_url}, native metrics {handle.metrics_url}, log {handle.log_path}"
             )
 
@@ -207,7 +234,8 @@ class Demo:
         # A short path: Triton's Python backend puts unix sockets in its workspace (108-byte limit).
         workdir = Path(tempfile.mkdtemp(prefix=f"demo-{kind}-"))
         self.server_dirs.append(workdir)
-        handle = launch.start(kind, workdir)
+        deployment = DEPLOYMENTS[kind]
+        handle = launch.start(deployment.server, workdir, model=deployment.model, name=kind)
         self._record(handle.process.pid, *handle.alive_pids())
         self.servers[kind] = handle  # at once: a Ctrl-C meanwhile must still stop it
         return handle
@@ -218,10 +246,20 @@ class Demo:
             port = procs.pick_port(DEFAULT_PORTS["sidecar"] + len(self.sidecars), self.taken)
             self.sidecars[kind] = f"127.0.0.1:{port}"
         config = self.state / f"exporter-{kind}.yml"
-        labels = {"team": TEAMS.get(kind, "ml"), "cluster": "local", "model_class": "ranking"}
+        deployment = DEPLOYMENTS[kind]
+        labels = {"team": deployment.team, "cluster": "local", "model_class": deployment.model_class}
+        models = []
+        if deployment.model == embedding_model.MODEL_NAME:
+            models = [stack_config.embedding_canary(embedding_model, CANARY_EVERY)]
         config.write_text(
             stack_config.exporter_config(
-                f"ranker-{kind}", kind, handle.metrics_url, handle.api_url, labels, self.args.scrape_interval
+                f"{deployment.model}-{deployment.server}",
+                deployment.server,
+                handle.metrics_url,
+                handle.api_url,
+                labels,
+                self.args.scrape_interval,
+                models,
             )
         )
         self._start(
@@ -230,9 +268,14 @@ class Demo:
                 str(Path(sys.executable).with_name("inference-exporter")),
                 f"--config.file={config}",
                 f"--web.listen-address={self.sidecars[kind]}",
+                # One journal per sidecar: two exporters on one folder mix their events.
+                f"--journal.path={self.journal(kind)}",
             ],
             f"http://{self.sidecars[kind]}/-/ready",
         )
+
+    def journal(self, kind: str) -> Path:
+        return self.state / "journal" / kind
 
     def start_prometheus(self) -> None:
         port = procs.pick_port(DEFAULT_PORTS["prometheus"], self.taken)
@@ -278,7 +321,7 @@ class Demo:
         self.start_alerting()
         self.start_servers()
         for kind in self.servers:
-            say(f"starting exporter sidecar for {kind}")
+            say(f"starting exporter sidecar for {kind} (its event journal: {rel(self.journal(kind))}/)")
             self.start_sidecar(kind)
         self.start_prometheus()
         shape = traffic.Shape(day_seconds=self.args.day_seconds)
@@ -299,6 +342,8 @@ class Demo:
                 k: {"api": h.api_url, "metrics": h.metrics_url} for k, h in self.servers.items() if h
             },
             "sidecars": {k: f"http://{a}" for k, a in self.sidecars.items()},
+            "journals": {k: str(self.journal(k)) for k in self.sidecars},
+            "models": {k: DEPLOYMENTS[k].model for k in self.sidecars},
             "prometheus": f"http://{self.prometheus}",
             "alertmanager": f"http://{self.alertmanager}",
             "slack_standin": self.slack_url,
@@ -309,12 +354,21 @@ class Demo:
 
     def print_summary(self) -> None:
         prom = f"http://{self.prometheus}"
-        lines = ["", "The demo is running. Where to look:", "", "  Model servers (ranking model 'ranker'):"]
+        lines = ["", "The demo is running. Where to look:", "", "  Model servers:"]
         for kind, h in self.servers.items():
-            lines.append(f"    {kind:<9} API {h.api_url}   native metrics {h.metrics_url}")
+            lines.append(f"    {kind:<9} {h.model:<9} API {h.api_url}   native metrics {h.metrics_url}")
         lines += ["", "  Exporter sidecars (unified inference_* metrics):"]
         for kind, address in self.sidecars.items():
             lines.append(f"    {kind:<9} http://{address}/metrics   landing page http://{address}/")
+        if embedding_model.MODEL_NAME in {h.model for h in self.servers.values()}:
+            lines += [
+                f"    canary: the embedder's sidecar embeds a golden query every {CANARY_EVERY},",
+                "    compared by cosine with a stored vector: inference_canary_success, ..._quality_score",
+            ]
+        lines += ["", "  Event journals, one per sidecar (probes, versions, canary runs):"]
+        exporter = rel(Path(sys.executable).with_name("inference-exporter"))
+        for kind in self.sidecars:
+            lines.append(f"    {kind:<9} {exporter} events --journal.path {rel(self.journal(kind))}")
         lines += ["", f"  Prometheus   {prom}   (alerts: {prom}/alerts)"]
         for title, expr in QUERIES.items():
             link = (
@@ -331,7 +385,8 @@ class Demo:
             "  Inject a fault (another shell; `reset` removes them all):",
             f"    {rel(HERE / 'inject.sh')} latency 0.3   slow ranking model -> InferenceMeanLatencyHigh",
             f"    {rel(HERE / 'inject.sh')} errors 0.3    30% failing requests -> availability burn rate",
-            f"    {rel(HERE / 'inject.sh')} down triton   stop a server -> InferenceTargetDown",
+            f"    {rel(HERE / 'inject.sh')} down triton   stop a server -> InferenceTargetDown "
+            "(`down embedder`: the embedding model)",
             f"    {rel(HERE / 'inject.sh')} version       deploy the next ranker version; with latency or "
             "errors too -> InferencePostDeployRegression (roll back)",
             f"    {rel(HERE / 'inject.sh')} reset",
@@ -472,8 +527,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description="Run the local inference-exporter demo stack.")
     ap.add_argument(
         "--servers",
-        default="triton,mlserver",
-        help="comma-separated model servers (%(default)s; also bentoml, kserve)",
+        default=DEFAULT_STACK,
+        help=f"comma-separated model servers (%(default)s; from {', '.join(DEPLOYMENTS)}; "
+        "'embedder' is the embedding model on KServe, the others serve the ranking model)",
     )
     ap.add_argument(
         "--duration", type=float, default=0, help="exit after this many seconds (0: until stopped)"
@@ -493,9 +549,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--stop", action="store_true", help="stop the demo running in another shell")
     args = ap.parse_args(argv)
     args.servers = [s.strip() for s in args.servers.split(",") if s.strip()]
-    unknown = set(args.servers) - set(venvs.SERVERS)
+    unknown = set(args.servers) - set(DEPLOYMENTS)
     if unknown or not args.servers:
-        ap.error(f"--servers: choose from {', '.join(venvs.SERVERS)}")
+        ap.error(f"--servers: choose from {', '.join(DEPLOYMENTS)}")
     return args
 
 
