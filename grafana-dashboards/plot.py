@@ -135,8 +135,8 @@ def render(
     for name, (xs, ys) in sorted(series.items()):
         style = "--" if name == "expected" else "-"
         ax.plot(xs, ys, style, lw=1.4, label=name)
-    for y in fig.hlines:
-        ax.axhline(y, color="grey", lw=0.8, ls=":")
+    for i, y in enumerate(fig.hlines):
+        ax.axhline(y, color="grey", lw=0.8, ls=":", label=None if i else "burn-rate alert factors")
     for a, b, text in shade:
         ax.axvspan(
             datetime.fromtimestamp(a, timezone.utc),
@@ -155,6 +155,7 @@ def render(
         )
     if fig.log:
         ax.set_yscale("symlog", linthresh=0.1)
+        ax.set_ylim(bottom=0)
     ax.set_title(fig.title, fontsize=11)
     ax.set_ylabel(fig.ylabel)
     ax.xaxis.set_major_formatter(mdates.DateFormatter("%H:%M", tz=timezone.utc))
