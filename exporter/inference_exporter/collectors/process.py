@@ -34,13 +34,13 @@ log = logging.getLogger(__name__)
 # after boot rather than since the epoch, so that a step of the wall clock is not a restart.
 ProcKey = tuple[int, float]
 # Pattern and all-except-self matching re-read every process's command line this often (and whenever a
-# matched process is gone); in between, only the known processes and the new pids are read.
+# root process is gone or replaced); in between, only the known processes and the new pids are read.
 RESCAN_SECONDS = 60.0
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 # stat holds the first 15 bytes of the name; the command line's first word has all of it.
 NAME_LIMIT = 15
-# Bounds the walk up a parent chain (pid namespaces nest at most 32 deep; process trees are shallow).
+# Bounds the walk up a parent chain (a guard: process trees are a few levels deep).
 MAX_ANCESTORS = 256
 # Errors that mean the process has exited (ESRCH when it exits during the read).
 GONE = (FileNotFoundError, ProcessLookupError)
@@ -344,13 +344,8 @@ class ProcessCollector:
                 return 0.0
         return self._boot_time + key[1]
 
-    def collect(self, out: Builder) -> None:
-        pids = self._find()
-        seen_cpu: dict[ProcKey, tuple[float, float]] = {}
-        rss = vms = threads = fds = 0
-        have_memory = have_fds = False
-        main_key: ProcKey | None = None
-        alive = []
+    def _read_stats(self, pids: list[int]) -> list[tuple[int, Stat]]:
+        stats = []
         started_before = {pid: started for pid, started in self._cpu_seen}
         for pid in pids:
             try:
@@ -360,9 +355,24 @@ class ProcessCollector:
             except (OSError, ValueError, IndexError) as e:
                 self._warn_once("process", e)
                 continue
-            key = (pid, stat.started)
             if started_before.get(pid, stat.started) != stat.started:
                 self._tree_stale = True  # the pid was reused: who descends from whom is out of date
+            stats.append((pid, stat))
+        return stats
+
+    def collect(self, out: Builder) -> None:
+        pids = self._find()
+        stats = self._read_stats(pids)
+        if self._tree_stale:
+            pids = self._find()
+            stats = self._read_stats(pids)
+        seen_cpu: dict[ProcKey, tuple[float, float]] = {}
+        rss = vms = threads = fds = 0
+        have_memory = have_fds = False
+        main_key: ProcKey | None = None
+        alive = []
+        for pid, stat in stats:
+            key = (pid, stat.started)
             if pid == pids[0]:
                 main_key = key
             alive.append(pid)
