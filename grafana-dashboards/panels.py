@@ -16,6 +16,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+import slo_config
+
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 RATE = "$__rate_interval"
 NO_TRAFFIC = "No traffic"
@@ -23,6 +25,8 @@ NO_TRAFFIC = "No traffic"
 # Dashboard variables in chain order, and the label each one filters.
 SCOPE_VARS = ("cluster", "namespace", "job", "instance")
 MODEL_VARS = ("model", "version")
+# Labels the rule pack's `model:` recording rules keep (rules/config.yml model_labels).
+RECORDED_LABELS = frozenset(slo_config.load_model_labels())
 
 
 @dataclass(frozen=True)
@@ -33,7 +37,12 @@ class Sel:
     extra: tuple[str, ...] = ()
 
     def __call__(self, metric: str, *matchers: str) -> str:
-        parts = [f'{v}=~"${v}"' for v in self.variables] + list(self.extra) + list(matchers)
+        variables = self.variables
+        if metric.startswith("model:"):
+            # The rule pack's model-level rules keep only its model labels: a matcher on
+            # job, instance or version would empty the panel as soon as one is chosen.
+            variables = tuple(v for v in variables if v in RECORDED_LABELS)
+        parts = [f'{v}=~"${v}"' for v in variables] + list(self.extra) + list(matchers)
         return f"{metric}{{{', '.join(parts)}}}"
 
     def where(self, *matchers: str) -> Sel:

@@ -1,4 +1,5 @@
-"""SLO classes and burn-rate windows, read from the rule pack's config (rules/config.yml).
+"""SLO classes, burn-rate windows and recorded labels, read from the rule pack's config
+(rules/config.yml).
 
 The SLO dashboard divides recorded error ratios by each class's error budget, so it must
 use the same objectives as the alerts; reading them from the one config keeps them equal
@@ -29,6 +30,12 @@ class SloConfig:
     period_days: int
     classes: tuple[SloClass, ...]
     factors: tuple[float, ...]  # burn-rate factors of the alert windows, fastest first
+
+
+def load_model_labels(path: Path = CONFIG) -> list[str]:
+    """Labels every model-level recording rule keeps, as rule-pack label keys resolved to names."""
+    cfg = yaml.safe_load(path.read_text())
+    return [cfg["labels"].get(key, key) for key in cfg["model_labels"]]
 
 
 def load(path: Path = CONFIG) -> SloConfig:
