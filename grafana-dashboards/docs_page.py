@@ -17,6 +17,8 @@ Every dashboard has the variables `datasource`, `cluster`, `namespace`, `job`, `
 `model` and `version` (multi-select with All; the exporter dashboard has no model/version),
 uses `$__rate_interval` for every rate, gives every panel a description naming the metrics it
 reads and a unit, and shows "No traffic" instead of NaN where a ratio has no denominator.
+Panels over the rule pack's `model:` recording rules filter on `cluster`, `namespace` and
+`model` only: those rules keep just the pack's model labels (`rules/config.yml`).
 Latency is the p99 where the server's histogram has buckets and the exact mean where it
 reports only totals (Triton, TorchServe, MLServer): nothing is estimated.
 
