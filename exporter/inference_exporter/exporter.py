@@ -459,7 +459,8 @@ class Exporter:
         return rendering
 
     def _self_metrics(self, now: float, fresh: list[tuple[SourceState, Rendered | None]]) -> Rendered:
-        b = Builder()
+        # The global static labels (cluster, ...) let dashboards filter the exporter's own health too.
+        b = Builder((), self.config.labels)
         b.gauge(
             "inference_exporter_build_info", 1, version=__version__, python_version=platform.python_version()
         )

@@ -85,8 +85,6 @@ EMPTY_VARIABLES = {
     ("*", "namespace"): "no Kubernetes: nothing adds a namespace label",
     ("*", "generative"): NOT_GENERATIVE.reason,
     ("*", "version"): "PyTriton and BentoML report no model version",
-    ("inference-exporter", "cluster"): "the exporter's self-metrics carry no static labels, and without "
-    "Kubernetes nothing else adds `cluster` (in a cluster, Prometheus external labels or relabelling do)",
 }
 # Until data has had time to arrive, a panel may be empty; this is how long we wait for all.
 SETTLE_SECONDS = 150
