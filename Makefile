@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: venv tools test lint docs demo demo-stop bench clean
+.PHONY: venv tools test lint docs generate demo demo-stop bench clean
 
 $(STAMP): pyproject.toml
 	@echo ">> creating virtual environment in $(VENV)"
@@ -24,6 +24,14 @@ lint: venv
 
 docs: venv
 	$(BIN)/python -m inference_exporter.schema_doc
+
+# Every committed generated file, in dependency order (the tests fail when one is stale).
+generate: venv
+	$(BIN)/python -m inference_exporter.schema_doc
+	$(BIN)/python rules/generate.py
+	$(BIN)/python grafana-dashboards/generate.py
+	$(BIN)/python deploy/kubernetes/sync_dashboards.py
+	@if [ -f alertmanager/to_operator.py ]; then $(BIN)/python alertmanager/to_operator.py; fi
 
 test: venv tools
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
