@@ -227,7 +227,7 @@ def plot(results: list[Result], start: float, end: float, directory: Path) -> li
         rows = [(k, eps) for r in group for k, eps in r.series.items()]
         if not rows:
             continue
-        fig, ax = plt.subplots(figsize=(12, 0.5 + 0.4 * len(rows)))
+        fig, ax = plt.subplots(figsize=(12, 2 + 0.4 * len(rows)))
         for i, (_key, eps) in enumerate(rows):
             ax.broken_barh([((e.start - start) / 3600, e.seconds / 3600) for e in eps], (i - 0.4, 0.8))
         ax.set_yticks(range(len(rows)), [k[:90] for k, _ in rows], fontsize=6)
