@@ -69,10 +69,10 @@ CANARY_EVERY = "15s"
 DEFAULT_PORTS = {"prometheus": 9090, "alertmanager": 9093, "slack": 9095, "sidecar": 9072}
 QUERIES = {
     "request rate by model": "sum by (model, server) (rate(inference_requests_total[1m]))",
-    "error share": 'sum by (server) (rate(inference_requests_total{outcome="failure"}[1m])) '
-    "/ sum by (server) (rate(inference_requests_total[1m]))",
-    "mean latency (s)": "sum by (server) (rate(inference_request_duration_seconds_sum[1m])) "
-    "/ sum by (server) (rate(inference_request_duration_seconds_count[1m]))",
+    "error share": 'sum by (model, server) (rate(inference_requests_total{outcome="failure"}[1m])) '
+    "/ sum by (model, server) (rate(inference_requests_total[1m]))",
+    "mean latency (s)": "sum by (model, server) (rate(inference_request_duration_seconds_sum[1m])) "
+    "/ sum by (model, server) (rate(inference_request_duration_seconds_count[1m]))",
 }
 
 
@@ -223,6 +223,9 @@ class Demo:
                     errors.append(f"{kind}: {exc}")
             if errors:
                 raise RuntimeError("model server(s) failed to start:\n" + "\n".join(errors))
+        self.servers = {
+            kind: self.servers[kind] for kind in self.args.servers
+        }  # listed as asked, not as ready
         for kind, handle in self.servers.items():
             say(
                 f"  {kind} ({handle.model} on {handle.package} {handle.version}) ready in "
