@@ -31,6 +31,17 @@ DURATION_S = 45
 SCRAPE_S = 2
 
 
+def test_stored_embedding_reference_is_the_models_answer():
+    """The canary's reference vector still matches the model (rewrite it after changing the model)."""
+    sys.path.insert(0, str(REPO / "deploy" / "local" / "servers"))
+    import embedding_model
+
+    reference = json.loads(embedding_model.REFERENCE_FILE.read_text())
+    (served,) = embedding_model.embed(embedding_model.train(), [embedding_model.CANARY_QUERY])
+    cosine = sum(a * b for a, b in zip(reference, served, strict=True))
+    assert cosine > 0.999, f"rewrite it: see {embedding_model.__file__} (cosine {cosine:.4f})"
+
+
 def wait_until(what: str, check, timeout: float, demo: subprocess.Popen, log: Path):
     """Poll ``check()`` until it returns something truthy; fail with the demo's output otherwise."""
     deadline = time.monotonic() + timeout
