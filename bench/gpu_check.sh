@@ -67,7 +67,7 @@ fi
 
 # --- 3. the exporter, GPU collector on, no targets --------------------------------------
 echo "targets: []" >"$WORK/config.yml"
-"$PY" -m inference_exporter --config.file="$WORK/config.yml" --web.listen-address="127.0.0.1:$PORT" \
+"$PY" -m inference_exporter --config.file="$WORK/config.yml" --web.listen-address="127.0.0.1:$PORT" --journal.path="$WORK/journal" \
   --collector.gpu >>"$LOG" 2>&1 &
 EXPORTER_PID=$!
 

@@ -110,6 +110,10 @@ def _closed(schema):
     if not isinstance(schema, dict):
         return schema
     out = {k: _closed(v) for k, v in schema.items()}
+    pattern = out.get("pattern")
+    if isinstance(pattern, str) and "(?i)" in pattern[1:]:
+        # Go RE2 takes an inline flag anywhere (the weekday pattern); Python only at the start.
+        out["pattern"] = "(?i)" + pattern.replace("(?i)", "")
     if (
         "properties" in out
         and "additionalProperties" not in out
