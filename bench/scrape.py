@@ -396,10 +396,10 @@ class CannedFetcher:
     """Stands in for HTTPFetcher: the benchmark measures what happens after the GET."""
 
     def __init__(self, text: str):
-        self.text = text
+        self.body = text.encode()
 
-    def get(self, url: str, timeout: float, accept: str = "") -> tuple[str, str]:
-        return self.text, "text/plain; version=0.0.4"
+    def get(self, url: str, timeout: float, accept: str = "") -> tuple[bytes, str]:
+        return self.body, "text/plain; version=0.0.4"
 
     def close(self) -> None:
         pass

@@ -7,16 +7,13 @@ so one set of sample lines serves both. Gzip is computed lazily, once per render
 
 from __future__ import annotations
 
+import os
 import threading
 import zlib
 from collections.abc import Iterable, Iterator
 
-from prometheus_client import CollectorRegistry, ProcessCollector
-from prometheus_client import exposition as pc_exposition
-from prometheus_client.openmetrics import exposition as om_exposition
-
 from . import schema
-from .builder import Rendered
+from .builder import Rendered, format_value
 
 TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
@@ -123,18 +120,74 @@ def _pieces(parts: list[str], size: int = 64 * 1024) -> Iterator[bytes]:
 
 
 class ProcessMetrics:
-    """The exporter's own process_* series, rendered with prometheus_client."""
+    """The exporter's own ``process_*`` series, with the names and help texts of
+    prometheus_client's ProcessCollector (what dashboards expect of any exporter).
 
-    def __init__(self) -> None:
-        self._registry = CollectorRegistry(auto_describe=False)
-        ProcessCollector(registry=self._registry)
+    Read from /proc/self directly: importing prometheus_client's exposition stack only
+    for these six series cost the exporter more memory than all of them are worth.
+    Off Linux, only what the standard library knows (CPU time, fd limit) is served.
+    """
+
+    _SERIES = (
+        ("process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes."),
+        ("process_resident_memory_bytes", "gauge", "Resident memory size in bytes."),
+        ("process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds."),
+        ("process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds."),
+        ("process_open_fds", "gauge", "Number of open file descriptors."),
+        ("process_max_fds", "gauge", "Maximum number of open file descriptors."),
+    )
+
+    def __init__(self, proc_self: str = "/proc/self") -> None:
+        self._proc = proc_self
+        self._page = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+        self._ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+        self._start = self._start_time()
+
+    def _start_time(self) -> float | None:
+        try:
+            with open(f"{self._proc}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+            with open("/proc/stat") as fh:
+                btime = next(int(line.split()[1]) for line in fh if line.startswith("btime"))
+            return btime + int(fields[19]) / self._ticks
+        except (OSError, ValueError, IndexError, StopIteration):
+            return None
+
+    def values(self) -> dict[str, float]:
+        times = os.times()
+        out = {"process_cpu_seconds_total": times.user + times.system}
+        try:
+            with open(f"{self._proc}/statm") as fh:
+                size, resident = fh.read().split()[:2]
+            out["process_virtual_memory_bytes"] = int(size) * self._page
+            out["process_resident_memory_bytes"] = int(resident) * self._page
+        except (OSError, ValueError):
+            pass
+        if self._start is not None:
+            out["process_start_time_seconds"] = self._start
+        try:
+            out["process_open_fds"] = len(os.listdir(f"{self._proc}/fd"))
+        except OSError:
+            pass
+        try:
+            import resource
+
+            out["process_max_fds"] = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        except (ImportError, OSError, ValueError):
+            pass
+        return out
 
     def render(self) -> tuple[str, str]:
-        text = pc_exposition.generate_latest(self._registry).decode()
-        om = om_exposition.generate_latest(self._registry).decode()
-        if om.endswith("# EOF\n"):
-            om = om[: -len("# EOF\n")]
-        return text, om
+        values = self.values()
+        text, om = [], []
+        for name, kind, help_ in self._SERIES:
+            if name not in values:
+                continue
+            line = f"{name} {format_value(float(values[name]))}\n"
+            family = name[: -len("_total")] if kind == "counter" else name
+            text.append(f"# HELP {name} {help_}\n# TYPE {name} {kind}\n{line}")
+            om.append(f"# HELP {family} {help_}\n# TYPE {family} {kind}\n{line}")
+        return "".join(text), "".join(om)
 
 
 def render(
