@@ -579,23 +579,27 @@ def replay(
     log(f"data backfilled ({time.monotonic() - began:.0f}s)")
     run = Replay(workdir)
     run.start()
-    plain, cyclic = stages(files)
-    with tempfile.TemporaryDirectory() as tmp_name:
-        tmp = Path(tmp_name)
-        for stage in plain:
-            _backfill_rules(run, stage, scenario.start, scenario.end, tmp)
-        log(f"recording rules backfilled ({time.monotonic() - began:.0f}s)")
-        chunk = 22 * 3600  # shorter than the 23h30m the bands look back, on 2h block bounds
-        t = scenario.start
-        while t < scenario.end:
-            stop = min(scenario.end, t + chunk - STEP)
-            for stage in cyclic:
-                _backfill_rules(run, stage, t, stop, tmp)
-            t = stop + STEP
-    log(f"anomaly bands backfilled ({time.monotonic() - began:.0f}s)")
-    alerts = load_alerts(files)
-    results = backtest(run.prom.url, alerts, alerts_from or scenario.scored_from, scenario.end)
-    log(f"alerts evaluated ({time.monotonic() - began:.0f}s)")
+    try:
+        plain, cyclic = stages(files)
+        with tempfile.TemporaryDirectory() as tmp_name:
+            tmp = Path(tmp_name)
+            for stage in plain:
+                _backfill_rules(run, stage, scenario.start, scenario.end, tmp)
+            log(f"recording rules backfilled ({time.monotonic() - began:.0f}s)")
+            chunk = 22 * 3600  # shorter than the 23h30m the bands look back, on 2h block bounds
+            t = scenario.start
+            while t < scenario.end:
+                stop = min(scenario.end, t + chunk - STEP)
+                for stage in cyclic:
+                    _backfill_rules(run, stage, t, stop, tmp)
+                t = stop + STEP
+        log(f"anomaly bands backfilled ({time.monotonic() - began:.0f}s)")
+        alerts = load_alerts(files)
+        results = backtest(run.prom.url, alerts, alerts_from or scenario.scored_from, scenario.end)
+        log(f"alerts evaluated ({time.monotonic() - began:.0f}s)")
+    except BaseException:
+        run.stop()  # never leave a Prometheus behind
+        raise
     return results, run
 
 
@@ -606,7 +610,9 @@ def replay(
 class Detection:
     fault: Fault
     alert: str = ""
-    seconds: float | None = None  # time from onset to firing; None = missed
+    seconds: float | None = None  # time from onset to the intended alert; None = missed
+    first_page: str = ""
+    page_seconds: float | None = None  # time from onset to the first page of any alert for it
 
 
 def _model_of(key: str) -> str:
@@ -641,6 +647,17 @@ def score(results: list[Result], scenario: Scenario) -> dict:
                         delay = max(0.0, e.start - fault.start)
                         if best.seconds is None or delay < best.seconds:
                             best = Detection(fault, r.alert.name, delay)
+        for r in results:
+            if r.alert.labels.get("severity") != "critical":
+                continue
+            for key, eps in r.series.items():
+                if (_target_of(key) if fault.target else _model_of(key)) != (fault.target or fault.model):
+                    continue
+                for e in eps:
+                    if fault.start <= e.start <= fault.end:
+                        delay = e.start - fault.start
+                        if best.page_seconds is None or delay < best.page_seconds:
+                            best.first_page, best.page_seconds = r.alert.name, delay
         detections.append(best)
     # Everything else that fired is a false alert, unless it overlaps a fault window (plus 3h to recover).
     false = {"critical": [], "warning": []}

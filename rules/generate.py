@@ -69,7 +69,11 @@ def runbook_page(rule: dict) -> str:
         f"## How to check\n\n{rb.check}\n\n"
         f"## How to fix\n\n{rb.fix}\n\n"
         f"## When to roll back\n\n{rb.rollback}\n\n"
-        f"The rule itself is in `rules/` (generated from `rules/config.yml`).\n"
+        f"## The rule\n\n"
+        f"Fires {'after ' + rule['for'] if rule.get('for') else 'at once'} when this is non-empty"
+        f"{' (one rule per SLO class; this is the first)' if 'slo_class' in rule['labels'] else ''}:\n\n"
+        f"```promql\n{rule['expr']}\n```\n\n"
+        f"Generated from `rules/config.yml`; change thresholds there, not here.\n"
     )
 
 
