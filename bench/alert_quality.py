@@ -69,7 +69,7 @@ def quality(work: Path) -> None:
         when = time.strftime("%a %H:%M", time.gmtime(e.start))
         print(f"  false: {name} {key} {when} for {e.seconds / 60:.0f} min")
     print(
-        "recording-rule series per model (steady state, end of scenario): "
+        "recording series per model that the alerts need (end of scenario): "
         + ", ".join(f"{m}={n}" for m, n in sorted(series.items()))
     )
 
