@@ -4,7 +4,7 @@ and the post-deploy regression check."""
 from __future__ import annotations
 
 from .common import Pack, Runbook, alert, duration_seconds, group, with_owner
-from .slo import VERSIONS
+from .slo import versions as running_versions
 
 VERSIONED = 'version!=""'
 CHECK_VERSION = 'check="version"'
@@ -194,7 +194,8 @@ def versions(pack: Pack) -> list[dict]:
             for_=pack.forr("version_skew"),
             severity="warning",
             summary="Replicas of one model run different versions for longer than a rollout.",
-            description=f"{{{{ $labels.model }}}} runs {{{{ $value }}}} versions at once ({VERSIONS}) "
+            description=f"{{{{ $labels.model }}}} runs {{{{ $value }}}} versions at once "
+            f"({running_versions(pack)}) "
             f"for more than {pack.forr('version_skew')}.",
             dashboard="inference-fleet",
             runbook=Runbook(

@@ -115,10 +115,15 @@ def budget(pack: Pack) -> list[dict]:
     return rules
 
 
-VERSIONS = (
-    '{{ range $i, $s := printf "count by (version) (inference_model_info{model=%q})" $labels.model | query }}'
-    "{{ if $i }}, {{ end }}{{ $s.Labels.version }}{{ end }}"
-)
+def versions(pack: Pack) -> str:
+    """Template listing the versions a model runs now, for descriptions of model-level alerts."""
+    cl, ns = pack.label("cluster"), pack.label("namespace")
+    query = f"count by (version) (inference_model_info{{{cl}=%q, {ns}=%q, model=%q}})"
+    return (
+        f'{{{{ range $i, $s := printf "{query}" $labels.{cl} $labels.{ns} $labels.model'
+        ' | query | sortByLabel "version" }}{{ if $i }}, {{ end }}{{ $s.Labels.version }}{{ end }}'
+    )
+
 
 AVAILABILITY_RUNBOOK = Runbook(
     meaning="The model fails so many requests that, at this rate, it will spend its error budget for the "
@@ -203,7 +208,7 @@ def _burn_alerts(pack: Pack, sli: str, tier: str, cls_name: str, spec: dict, cls
                 severity=tier_cfg["severity"],
                 summary=f"Model is burning its {sli} error budget too fast.",
                 description=(
-                    f"{{{{ $labels.model }}}} (versions {VERSIONS}, class {cls_name}, objective "
+                    f"{{{{ $labels.model }}}} (versions {versions(pack)}, class {cls_name}, objective "
                     f"{objective:g}): "
                     f"{{{{ $value | humanizePercentage }}}} of {what} over the last {long_windows}, "
                     f"at least {min(w['factor'] for w in windows):g}x the budgeted rate."
@@ -234,7 +239,8 @@ def mean_latency_alerts(pack: Pack) -> list[dict]:
                 severity="warning",
                 summary="Model's mean latency is above its class limit.",
                 description=(
-                    f"{{{{ $labels.model }}}} (versions {VERSIONS}, class {cls_name}): mean request duration "
+                    f"{{{{ $labels.model }}}} (versions {versions(pack)}, class {cls_name}): mean request "
+                    f"duration "
                     f"{{{{ $value | humanizeDuration }}}} over 5m, limit {limit:g}s."
                 ),
                 dashboard="inference-model",
