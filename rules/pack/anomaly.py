@@ -22,6 +22,7 @@ to near zero, which means users get nothing, pages.
 from __future__ import annotations
 
 from .common import Pack, Runbook, alert, group, record
+from .slo import model_versions
 
 SIGNALS = {
     "requests": "model:inference_requests:rate5m",
@@ -112,7 +113,8 @@ def alerts(pack: Pack) -> list[dict]:
             f"(\n  {rps} > on ({m}) ({rps}_expected + {rps}_margin)\n  or\n"
             f"  {rps} < on ({m}) ({rps}_expected - {rps}_margin)\n)",
             summary="Model's request rate is outside its seasonal band.",
-            description="{{ $labels.model }}: {{ $value | humanize }} requests/s, outside the band expected "
+            description=model_versions(pack) + ": "
+            "{{ $value | humanize }} requests/s, outside the band expected "
             "from yesterday, last week and the last half hour.",
             **common,
         ),
@@ -121,7 +123,8 @@ def alerts(pack: Pack) -> list[dict]:
             "InferenceLatencyAnomaly",
             f"{lat} > on ({m}) ({lat}_expected + {lat}_margin)\n{_min_traffic(pack)}",
             summary="Model's mean latency is above its seasonal band.",
-            description="{{ $labels.model }}: mean latency {{ $value | humanizeDuration }}, above the band "
+            description=model_versions(pack) + ": "
+            "mean latency {{ $value | humanizeDuration }}, above the band "
             "expected from yesterday, last week and the last half hour.",
             **common,
         ),
@@ -130,7 +133,8 @@ def alerts(pack: Pack) -> list[dict]:
             "InferenceErrorRatioAnomaly",
             f"{err} > on ({m}) ({err}_expected + {err}_margin)\n{_min_traffic(pack)}",
             summary="Model's error ratio is above its seasonal band.",
-            description="{{ $labels.model }}: {{ $value | humanizePercentage }} of requests fail, above the "
+            description=model_versions(pack) + ": "
+            "{{ $value | humanizePercentage }} of requests fail, above the "
             "band expected from yesterday, last week and the last half hour.",
             **common,
         ),
@@ -143,7 +147,8 @@ def alerts(pack: Pack) -> list[dict]:
             severity=drop["severity"],
             for_=drop["for"],
             summary="Model's traffic dropped to near zero.",
-            description=f"{{{{ $labels.model }}}}: {{{{ $value | humanize }}}} requests/s, less than "
+            description=model_versions(pack) + ": "
+            f"{{{{ $value | humanize }}}} requests/s, less than "
             f"{drop['ratio']:.0%} of what this hour normally brings.",
             dashboard="inference-anomalies",
             runbook=Runbook(

@@ -8,6 +8,7 @@ team and class of the models that pod serves (`with_owner`) and still fire witho
 from __future__ import annotations
 
 from .common import Pack, Runbook, alert, group, with_owner
+from .slo import model_versions
 
 GPU_ID = "gpu, uuid"
 
@@ -30,7 +31,8 @@ def saturation(pack: Pack) -> list[dict]:
             for_=sat,
             severity="warning",
             summary="Requests spend most of their time waiting in the queue.",
-            description=f"{{{{ $labels.model }}}}: {{{{ $value | humanizePercentage }}}} of request time is "
+            description=model_versions(pack) + ": "
+            f"{{{{ $value | humanizePercentage }}}} of request time is "
             f"queueing (limit {t['queue_share']:.0%}).",
             dashboard="inference-model",
             runbook=Runbook(
@@ -52,7 +54,8 @@ def saturation(pack: Pack) -> list[dict]:
             for_=sat,
             severity="warning",
             summary="The number of waiting requests keeps growing.",
-            description=f"{{{{ $labels.model }}}}: {{{{ $value | humanize }}}} requests waiting and still "
+            description=model_versions(pack) + ": "
+            f"{{{{ $value | humanize }}}} requests waiting and still "
             f"growing (limit {t['waiting_requests']:g}).",
             dashboard="inference-model",
             runbook=Runbook(
@@ -71,7 +74,7 @@ def saturation(pack: Pack) -> list[dict]:
             for_=sat,
             severity="warning",
             summary="KV cache is nearly full.",
-            description=f"{{{{ $labels.model }}}} on {{{{ $labels.target }}}}: KV cache "
+            description=model_versions(pack) + " on {{ $labels.target }}: KV cache "
             f"{{{{ $value | humanizePercentage }}}} used (limit {t['kv_cache_usage']:.0%}).",
             dashboard="inference-model",
             runbook=Runbook(

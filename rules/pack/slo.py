@@ -115,6 +115,11 @@ def budget(pack: Pack) -> list[dict]:
     return rules
 
 
+def model_versions(pack: Pack) -> str:
+    """`<model> (versions a, b)` for descriptions of model-level alerts."""
+    return "{{ $labels.model }} (versions " + versions(pack) + ")"
+
+
 def versions(pack: Pack) -> str:
     """Template listing the versions a model runs now, for descriptions of model-level alerts."""
     cl, ns = pack.label("cluster"), pack.label("namespace")

@@ -331,13 +331,14 @@ def anomaly_cases() -> list[Case]:
         Case(
             rate_a,
             "fires",
-            requests(step(1200, 2400, HIST, AFTER)),
+            requests(step(1200, 2400, HIST, AFTER)) + [info(n=HIST + AFTER)],
             "1560m",
             [
                 firing(
                     rate_a,
                     warn,
-                    "ranker: 20 requests/s, outside the band expected from yesterday, last week and the last "
+                    "ranker (versions 3): 20 requests/s, outside the band expected from yesterday, last "
+                    "week and the last "
                     "half hour.",
                     "inference-anomalies",
                 )
@@ -352,13 +353,14 @@ def anomaly_cases() -> list[Case]:
         Case(
             lat_a,
             "fires",
-            requests(STEADY) + durations(0.05, 0.2),
+            requests(STEADY) + durations(0.05, 0.2) + [info(n=HIST + AFTER)],
             "1560m",
             [
                 firing(
                     lat_a,
                     warn,
-                    "ranker: mean latency 200ms, above the band expected from yesterday, last week and the "
+                    "ranker (versions 3): mean latency 200ms, above the band expected from yesterday, last "
+                    "week and the "
                     "last "
                     "half hour.",
                     "inference-anomalies",
@@ -383,13 +385,14 @@ def anomaly_cases() -> list[Case]:
         Case(
             err_a,
             "fires",
-            requests(STEADY, step(0, 60, HIST, AFTER)),
+            requests(STEADY, step(0, 60, HIST, AFTER)) + [info(n=HIST + AFTER)],
             "1560m",
             [
                 firing(
                     err_a,
                     warn,
-                    "ranker: 4.762% of requests fail, above the band expected from yesterday, last week and "
+                    "ranker (versions 3): 4.762% of requests fail, above the band expected from yesterday, "
+                    "last week and "
                     "the "
                     "last half hour.",
                     "inference-anomalies",
@@ -404,13 +407,13 @@ def anomaly_cases() -> list[Case]:
         Case(
             drop,
             "fires",
-            requests(step(1200, 60, HIST, AFTER)),
+            requests(step(1200, 60, HIST, AFTER)) + [info(n=HIST + AFTER)],
             "1530m",
             [
                 firing(
                     drop,
                     {**MODEL_KEYS, "severity": "critical"},
-                    "ranker: 500m requests/s, less than 10% of what this hour normally brings.",
+                    "ranker (versions 3): 500m requests/s, less than 10% of what this hour normally brings.",
                     "inference-anomalies",
                 )
             ],
@@ -451,7 +454,7 @@ def resource_cases() -> list[Case]:
     a = "InferenceQueueTimeDominating"
     four(
         a,
-        queue("0+36x40"),
+        queue("0+36x40") + [info()],
         queue("0+27x40"),
         requests("0x40")
         + [
@@ -459,28 +462,35 @@ def resource_cases() -> list[Case]:
             series("inference_request_duration_seconds_sum", MODEL, "0x40"),
         ],
         "25m",
-        firing(a, warn, "ranker: 60% of request time is queueing (limit 50%).", "inference-model"),
+        firing(
+            a, warn, "ranker (versions 3): 60% of request time is queueing (limit 50%).", "inference-model"
+        ),
     )
     a = "InferenceRequestsWaitingGrowing"
     four(
         a,
-        [series("inference_requests_waiting", MODEL, "5+1x40")],
+        [series("inference_requests_waiting", MODEL, "5+1x40"), info()],
         [series("inference_requests_waiting", MODEL, "20x40")],
         [series("inference_requests_waiting", MODEL, "0x40")],
         "30m",
-        firing(a, warn, "ranker: 35 requests waiting and still growing (limit 10).", "inference-model"),
+        firing(
+            a,
+            warn,
+            "ranker (versions 3): 35 requests waiting and still growing (limit 10).",
+            "inference-model",
+        ),
     )
     a = "InferenceKVCacheNearFull"
     four(
         a,
-        [series("inference_kv_cache_usage_ratio", MODEL, "0.97x30")],
+        [series("inference_kv_cache_usage_ratio", MODEL, "0.97x30"), info()],
         [series("inference_kv_cache_usage_ratio", MODEL, "0.94x30")],
         [series("inference_kv_cache_usage_ratio", MODEL, "0x30")],
         "20m",
         firing(
             a,
             {**warn, "target": "ranker-0"},
-            "ranker on ranker-0: KV cache 97% used (limit 95%).",
+            "ranker (versions 3) on ranker-0: KV cache 97% used (limit 95%).",
             "inference-model",
         ),
     )
