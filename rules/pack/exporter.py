@@ -9,7 +9,6 @@ def groups(pack: Pack) -> list[dict]:
     inst = pack.instance_labels
     t = pack.cfg["thresholds"]
     wait = pack.forr("exporter")
-    journal = f'type=~"{t["journal_error_types"]}"'
     common = dict(dashboard="inference-exporter", model_scoped=False)
     rules = [
         alert(
@@ -68,7 +67,8 @@ def groups(pack: Pack) -> list[dict]:
             "InferenceExporterJournalErrors",
             with_owner(
                 pack,
-                f"sum by ({inst}) (increase(inference_events_total{pack.sel(journal)}[15m])) > 0",
+                # Counted by the exporter itself: an event that failed to write is not in the journal.
+                f"sum by ({inst}) (increase(inference_exporter_journal_errors_total{pack.sel()}[15m])) > 0",
                 on=inst,
             ),
             severity="warning",

@@ -36,7 +36,7 @@ MODEL = {
 # What a model-level alert keeps: the config's model_labels (no cluster in these inputs).
 MODEL_KEYS = {"namespace": "shop", "team": "search", "model_class": "ranking", "model": "ranker"}
 OWNER = {"team": "search", "model_class": "ranking"}
-GPU = {**BASE, "gpu": "0", "uuid": "GPU-5c1e", "gpu_name": "NVIDIA H100", "pci_bus_id": "00000000:01:00.0"}
+GPU = {**BASE, "gpu": "0", "uuid": "GPU-5c1e", "name": "NVIDIA H100", "pci_bus_id": "00000000:01:00.0"}
 GPU_KEYS = {**BASE, "gpu": "0", "uuid": "GPU-5c1e"}
 
 
@@ -964,9 +964,9 @@ def exporter_cases() -> list[Case]:
     a = "InferenceExporterJournalErrors"
     four(
         a,
-        [series("inference_events_total", BASE, "0x5 1x10", type="journal_error")],
-        [series("inference_events_total", BASE, "0x5 1x10", type="probe_failure")],
-        [series("inference_events_total", BASE, "0x15", type="journal_error")],
+        [series("inference_exporter_journal_errors_total", BASE, "0x5 1x10")],
+        [series("inference_exporter_journal_errors_total", BASE, "0x5 0x10")],
+        [series("inference_exporter_journal_errors_total", BASE, "0x15")],
         "10m",
         firing(
             a,
