@@ -80,9 +80,9 @@ def test_probes_report_ready(server, checked):
         assert sample_value(text, "inference_probe_success", probe="models") == 1
 
 
+# The manifest config check and the ranking canary use Triton's config and infer API.
+@pytest.mark.parametrize("server", ["triton"], indirect=True)
 def test_triton_manifest_and_canary_against_the_real_model(server, checked):
-    if server.server != "triton":
-        pytest.skip("the manifest config check and ranking canary run against Triton's config and infer API")
     text, _ = checked.run()
     assert sample_value(text, "inference_manifest_match", check="version") == 1
     assert sample_value(text, "inference_manifest_match", check="config", key="max_batch_size") == 1, text
@@ -91,9 +91,9 @@ def test_triton_manifest_and_canary_against_the_real_model(server, checked):
     assert sample_value(text, "inference_canary_quality_score", canary="top3", check="top_k") == 1
 
 
+# Of the four, only MLServer loads a new version of a model at run time (repository API).
+@pytest.mark.parametrize("server", ["mlserver"], indirect=True)
 def test_loading_a_new_version_is_a_version_change(server, checked):
-    if server.server != "mlserver":
-        pytest.skip("only MLServer loads a new version of a model at run time here (repository API)")
     settings = server.workdir / "mlserver-repo" / "ranker" / "model-settings.json"
     data = json.loads(settings.read_text())
     data["parameters"]["version"] = "v2"
