@@ -4,7 +4,6 @@ Prometheus over backfilled history."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -46,7 +45,6 @@ def test_times_parse_in_every_accepted_form():
 
 
 @pytest.mark.prometheus
-@pytest.mark.skipif(not (shutil.which("prometheus") and shutil.which("promtool")), reason="needs prometheus")
 def test_backtest_against_backfilled_history(tmp_path, capsys):
     from prom import Prometheus
 

@@ -13,13 +13,14 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "bench"))
 
-pytestmark = [
-    pytest.mark.prometheus,
-    pytest.mark.skipif(
-        not (shutil.which("prometheus") and shutil.which("promtool")),
-        reason="prometheus/promtool missing: run 'make test'",
-    ),
-]
+pytestmark = pytest.mark.prometheus
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _tools():
+    # A missing tool is a broken test machine, not a reason to pass quietly.
+    missing = [tool for tool in ("prometheus", "promtool") if not shutil.which(tool)]
+    assert not missing, f"{missing} not installed: run make test"
 
 
 @pytest.fixture(scope="module")
