@@ -66,7 +66,7 @@ DEFAULT_STACK = "triton,mlserver,embedder"
 # Servers whose ranking model reports the control file's `model_version` (the others stay at theirs).
 VERSIONED = ("triton", "mlserver")
 CANARY_EVERY = "15s"
-DEFAULT_PORTS = {"prometheus": 9090, "alertmanager": 9093, "slack": 9095, "sidecar": 9072}
+DEFAULT_PORTS = {"prometheus": 9090, "alertmanager": 9093, "slack": 9095, "sidecar": 9072, "grafana": 3300}
 QUERIES = {
     "request rate by model": "sum by (model, server) (rate(inference_requests_total[1m]))",
     "error share": 'sum by (model, server) (rate(inference_requests_total{outcome="failure"}[1m])) '
@@ -106,6 +106,7 @@ class Demo:
         self.server_dirs: list[Path] = []  # temporary; their logs are kept in the state folder
         self.run_id = uuid.uuid4().hex
         self.model_version = control.DEFAULTS["model_version"]
+        self.grafana = ""  # its URL when a Grafana binary is installed
 
     # --- bookkeeping ------------------------------------------------------------
 
@@ -318,6 +319,55 @@ class Demo:
             f"http://{self.prometheus}/-/ready",
         )
 
+    def start_grafana(self) -> None:
+        """Grafana with the repository's provisioning, when a Grafana binary is installed.
+
+        Debian ships no Grafana package, so most machines have none: the summary then says
+        how to point an existing Grafana at this Prometheus instead.
+        """
+        binary = shutil.which("grafana-server") or shutil.which("grafana")
+        if not binary:
+            return
+        port = procs.pick_port(DEFAULT_PORTS["grafana"], self.taken)
+        home = next(
+            (p for p in ("/usr/share/grafana", "/usr/local/share/grafana") if Path(p, "conf").is_dir()), ""
+        )
+        env = {
+            "PROMETHEUS_URL": f"http://{self.prometheus}",
+            "INFERENCE_DASHBOARDS_DIR": str(REPO / "grafana-dashboards"),
+            "GF_PATHS_PROVISIONING": str(REPO / "deploy" / "grafana" / "provisioning"),
+            "GF_PATHS_DATA": str(self.state / "grafana"),
+            "GF_SERVER_HTTP_ADDR": "127.0.0.1",
+            "GF_SERVER_HTTP_PORT": str(port),
+            "GF_AUTH_ANONYMOUS_ENABLED": "true",
+            "GF_AUTH_ANONYMOUS_ORG_ROLE": "Viewer",
+            "GF_ANALYTICS_REPORTING_ENABLED": "false",
+            "GF_ANALYTICS_CHECK_FOR_UPDATES": "false",
+        }
+        cmd = [binary] if binary.endswith("grafana-server") else [binary, "server"]
+        if home:
+            cmd.append(f"--homepath={home}")
+        say(f"starting Grafana on http://127.0.0.1:{port} with the provisioning in deploy/grafana/")
+        os.environ.update(env)
+        try:
+            self._start("grafana", cmd, f"http://127.0.0.1:{port}/api/health", timeout=90)
+        finally:
+            for key in env:
+                os.environ.pop(key, None)
+        self.grafana = f"http://127.0.0.1:{port}"
+
+    def grafana_lines(self) -> list[str]:
+        if self.grafana:
+            return [f"  Grafana      {self.grafana}/dashboards   (folder Inference; anonymous viewer)"]
+        dashboards = REPO / "grafana-dashboards"
+        provisioning = REPO / "deploy" / "grafana" / "provisioning"
+        return [
+            "  Grafana: none installed here; to see the dashboards, point an existing Grafana at this stack:",
+            f"    PROMETHEUS_URL=http://{self.prometheus} INFERENCE_DASHBOARDS_DIR={dashboards} \\",
+            f"    GF_PATHS_PROVISIONING={provisioning} grafana-server",
+            "    or import grafana-dashboards/*.json by hand (see deploy/grafana/README.md)",
+        ]
+
     def start(self) -> None:
         say(f"state, configs and logs in {rel(self.state)}/")
         self.build_venvs()
@@ -327,6 +377,7 @@ class Demo:
             say(f"starting exporter sidecar for {kind} (its event journal: {rel(self.journal(kind))}/)")
             self.start_sidecar(kind)
         self.start_prometheus()
+        self.start_grafana()
         shape = traffic.Shape(day_seconds=self.args.day_seconds)
         self.traffic = traffic.Traffic(list(self.servers.values()), self.control_file, shape).start()
         say(
@@ -349,6 +400,7 @@ class Demo:
             "models": {k: DEPLOYMENTS[k].model for k in self.sidecars},
             "prometheus": f"http://{self.prometheus}",
             "alertmanager": f"http://{self.alertmanager}",
+            "grafana": self.grafana,
             "slack_standin": self.slack_url,
             "slack_log": str(self.slack_log),
             "control_file": str(self.control_file),
@@ -381,6 +433,7 @@ class Demo:
             )
             lines.append(f"    {title}: {link}")
         lines += [
+            *self.grafana_lines(),
             f"  Alertmanager http://{self.alertmanager}",
             f"  Slack stand-in log: {rel(self.slack_log)}   (process logs: {rel(self.state / 'logs')}/)",
             f"  Slack stand-in {self.slack_url}   (what on-call would read; also printed in its log)",

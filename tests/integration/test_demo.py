@@ -124,6 +124,15 @@ def test_demo_serves_unified_metrics_and_leaves_nothing(tmp_path):
         )
         assert set(stack["sidecars"]) == set(TEAMS)
         assert stack["models"] == MODELS
+        # Grafana runs when installed; otherwise the summary says how to use an existing one.
+        summary = wait_until(
+            "the summary",
+            lambda: next((t for t in [log.read_text(errors="replace")] if "Where to look" in t), ""),
+            30,
+            demo,
+            log,
+        )
+        assert stack["grafana"] or "point an existing Grafana at this stack" in summary, tail(log)
 
         for kind, sidecar in stack["sidecars"].items():
             model = MODELS[kind]
