@@ -68,12 +68,6 @@ class Rendering:
         with self._lock:
             return self._encoded(True)
 
-    def body(self, openmetrics: bool, gzipped: bool) -> bytes:
-        with self._lock:
-            if not gzipped:
-                return self._encoded(openmetrics)
-            return self._gzipped(openmetrics)
-
     def _gzipped(self, openmetrics: bool) -> bytes:
         gz = self._gz.get(openmetrics)
         if gz is None:

@@ -26,13 +26,3 @@ def limit_malloc_arenas(arenas: int = 2) -> bool:
         return False
     return bool(mallopt(M_ARENA_MAX, arenas))
 
-
-def release_free_memory() -> None:
-    """Return freed heap pages to the kernel (glibc malloc_trim); no-op elsewhere."""
-    name = ctypes.util.find_library("c")
-    if not name:
-        return
-    try:
-        ctypes.CDLL(name).malloc_trim(0)
-    except (OSError, AttributeError):
-        pass
