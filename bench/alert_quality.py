@@ -230,7 +230,8 @@ def series_budget() -> None:
     print(
         f"\nrecording rules: {len(per_model)} model-level names -> at most {len(per_model)} series "
         "per model; "
-        f"{len(names) - len(per_model)} per exporter pod ({', '.join(sorted(set(names) - set(per_model)))})"
+        f"{len(names) - len(per_model)} per exporter pod or target "
+        f"({', '.join(sorted(set(names) - set(per_model)))})"
     )
 
 

@@ -45,6 +45,7 @@ DURATION = "inference_request_duration_seconds"
 FAILURE = 'outcome="failure"'
 FIRING = 'alertstate="firing"'
 PACK_ALERTS = 'alertname=~"Inference.*"'
+NOT_INFO = 'severity!="info"'
 BURN_ALERTS = 'alertname=~"Inference.*BudgetBurn.*"'
 ANOMALY_ALERTS = 'alertname=~"Inference.*(Anomaly|TrafficDrop)"'
 # Generative panels follow the hidden `generative` variable (one repeated row per such model).
@@ -120,9 +121,10 @@ def fleet() -> dict:
         stat(
             "Firing alerts",
             "Alerts of the inference rule pack firing now (ALERTS is Prometheus' own series of alert "
-            "states).",
+            "states), without the info ones: InferenceModelAffected only says which models a cause "
+            "concerns.",
             "none",
-            [Query(f"count({MODEL('ALERTS', FIRING, PACK_ALERTS)}) or vector(0)")],
+            [Query(f"count({MODEL('ALERTS', FIRING, PACK_ALERTS, NOT_INFO)}) or vector(0)")],
             thresholds=[(None, "green"), (1, "orange")],
         ),
     )

@@ -19,7 +19,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
-from pack import anomaly, exporter, health, recording, resources, slo  # noqa: E402
+from pack import anomaly, exporter, health, inhibition, recording, resources, slo  # noqa: E402
 from pack.common import Pack  # noqa: E402
 
 FILES = {
@@ -29,6 +29,7 @@ FILES = {
     "resources.yml": resources.groups,
     "health.yml": health.groups,
     "exporter.yml": exporter.groups,
+    "inhibition.yml": inhibition.groups,
 }
 PROMETHEUS_RULE = ROOT / "deploy" / "kubernetes" / "base" / "prometheusrule.yaml"
 RUNBOOKS = ROOT / "docs" / "runbooks"

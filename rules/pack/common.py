@@ -16,6 +16,8 @@ DASHBOARDS = (
     "inference-exporter",
 )
 SEVERITIES = ("critical", "warning", "info")
+# The models each target serves, kept through an outage (recording.last_known_models).
+LAST_KNOWN = "target:inference_model_info:last_known"
 
 
 @dataclass
@@ -158,4 +160,18 @@ def with_owner(pack: Pack, expr: str, on: str) -> str:
     return (
         f"(\n  ({expr})\n  * on ({on}) group_left ({pack.owner_labels}) instance:inference_owner:info\n)\n"
         f"or on ({on})\n({expr})"
+    )
+
+
+def served_models(pack: Pack, scope: str, before: str, after: str, otherwise: str = "") -> str:
+    """Template text naming the models an exporter or target serves (`scope`: the labels that
+    select it), as `before` + "a, b" + `after`; `otherwise` when none is known."""
+    names = [n.strip() for n in scope.split(",")]
+    selector = ", ".join(f"{n}=%q" for n in names)
+    args = " ".join(f"$labels.{n}" for n in names)
+    query = f"max by (model) ({LAST_KNOWN}{{{selector}}})"
+    return (
+        f'{{{{ with printf "{query}" {args} | query }}}}{before}'
+        '{{ range $i, $s := . | sortByLabel "model" }}{{ if $i }}, {{ end }}{{ $s.Labels.model }}{{ end }}'
+        f"{after}{'{{ else }}' + otherwise if otherwise else ''}{{{{ end }}}}"
     )

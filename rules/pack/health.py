@@ -3,12 +3,22 @@ and the post-deploy regression check."""
 
 from __future__ import annotations
 
-from .common import Pack, Runbook, alert, duration_seconds, group, with_owner
+from .common import Pack, Runbook, alert, duration_seconds, group, served_models, with_owner
 from .slo import versions as running_versions
 
 VERSIONED = 'version!=""'
 CHECK_VERSION = 'check="version"'
 CHECK_CONFIG = 'check=~"config|artifact"'
+
+
+def exporter_down(pack: Pack) -> str:
+    """One series per exporter Prometheus cannot scrape."""
+    return f"up{pack.sel()} == 0"
+
+
+def target_down(pack: Pack) -> str:
+    """One series per target its exporter cannot collect."""
+    return f"inference_exporter_target_up{pack.sel()} == 0"
 
 
 def availability(pack: Pack) -> list[dict]:
@@ -17,12 +27,14 @@ def availability(pack: Pack) -> list[dict]:
         alert(
             pack,
             "InferenceExporterDown",
-            with_owner(pack, f"up{pack.sel()} == 0", on=inst),
+            with_owner(pack, exporter_down(pack), on=inst),
             for_=pack.forr("target_down"),
             severity="critical",
             summary="Prometheus cannot scrape an inference exporter.",
             description="{{ $labels.instance }} ({{ $labels.job }}) has not answered scrapes for 5 minutes; "
-            "its models are unobserved.",
+            + served_models(
+                pack, inst, "its models (", ") are unobserved.", otherwise="its models are unobserved."
+            ),
             dashboard="inference-exporter",
             model_scoped=False,
             runbook=Runbook(
@@ -60,13 +72,12 @@ def availability(pack: Pack) -> list[dict]:
         alert(
             pack,
             "InferenceTargetDown",
-            with_owner(pack, f"inference_exporter_target_up{pack.sel()} == 0", on=inst),
+            with_owner(pack, target_down(pack), on=inst),
             for_=pack.forr("target_down"),
             severity="critical",
             summary="The exporter cannot collect a model server's metrics.",
             description="{{ $labels.target }} ({{ $labels.server }}) on {{ $labels.instance }} has failed "
-            "every "
-            "collection for 5 minutes.",
+            "every collection for 5 minutes." + served_models(pack, f"{inst}, target", " It serves ", "."),
             dashboard="inference-exporter",
             model_scoped=False,
             runbook=Runbook(

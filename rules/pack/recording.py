@@ -9,7 +9,7 @@ carries `target`), falling back to the whole devices' memory where process attri
 
 from __future__ import annotations
 
-from .common import Pack, group, record
+from .common import LAST_KNOWN, Pack, group, record
 
 FAILURE = 'outcome="failure"'
 OWNED = 'target!=""'
@@ -28,6 +28,26 @@ def _quantile(pack: Pack, metric: str, q: float) -> str:
 
 def _mean(pack: Pack, metric: str) -> str:
     return f"{_rate(pack, metric + '_sum')}\n/\n({_rate(pack, metric + '_count')} > 0)"
+
+
+def last_known_models(pack: Pack) -> str:
+    """The models each target serves, remembered while the target or its exporter is down.
+
+    A failed scrape drops every series of the exporter at once, and a target the exporter
+    cannot reach loses its series after `stale_after`: exactly when the alerts that say so
+    need to know which models they concern. The rule reads its own last value and keeps it
+    only while `up` or `inference_exporter_target_up` is 0, so the memory lasts as long as
+    the outage and no longer; fresh series always win.
+    """
+    inst = pack.instance_labels
+    labels = ", ".join(dict.fromkeys([*inst.split(", "), "target", *pack.model_labels, "version"]))
+    return (
+        f"max by ({labels}) (inference_model_info{pack.sel()})\n"
+        f"or on ({inst}, target)\n"
+        f"({LAST_KNOWN} and on ({inst}, target) (inference_exporter_target_up{pack.sel()} == 0))\n"
+        f"or on ({inst})\n"
+        f"({LAST_KNOWN} and on ({inst}) (up{pack.sel()} == 0))"
+    )
 
 
 def base_rules(pack: Pack) -> list[dict]:
@@ -74,11 +94,12 @@ def base_rules(pack: Pack) -> list[dict]:
         record(
             "model:inference_requests_waiting:sum", f"sum by ({m}) (inference_requests_waiting{pack.sel()})"
         ),
+        record(LAST_KNOWN, last_known_models(pack)),
         # One series per exporter instance naming the team/class of a model it serves, so that
-        # instance-level (container, GPU) alerts can be routed like model alerts.
+        # instance-level (container, GPU, exporter down) alerts can be routed like model alerts.
         record(
             "instance:inference_owner:info",
-            f"topk by ({inst}) (1, max by ({inst}, {pack.owner_labels}) (inference_model_info{pack.sel()}))",
+            f"topk by ({inst}) (1, max by ({inst}, {pack.owner_labels}) ({LAST_KNOWN}))",
         ),
         record(
             "instance:inference_gpu_memory_used:ratio",

@@ -7,7 +7,7 @@ team and class of the models that pod serves (`with_owner`) and still fire witho
 
 from __future__ import annotations
 
-from .common import Pack, Runbook, alert, group, with_owner
+from .common import Pack, Runbook, alert, group, served_models, with_owner
 from .slo import model_versions
 
 GPU_ID = "gpu, uuid"
@@ -166,6 +166,21 @@ def saturation(pack: Pack) -> list[dict]:
     ]
 
 
+def gpu_xid_critical(pack: Pack) -> str:
+    """One series per GPU and critical XID code seen in the last 10 minutes."""
+    critical = f'xid=~"{_codes(pack.cfg["thresholds"]["xid_critical"])}"'
+    return (
+        f"sum by ({pack.instance_labels}, {GPU_ID}, xid) "
+        f"(increase(inference_gpu_xid_errors_total{pack.sel(critical)}[10m])) > 0"
+    )
+
+
+def gpu_lost(pack: Pack) -> str:
+    """One series per GPU that NVML reports lost."""
+    lost = 'state="lost"'
+    return f"max by ({pack.instance_labels}, {GPU_ID}) (inference_gpu_state{pack.sel(lost)}) == 1"
+
+
 def gpu(pack: Pack) -> list[dict]:
     t = pack.cfg["thresholds"]
     inst = pack.instance_labels
@@ -173,10 +188,8 @@ def gpu(pack: Pack) -> list[dict]:
     hours = t["gpu_memory_fill_hours"]
     hw = "inference-resources"
     throttle = f'reason=~"{"|".join(t["gpu_throttle_reasons"])}"'
-    xid_critical = f'xid=~"{_codes(t["xid_critical"])}"'
     xid_other = f'xid!~"{_codes(t["xid_critical"] + t["xid_ignored"])}"'
     uncorrected = 'type="uncorrected"'
-    lost = 'state="lost"'
     return [
         alert(
             pack,
@@ -260,16 +273,12 @@ def gpu(pack: Pack) -> list[dict]:
         alert(
             pack,
             "InferenceGPUXidCritical",
-            with_owner(
-                pack,
-                f"sum by ({gid}, xid) (increase(inference_gpu_xid_errors_total"
-                f"{pack.sel(xid_critical)}[10m])) > 0",
-                on=inst,
-            ),
+            with_owner(pack, gpu_xid_critical(pack), on=inst),
             severity="critical",
             summary="GPU reported a critical XID error.",
             description="{{ $labels.instance }} GPU {{ $labels.gpu }}: XID {{ $labels.xid }} "
-            '({{ $value | printf "%.0f" }} in 10 minutes).',
+            '({{ $value | printf "%.0f" }} in 10 minutes).'
+            + served_models(pack, inst, " Models on it: ", "."),
             dashboard=hw,
             model_scoped=False,
             runbook=Runbook(
@@ -346,10 +355,11 @@ def gpu(pack: Pack) -> list[dict]:
         alert(
             pack,
             "InferenceGPULost",
-            with_owner(pack, f"max by ({gid}) (inference_gpu_state{pack.sel(lost)}) == 1", on=inst),
+            with_owner(pack, gpu_lost(pack), on=inst),
             severity="critical",
             summary="A GPU fell off the bus.",
-            description="{{ $labels.instance }} GPU {{ $labels.gpu }} is lost.",
+            description="{{ $labels.instance }} GPU {{ $labels.gpu }} is lost."
+            + served_models(pack, inst, " Models on it: ", "."),
             dashboard=hw,
             model_scoped=False,
             runbook=Runbook(

@@ -1,68 +1,106 @@
 """Inhibitions against a real Alertmanager with the committed config: symptoms of one cause are
-folded away, unrelated models never are. Deliveries are read from the Slack stand-in."""
+folded away, unrelated models never are. Deliveries are read from the Slack stand-in.
+
+The causes and the InferenceModelAffected alerts are posted with the labels the rule pack
+gives them: those label sets are the expectations of its promtool tests
+(tests/rules/unit_cases.py), which prove the rules produce exactly them.
+"""
 
 from __future__ import annotations
 
+import sys
 import time
+from pathlib import Path
 
 import pytest
 from amstack import Alertmanager, StandIn, alert, config_for_tests, wait_for
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "rules"))
+import unit_cases as rules  # noqa: E402
+
 pytestmark = pytest.mark.prometheus
 
-# (alert, delivered?): posted together; cluster="test" on all of them.
+SENT, SILENT = "sent", "silent"  # delivered; routed nowhere (severity info)
+
+
+def inhibited(by: str) -> str:
+    return f"inhibited by {by}"
+
+
+def from_rules(expected: dict, **changes: str) -> dict:
+    """An alert with the labels a promtool case expects of the rule pack (plus `changes`)."""
+    labels = {**expected["exp_labels"], **changes}
+    name = expected.get("alertname") or labels.pop("alertname")
+    return alert(name, labels.pop("severity"), **labels)
+
+
+def affected(model: dict, cause: str) -> dict:
+    return from_rules({"alertname": "InferenceModelAffected", **rules.affected(model, cause)})
+
+
+def cause(name: str, labels: dict, severity: str = "critical") -> dict:
+    return alert(name, severity, **labels)
+
+
+TARGET = {k: rules.MODEL[k] for k in ("job", "instance", "namespace", "target", "server")}
+EXPORTER = {k: rules.ELSEWHERE[k] for k in ("job", "instance", "namespace")}
+OWNER = rules.OWNER
+GPU_POD = {"job": "inference-exporter", "instance": "10.0.0.10:9400", "namespace": "vision"}
+OCR = {**rules.MODEL, **GPU_POD, "target": "ocr-0", "model": "ocr", "model_class": "default"}
+
+# (alert, what Alertmanager must do with it): all posted together; cluster="test" on all.
 CASES = [
-    # Down model: its latency, burn and canary alerts are symptoms.
-    (alert("InferenceTargetDown", "critical", model="ranker", target="ranker-triton", team="search"), True),
-    (alert("InferenceMeanLatencyHigh", "warning", model="ranker", team="search"), False),
-    (alert("InferenceLatencyBudgetBurnCritical", "critical", model="ranker", slo="latency"), False),
-    (alert("InferenceCanaryFailing", "critical", model="ranker", version="3"), False),
-    # Different models: nothing in common.
-    (alert("InferenceTargetDown", "critical", model="embedder", target="embedder-0"), True),
-    (alert("InferenceMeanLatencyHigh", "warning", model="reranker"), True),
-    # Same model names in another cluster are other models.
-    (alert("InferenceModelNotReady", "warning", model="catalog", version="2"), True),
-    (
-        dict(
-            alert("InferenceErrorRatioAnomaly", "warning", model="catalog"),
-            labels={
-                "alertname": "InferenceErrorRatioAnomaly",
-                "severity": "warning",
-                "cluster": "other",
-                "model": "catalog",
-            },
-        ),
-        True,
-    ),  # fmt: skip
+    # One target down: the exporter still answers, so only that target's model is affected.
+    (cause("InferenceTargetDown", {**TARGET, **OWNER}), SENT),
+    (affected(rules.MODEL, "InferenceTargetDown"), SILENT),
+    (alert("InferenceMeanLatencyHigh", "warning", model="ranker", namespace="shop", team="search"),
+     inhibited("InferenceModelAffected")),
+    (alert("InferenceLatencyBudgetBurnCritical", "critical", model="ranker", namespace="shop", slo="latency"),
+     inhibited("InferenceModelAffected")),
+    (alert("InferenceCanaryFailing", "critical", model="ranker", namespace="shop", version="3"),
+     inhibited("InferenceModelAffected")),
+    # The model behind the exporter's other target is not affected.
+    (alert("InferenceMeanLatencyHigh", "warning", model="embedder", namespace="shop"), SENT),
+    # The exporter down: every model it served is affected.
+    (cause("InferenceExporterDown", {**EXPORTER, **OWNER}), SENT),
+    (affected(rules.ELSEWHERE, "InferenceExporterDown"), SILENT),
+    (alert("InferenceErrorRatioAnomaly", "warning", model="reranker", namespace="shop"),
+     inhibited("InferenceModelAffected")),
+    # A model that is not ready explains its own symptoms, here in cluster "test" only:
+    # the same model name in another cluster is another model.
+    (alert("InferenceModelNotReady", "warning", model="catalog", namespace="shop", version="2"), SENT),
+    (alert("InferenceCanaryFailing", "critical", model="catalog", namespace="shop", version="2"),
+     inhibited("InferenceModelNotReady")),
+    (from_rules({"alertname": "InferenceErrorRatioAnomaly",
+                 "exp_labels": {"severity": "warning", "model": "catalog", "namespace": "shop"}},
+                cluster="other"), SENT),
     # Without a model label, "equal" would match empty with empty: must not inhibit.
-    (alert("InferenceExporterDown", "critical", instance="10.0.0.7:9090"), True),
-    (alert("InferenceLatencyAnomaly", "warning", instance="10.0.0.8:9090"), True),
-    # A lost GPU explains the latency of the model it served, not its errors.
-    (
-        alert("InferenceGPULost", "critical", model="ocr", gpu="0", uuid="GPU-1", instance="10.0.0.9:9090"),
-        True,
-    ),
-    (alert("InferenceLatencyBudgetBurnWarning", "warning", model="ocr", slo="latency"), False),
-    (alert("InferenceErrorRatioAnomaly", "warning", model="ocr"), True),
+    (cause("InferenceExporterDown", {"job": "inference-exporter", "instance": "10.0.0.7:9090",
+                                     "namespace": "ads"}), SENT),
+    (alert("InferenceLatencyAnomaly", "warning", instance="10.0.0.8:9090", namespace="ads"), SENT),
+    # A lost GPU explains the latency of the models on it, not their errors.
+    (cause("InferenceGPULost", {**GPU_POD, "gpu": "0", "uuid": "GPU-1"}), SENT),
+    (affected(OCR, "InferenceGPULost"), SILENT),
+    (alert("InferenceLatencyBudgetBurnWarning", "warning", model="ocr", namespace="vision", slo="latency"),
+     inhibited("InferenceModelAffected")),
+    (alert("InferenceErrorRatioAnomaly", "warning", model="ocr", namespace="vision"), SENT),
+    # A critical XID hides the plain XID ticket of the same GPU only, and the latency of its models.
+    (cause("InferenceGPUXidCritical", {**GPU_POD, "uuid": "GPU-2", "gpu": "1", "xid": "79"}), SENT),
+    (affected({**OCR, "target": "ocr-1", "model": "ocr-v2"}, "InferenceGPUXidCritical"), SILENT),
+    (alert("InferenceMeanLatencyHigh", "warning", model="ocr-v2", namespace="vision"),
+     inhibited("InferenceModelAffected")),
+    (cause("InferenceGPUXidError", {**GPU_POD, "uuid": "GPU-2", "gpu": "1", "xid": "31"}, "warning"),
+     inhibited("InferenceGPUXidCritical")),
+    (cause("InferenceGPUXidError", {**GPU_POD, "uuid": "GPU-3", "gpu": "2", "xid": "31"}, "warning"), SENT),
     # Critical hides warning: the same alert name, and the page/ticket pair of one SLO.
-    (alert("InferenceTrafficDrop", "critical", model="search-embed"), True),
-    (alert("InferenceTrafficDrop", "warning", model="search-embed"), False),
-    (
-        alert(
-            "InferenceAvailabilityBudgetBurnCritical", "critical", model="query-parser", slo="availability"
-        ),
-        True,
-    ),
-    (
-        alert("InferenceAvailabilityBudgetBurnWarning", "warning", model="query-parser", slo="availability"),
-        False,
-    ),
-    (alert("InferenceLatencyBudgetBurnWarning", "warning", model="query-parser", slo="latency"), True),
-    # A critical XID hides the plain XID ticket of the same GPU only.
-    (alert("InferenceGPUXidCritical", "critical", uuid="GPU-2", gpu="1", instance="10.0.0.10:9090"), True),
-    (alert("InferenceGPUXidError", "warning", uuid="GPU-2", gpu="1", instance="10.0.0.10:9090"), False),
-    (alert("InferenceGPUXidError", "warning", uuid="GPU-3", gpu="2", instance="10.0.0.10:9090"), True),
-]
+    (alert("InferenceTrafficDrop", "critical", model="search-embed"), SENT),
+    (alert("InferenceTrafficDrop", "warning", model="search-embed"), inhibited("InferenceTrafficDrop")),
+    (alert("InferenceAvailabilityBudgetBurnCritical", "critical", model="query-parser", slo="availability"),
+     SENT),
+    (alert("InferenceAvailabilityBudgetBurnWarning", "warning", model="query-parser", slo="availability"),
+     inhibited("InferenceAvailabilityBudgetBurnCritical")),
+    (alert("InferenceLatencyBudgetBurnWarning", "warning", model="query-parser", slo="latency"), SENT),
+]  # fmt: skip
 
 
 def key(a: dict) -> tuple:
@@ -79,10 +117,21 @@ def alertmanager(tmp_path):
     assert am.proc.poll() is not None
 
 
+def test_affected_labels_come_from_the_rule_pack():
+    # The posted InferenceModelAffected alerts carry what the rules give them: model and cause.
+    posted = [a["labels"] for a, _ in CASES if a["labels"]["alertname"] == "InferenceModelAffected"]
+    assert posted and all(p["model"] and p["cause"] and p["severity"] == "info" for p in posted)
+    assert {p["cause"] for p in posted} == {
+        "InferenceTargetDown", "InferenceExporterDown", "InferenceGPULost", "InferenceGPUXidCritical"
+    }  # fmt: skip
+
+
 def test_inhibitions_fold_symptoms_of_one_cause_only(alertmanager):
     am, standin = alertmanager
     am.post_alerts([a for a, _ in CASES])
-    expected = sorted((a["labels"]["alertname"], a["labels"].get("model", "")) for a, sent in CASES if sent)
+    expected = sorted(
+        (a["labels"]["alertname"], a["labels"].get("model", "")) for a, what in CASES if what == SENT
+    )
 
     def delivered():
         got = sorted((name, model) for status, name, model in standin.titles() if status == "FIRING")
@@ -92,8 +141,13 @@ def test_inhibitions_fold_symptoms_of_one_cause_only(alertmanager):
     time.sleep(3)  # longer than group_wait and group_interval: an inhibited one would be here by now
     assert sorted((name, model) for _, name, model in standin.titles()) == expected
 
-    # Alertmanager's own view agrees: every suppressed alert names its inhibitor.
-    state = {key(a): a["status"] for a in am.get("/api/v2/alerts").json()}
-    for a, sent in CASES:
-        inhibited_by = state[key(a)]["inhibitedBy"]
-        assert bool(inhibited_by) is not sent, (key(a), state[key(a)])
+    # Alertmanager's own view agrees, and every suppressed alert names the right inhibitor.
+    alerts = am.get("/api/v2/alerts").json()
+    name_of = {a["fingerprint"]: a["labels"]["alertname"] for a in alerts}
+    state = {key(a): a["status"] for a in alerts}
+    for a, what in CASES:
+        inhibitors = sorted(name_of.get(fp, fp) for fp in state[key(a)]["inhibitedBy"])
+        if what.startswith("inhibited by "):
+            assert what.removeprefix("inhibited by ") in inhibitors, (key(a), inhibitors)
+        else:
+            assert inhibitors == [], (key(a), inhibitors)

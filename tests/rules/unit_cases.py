@@ -91,18 +91,33 @@ class Case:
     at: str
     expect: list[dict] = field(default_factory=list)
     interval: str = "1m"
+    # promtool `promql_expr_test` entries checked in the same group (recording rules the alert reads).
+    promql: list[dict] = field(default_factory=list)
 
     def group(self) -> dict:
-        return {
+        group = {
             "name": f"{self.alert}: {self.case}",
             "interval": self.interval,
             "input_series": self.inputs,
             "alert_rule_test": [{"eval_time": self.at, "alertname": self.alert, "exp_alerts": self.expect}],
         }
+        if self.promql:
+            group["promql_expr_test"] = self.promql
+        return group
 
 
 def info(labels: dict = MODEL, n: int = 240) -> dict:
     return series("inference_model_info", labels, f"1x{n}")
+
+
+def last_known_at(at: str, models: list[dict]) -> dict:
+    """A promql_expr_test: target:inference_model_info:last_known holds exactly `models`."""
+    keys = ("job", "instance", "namespace", "target", "team", "model_class", "model", "version")
+    samples = []
+    for m in models:
+        text = ",".join(f'{k}="{m[k]}"' for k in keys if k in m)
+        samples.append({"labels": f"target:inference_model_info:last_known{{{text}}}", "value": 1})
+    return {"expr": "target:inference_model_info:last_known", "eval_time": at, "exp_samples": samples}
 
 
 def requests(success: str, failure: str | None = None, labels: dict = MODEL) -> list[dict]:
@@ -625,7 +640,11 @@ def resource_cases() -> list[Case]:
         xid("79", "0x15"),
         "10m",
         firing(
-            a, {**gpu_crit, "xid": "79"}, "10.0.0.7:9400 GPU 0: XID 79 (1 in 10 minutes).", res, model=False
+            a,
+            {**gpu_crit, "xid": "79"},
+            "10.0.0.7:9400 GPU 0: XID 79 (1 in 10 minutes). Models on it: ranker.",
+            res,
+            model=False,
         ),
     )
     a = "InferenceGPUXidError"
@@ -677,7 +696,7 @@ def resource_cases() -> list[Case]:
         ],
         [series("inference_gpu_state", GPU, "1x10", state="ok")],
         "5m",
-        firing(a, gpu_crit, "10.0.0.7:9400 GPU 0 is lost.", res, model=False),
+        firing(a, gpu_crit, "10.0.0.7:9400 GPU 0 is lost. Models on it: ranker.", res, model=False),
     )
     return cases
 
@@ -715,6 +734,35 @@ def health_cases() -> list[Case]:
             model=False,
         ),
         below_at="3m",
+        # A failed scrape marks every series of the exporter stale at once: the alert still
+        # routes to the models' team and names them, from the last-known models.
+        extra=[
+            Case(
+                a,
+                "models-remembered",
+                [series("up", BASE, "1x5 0x15"), series("inference_model_info", MODEL, "1x5 stale")],
+                "15m",
+                [
+                    firing(
+                        a,
+                        {**crit_inst, **OWNER},
+                        "10.0.0.7:9400 (inference-exporter) has not answered scrapes for 5 minutes; its "
+                        "models (ranker) are unobserved.",
+                        exp,
+                        model=False,
+                    )
+                ],
+                promql=[last_known_at("15m", [MODEL])],
+            ),
+            # Once the exporter answers again, fresh series replace the memory at once.
+            Case(
+                a,
+                "memory-ends-with-outage",
+                [series("up", BASE, "1x5 0x10 1x5"), series("inference_model_info", MODEL, "1x5 stale")],
+                "18m",
+                promql=[last_known_at("18m", [])],
+            ),
+        ],
     )
     a = "InferenceExporterAbsent"
     absent = firing(
@@ -748,6 +796,29 @@ def health_cases() -> list[Case]:
             model=False,
         ),
         below_at="3m",
+        # The exporter drops a dead target's series after stale_after; its models are remembered.
+        extra=[
+            Case(
+                a,
+                "models-remembered",
+                [
+                    series("inference_exporter_target_up", tgt, "1x5 0x15"),
+                    series("inference_model_info", MODEL, "1x6 stale"),
+                ],
+                "15m",
+                [
+                    firing(
+                        a,
+                        {**tgt, **OWNER, "severity": "critical"},
+                        "ranker-0 (bentoml) on 10.0.0.7:9400 has failed every collection for 5 minutes. "
+                        "It serves ranker.",
+                        exp,
+                        model=False,
+                    )
+                ],
+                promql=[last_known_at("15m", [MODEL])],
+            )
+        ],
     )
     a = "InferenceModelNotReady"
     four(
@@ -1011,12 +1082,109 @@ def exporter_cases() -> list[Case]:
     return cases
 
 
+# A second model behind another target of the same exporter, and one on another exporter.
+NEIGHBOUR = {
+    **MODEL,
+    "target": "embedder-0",
+    "server": "kserve",
+    "model_class": "embedding",
+    "model": "embedder",
+}
+ELSEWHERE = {**MODEL, "instance": "10.0.0.8:9400", "target": "reranker-0", "model": "reranker"}
+
+
+def affected(model: dict, cause: str) -> dict:
+    keys = ("job", "instance", "namespace", "target", "team", "model_class", "model")
+    labels = {k: model[k] for k in keys} | {"cause": cause, "severity": "info"}
+    return firing(
+        "InferenceModelAffected",
+        labels,
+        f"{model['model']} ({model['target']} on {model['instance']}) is affected by {cause}: Alertmanager "
+        "holds back its symptom alerts while this lasts.",
+        "inference-model",
+    )
+
+
+def inhibition_cases() -> list[Case]:
+    a = "InferenceModelAffected"
+    tgt = {k: MODEL[k] for k in ("job", "instance", "namespace", "target", "server")}
+    neighbour_tgt = {**tgt, "target": NEIGHBOUR["target"], "server": NEIGHBOUR["server"]}
+    far = {k: ELSEWHERE[k] for k in ("job", "instance", "namespace")}
+    models = [info(MODEL, 12), info(NEIGHBOUR, 12), info(ELSEWHERE, 12)]
+
+    def xid(code: str, labels: dict = GPU) -> dict:
+        return series("inference_gpu_xid_errors_total", labels, "0x3 1x8", xid=code)
+
+    return [
+        # One target of an exporter down: its model only, not the neighbour behind the same exporter.
+        Case(
+            a,
+            "fires",
+            [
+                series("inference_exporter_target_up", tgt, "1x3 0x8"),
+                series("inference_exporter_target_up", neighbour_tgt, "1x12"),
+                *models,
+            ],
+            "6m",
+            [affected(MODEL, "InferenceTargetDown")],
+        ),
+        # The exporter itself down: every model it served, remembered after its series went stale.
+        Case(
+            a,
+            "exporter-down",
+            [
+                series("up", BASE, "1x3 0x8"),
+                series("up", far, "1x12"),
+                series("inference_model_info", MODEL, "1x3 stale"),
+                series("inference_model_info", NEIGHBOUR, "1x3 stale"),
+                info(ELSEWHERE, 12),
+            ],
+            "8m",
+            [affected(NEIGHBOUR, "InferenceExporterDown"), affected(MODEL, "InferenceExporterDown")],
+        ),
+        # A lost GPU: the models of the exporter that sees it, nothing on other exporters.
+        Case(
+            a,
+            "gpu-lost",
+            [series("inference_gpu_state", GPU, "0x3 1x8", state="lost"), *models],
+            "6m",
+            [affected(NEIGHBOUR, "InferenceGPULost"), affected(MODEL, "InferenceGPULost")],
+        ),
+        # A critical XID here; an application XID (13) elsewhere explains nothing.
+        Case(
+            a,
+            "gpu-xid-critical",
+            [xid("79"), xid("13", {**GPU, **far}), *models],
+            "6m",
+            [affected(NEIGHBOUR, "InferenceGPUXidCritical"), affected(MODEL, "InferenceGPUXidCritical")],
+        ),
+        Case(
+            a,
+            "below",
+            [
+                series("up", BASE, "1x12"),
+                series("inference_exporter_target_up", tgt, "1x12"),
+                series("inference_gpu_state", GPU, "1x12", state="ok"),
+                series("inference_gpu_state", GPU, "0x12", state="lost"),
+                xid("61"),
+                *models,
+            ],
+            "6m",
+        ),
+        Case(a, "ends-with-cause", [series("inference_exporter_target_up", tgt, "0x5 1x6"), *models], "8m"),
+        # A dead target whose models were never seen names no model: nothing to inhibit.
+        Case(a, "zero-traffic", [series("inference_exporter_target_up", tgt, "0x12")], "6m"),
+        Case(a, "no-data", [], "6m"),
+    ]
+
+
 FILES = {
     "slo": (("recording.yml", "slo.yml"), "1m", slo_cases),
     "anomaly": (("recording.yml", "anomaly.yml"), "4m", anomaly_cases),
     "resources": (("recording.yml", "resources.yml"), "1m", resource_cases),
     "health": (("recording.yml", "health.yml"), "1m", health_cases),
     "exporter": (("recording.yml", "exporter.yml"), "1m", exporter_cases),
+    "inhibition": (("recording.yml", "inhibition.yml"), "1m", inhibition_cases),
 }
 HEADER = "# Generated by tests/rules/unit_cases.py (the cases are written there). Do not edit by hand.\n"
 
