@@ -42,6 +42,12 @@ def cause(name: str, labels: dict, severity: str = "critical") -> dict:
     return alert(name, severity, **labels)
 
 
+def not_ready(target: str) -> dict:
+    return alert(
+        "InferenceModelNotReady", "warning", model="ranker", namespace="shop", version="3", target=target
+    )
+
+
 TARGET = {k: rules.MODEL[k] for k in ("job", "instance", "namespace", "target", "server")}
 EXPORTER = {k: rules.ELSEWHERE[k] for k in ("job", "instance", "namespace")}
 OWNER = rules.OWNER
@@ -59,8 +65,13 @@ CASES = [
      inhibited("InferenceModelAffected")),
     (alert("InferenceCanaryFailing", "critical", model="ranker", namespace="shop", version="3"),
      inhibited("InferenceModelAffected")),
-    # The model behind the exporter's other target is not affected.
+    # The exporter's tickets about that target are symptoms too (its readiness: READINESS).
+    (cause("InferenceExporterCollectionFailing", {**TARGET, **OWNER}, "warning"),
+     inhibited("InferenceTargetDown")),
+    (cause("InferenceExporterTargetStale", {**TARGET, **OWNER}, "warning"), inhibited("InferenceTargetDown")),
+    # The model and the tickets of the exporter's other target are not affected.
     (alert("InferenceMeanLatencyHigh", "warning", model="embedder", namespace="shop"), SENT),
+    (cause("InferenceExporterCollectionFailing", {**TARGET, "target": "embedder-0"}, "warning"), SENT),
     # The exporter down: every model it served is affected.
     (cause("InferenceExporterDown", {**EXPORTER, **OWNER}), SENT),
     (affected(rules.ELSEWHERE, "InferenceExporterDown"), SILENT),
@@ -103,6 +114,15 @@ CASES = [
 ]  # fmt: skip
 
 
+# A down target hides its model's readiness there, not on the model's other targets (a
+# not-ready model is itself a cause, so these are posted on their own).
+READINESS = [
+    (affected(rules.MODEL, "InferenceTargetDown"), SILENT),
+    (not_ready("ranker-0"), inhibited("InferenceModelAffected")),
+    (not_ready("ranker-1"), SENT),
+]
+
+
 def key(a: dict) -> tuple:
     return tuple(sorted(a["labels"].items()))
 
@@ -126,11 +146,12 @@ def test_affected_labels_come_from_the_rule_pack():
     }  # fmt: skip
 
 
-def test_inhibitions_fold_symptoms_of_one_cause_only(alertmanager):
+@pytest.mark.parametrize("cases", [CASES, READINESS], ids=["one-cause-per-model", "readiness-per-target"])
+def test_inhibitions_fold_symptoms_of_one_cause_only(alertmanager, cases):
     am, standin = alertmanager
-    am.post_alerts([a for a, _ in CASES])
+    am.post_alerts([a for a, _ in cases])
     expected = sorted(
-        (a["labels"]["alertname"], a["labels"].get("model", "")) for a, what in CASES if what == SENT
+        (a["labels"]["alertname"], a["labels"].get("model", "")) for a, what in cases if what == SENT
     )
 
     def delivered():
@@ -145,7 +166,7 @@ def test_inhibitions_fold_symptoms_of_one_cause_only(alertmanager):
     alerts = am.get("/api/v2/alerts").json()
     name_of = {a["fingerprint"]: a["labels"]["alertname"] for a in alerts}
     state = {key(a): a["status"] for a in alerts}
-    for a, what in CASES:
+    for a, what in cases:
         inhibitors = sorted(name_of.get(fp, fp) for fp in state[key(a)]["inhibitedBy"])
         if what.startswith("inhibited by "):
             assert what.removeprefix("inhibited by ") in inhibitors, (key(a), inhibitors)

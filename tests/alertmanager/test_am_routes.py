@@ -100,7 +100,8 @@ def test_secrets_come_from_files_only():
 def test_inhibitions_never_match_on_empty_model_labels():
     """An absent label equals an absent label: each rule must require the label that separates."""
     for rule in load()["inhibit_rules"]:
-        separating = "model" if "model" in rule["equal"] else "uuid"
-        assert separating in rule["equal"], rule
-        assert f'{separating}=~".+"' in rule["source_matchers"], rule
-        assert f'{separating}=~".+"' in rule["target_matchers"], rule
+        separating = [label for label in ("model", "uuid", "target") if label in rule["equal"]]
+        assert separating, rule
+        for label in separating:
+            assert f'{label}=~".+"' in rule["source_matchers"], rule
+            assert f'{label}=~".+"' in rule["target_matchers"], rule
