@@ -163,6 +163,40 @@ def with_owner(pack: Pack, expr: str, on: str) -> str:
     )
 
 
+# Prometheus' own `up` carries only the labels Prometheus gives the scrape target. A cluster
+# label set in the exporter's `global.labels` is on every series the exporter serves, but not
+# on `up`: joins with `up` then match without it (on the exporter's namespace, job, instance).
+
+
+def _without_cluster(pack: Pack) -> str:
+    return ", ".join(n for n in pack.instance_labels.split(", ") if n != pack.label("cluster"))
+
+
+def and_scrape(pack: Pack, left: str, condition) -> str:
+    """`left and on (instance labels) (condition())`, where `condition(*matchers)` reads `up`."""
+    cl = pack.label("cluster")
+    labelled, unlabelled = condition(f'{cl}!=""'), condition(f'{cl}=""')
+    return (
+        f"({left} and on ({pack.instance_labels}) ({labelled}))\n"
+        f"or\n({left} and on ({_without_cluster(pack)}) ({unlabelled}))"
+    )
+
+
+def with_scrape_owner(pack: Pack, condition) -> str:
+    """`with_owner` for an expression on `up` (`condition(*matchers)`): where `up` has no cluster
+    label, the owner is found without it and lends its cluster too."""
+    cl, inst, bare = pack.label("cluster"), pack.instance_labels, _without_cluster(pack)
+    owner = "instance:inference_owner:info"
+    labelled, unlabelled = condition(f'{cl}!=""'), condition(f'{cl}=""')
+    return (
+        f"(\n  ({labelled})\n  * on ({inst}) group_left ({pack.owner_labels}) {owner}\n"
+        f"  or on ({inst})\n  ({labelled})\n)\n"
+        f"or\n"
+        f"(\n  ({unlabelled})\n  * on ({bare}) group_left ({cl}, {pack.owner_labels})\n"
+        f"  topk by ({bare}) (1, {owner})\n  or on ({bare})\n  ({unlabelled})\n)"
+    )
+
+
 def served_models(pack: Pack, scope: str, before: str, after: str, otherwise: str = "") -> str:
     """Template text naming the models an exporter or target serves (`scope`: the labels that
     select it), as `before` + "a, b" + `after`; `otherwise` when none is known."""

@@ -3,7 +3,16 @@ and the post-deploy regression check."""
 
 from __future__ import annotations
 
-from .common import Pack, Runbook, alert, duration_seconds, group, served_models, with_owner
+from .common import (
+    Pack,
+    Runbook,
+    alert,
+    duration_seconds,
+    group,
+    served_models,
+    with_owner,
+    with_scrape_owner,
+)
 from .slo import versions as running_versions
 
 VERSIONED = 'version!=""'
@@ -11,9 +20,9 @@ CHECK_VERSION = 'check="version"'
 CHECK_CONFIG = 'check=~"config|artifact"'
 
 
-def exporter_down(pack: Pack) -> str:
+def exporter_down(pack: Pack, *matchers: str) -> str:
     """One series per exporter Prometheus cannot scrape."""
-    return f"up{pack.sel()} == 0"
+    return f"up{pack.sel(*matchers)} == 0"
 
 
 def target_down(pack: Pack) -> str:
@@ -27,7 +36,7 @@ def availability(pack: Pack) -> list[dict]:
         alert(
             pack,
             "InferenceExporterDown",
-            with_owner(pack, exporter_down(pack), on=inst),
+            with_scrape_owner(pack, lambda *m: exporter_down(pack, *m)),
             for_=pack.forr("target_down"),
             severity="critical",
             summary="Prometheus cannot scrape an inference exporter.",

@@ -14,17 +14,24 @@ held back from the first failed scrape, so the page that arrives is the cause's 
 from __future__ import annotations
 
 from . import health, resources
-from .common import LAST_KNOWN, Pack, Runbook, alert, group
+from .common import LAST_KNOWN, Pack, Runbook, alert, and_scrape, group
 
 
-def causes(pack: Pack) -> list[tuple[str, str, str]]:
-    """(cause alert, labels its scope is matched on, its condition) for every cause."""
+def causes(pack: Pack) -> list[tuple[str, object]]:
+    """(cause alert, `scoped(left)`: the series of `left` in that cause's scope) per cause."""
     inst = pack.instance_labels
+
+    def within(on: str, condition: str):
+        return lambda left: f"{left}\n  and on ({on})\n  ({condition})"
+
     return [
-        ("InferenceExporterDown", inst, health.exporter_down(pack)),
-        ("InferenceTargetDown", f"{inst}, target", health.target_down(pack)),
-        ("InferenceGPULost", inst, resources.gpu_lost(pack)),
-        ("InferenceGPUXidCritical", inst, resources.gpu_xid_critical(pack)),
+        (
+            "InferenceExporterDown",
+            lambda left: and_scrape(pack, left, lambda *m: health.exporter_down(pack, *m)),
+        ),
+        ("InferenceTargetDown", within(f"{inst}, target", health.target_down(pack))),
+        ("InferenceGPULost", within(inst, resources.gpu_lost(pack))),
+        ("InferenceGPUXidCritical", within(inst, resources.gpu_xid_critical(pack))),
     ]
 
 
@@ -32,14 +39,14 @@ def affected(pack: Pack) -> str:
     labels = ", ".join(dict.fromkeys([*pack.instance_labels.split(", "), "target", *pack.model_labels]))
     models = f"max by ({labels}) ({LAST_KNOWN})"
     branches = [
-        f'label_replace(\n  {models}\n  and on ({on})\n  ({condition}),\n  "cause", "{cause}", "", ""\n)'
-        for cause, on, condition in causes(pack)
+        f'label_replace(\n  {scoped(models)},\n  "cause", "{cause}", "", ""\n)'
+        for cause, scoped in causes(pack)
     ]
     return "\nor\n".join(branches)
 
 
 def inhibitors(pack: Pack) -> list[dict]:
-    names = ", ".join(c for c, _, _ in causes(pack))
+    names = ", ".join(c for c, _ in causes(pack))
     return [
         alert(
             pack,

@@ -9,7 +9,8 @@ carries `target`), falling back to the whole devices' memory where process attri
 
 from __future__ import annotations
 
-from .common import LAST_KNOWN, Pack, group, record
+from . import health
+from .common import LAST_KNOWN, Pack, and_scrape, group, record
 
 FAILURE = 'outcome="failure"'
 OWNED = 'target!=""'
@@ -46,7 +47,7 @@ def last_known_models(pack: Pack) -> str:
         f"or on ({inst}, target)\n"
         f"({LAST_KNOWN} and on ({inst}, target) (inference_exporter_target_up{pack.sel()} == 0))\n"
         f"or on ({inst})\n"
-        f"({LAST_KNOWN} and on ({inst}) (up{pack.sel()} == 0))"
+        f"(\n{and_scrape(pack, LAST_KNOWN, lambda *m: health.exporter_down(pack, *m))}\n)"
     )
 
 

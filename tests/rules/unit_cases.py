@@ -762,6 +762,50 @@ def health_cases() -> list[Case]:
                 "18m",
                 promql=[last_known_at("18m", [])],
             ),
+            # `cluster` from the exporter's global labels: on its series, not on Prometheus' `up`.
+            # The owner is still found, and lends its cluster.
+            Case(
+                a,
+                "exporter-side-cluster",
+                [
+                    series("up", BASE, "1x5 0x15"),
+                    series("inference_model_info", {**MODEL, "cluster": "eu"}, "1x5 stale"),
+                ],
+                "15m",
+                [
+                    firing(
+                        a,
+                        {**crit_inst, **OWNER, "cluster": "eu"},
+                        "10.0.0.7:9400 (inference-exporter) has not answered scrapes for 5 minutes; its "
+                        "models (ranker) are unobserved.",
+                        exp,
+                        model=False,
+                    )
+                ],
+            ),
+            # `cluster` from Prometheus, on every series: the same address in another cluster is
+            # another exporter (up, other team).
+            Case(
+                a,
+                "prometheus-side-cluster",
+                [
+                    series("up", {**BASE, "cluster": "eu"}, "1x5 0x15"),
+                    series("inference_model_info", {**MODEL, "cluster": "eu"}, "1x5 stale"),
+                    series("up", {**BASE, "cluster": "us"}, "1x20"),
+                    series("inference_model_info", {**MODEL, "cluster": "us", "team": "ads"}, "1x20"),
+                ],
+                "15m",
+                [
+                    firing(
+                        a,
+                        {**crit_inst, **OWNER, "cluster": "eu"},
+                        "10.0.0.7:9400 (inference-exporter) has not answered scrapes for 5 minutes; its "
+                        "models (ranker) are unobserved.",
+                        exp,
+                        model=False,
+                    )
+                ],
+            ),
         ],
     )
     a = "InferenceExporterAbsent"
@@ -1094,8 +1138,8 @@ ELSEWHERE = {**MODEL, "instance": "10.0.0.8:9400", "target": "reranker-0", "mode
 
 
 def affected(model: dict, cause: str) -> dict:
-    keys = ("job", "instance", "namespace", "target", "team", "model_class", "model")
-    labels = {k: model[k] for k in keys} | {"cause": cause, "severity": "info"}
+    keys = ("cluster", "job", "instance", "namespace", "target", "team", "model_class", "model")
+    labels = {k: model[k] for k in keys if k in model} | {"cause": cause, "severity": "info"}
     return firing(
         "InferenceModelAffected",
         labels,
@@ -1141,6 +1185,17 @@ def inhibition_cases() -> list[Case]:
             ],
             "8m",
             [affected(NEIGHBOUR, "InferenceExporterDown"), affected(MODEL, "InferenceExporterDown")],
+        ),
+        # The same with `cluster` from the exporter's global labels, which `up` does not carry.
+        Case(
+            a,
+            "exporter-down-exporter-side-cluster",
+            [
+                series("up", BASE, "1x3 0x8"),
+                series("inference_model_info", {**MODEL, "cluster": "eu"}, "1x3 stale"),
+            ],
+            "8m",
+            [affected({**MODEL, "cluster": "eu"}, "InferenceExporterDown")],
         ),
         # A lost GPU: the models of the exporter that sees it, nothing on other exporters.
         Case(
