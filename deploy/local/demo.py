@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import signal
 import sys
@@ -35,6 +36,7 @@ import demo_speed  # noqa: E402
 import embedding_model  # noqa: E402
 import launch  # noqa: E402
 import procs  # noqa: E402
+import ranking_model  # noqa: E402
 import requests  # noqa: E402
 import stack_config  # noqa: E402
 import traffic  # noqa: E402
@@ -53,7 +55,7 @@ class Deployment:
     model_class: str  # selects the SLO class of the rule pack (rules/config.yml)
 
 
-RANKER = "ranker"
+RANKER = ranking_model.MODEL_NAME
 # Named as `--servers` and `inject.sh down` name them.
 DEPLOYMENTS = {
     "triton": Deployment("triton", RANKER, "search", "ranking"),
@@ -251,10 +253,13 @@ class Demo:
             self.sidecars[kind] = f"127.0.0.1:{port}"
         config = self.state / f"exporter-{kind}.yml"
         deployment = DEPLOYMENTS[kind]
-        labels = {"team": deployment.team, "cluster": "local", "model_class": deployment.model_class}
+        labels = {"team": deployment.team, "model_class": deployment.model_class}
         models = []
+        every = self.args.canary_every
         if deployment.model == embedding_model.MODEL_NAME:
-            models = [stack_config.embedding_canary(embedding_model, CANARY_EVERY)]
+            models = [stack_config.embedding_canary(embedding_model, every)]
+        elif deployment.server in stack_config.RANKING_CANARY_SERVERS:
+            models = [stack_config.ranking_canary(ranking_model, deployment.server, every)]
         config.write_text(
             stack_config.exporter_config(
                 f"{deployment.model}-{deployment.server}",
@@ -415,10 +420,19 @@ class Demo:
         lines += ["", "  Exporter sidecars (unified inference_* metrics):"]
         for kind, address in self.sidecars.items():
             lines.append(f"    {kind:<9} http://{address}/metrics   landing page http://{address}/")
+        every = self.args.canary_every
         if embedding_model.MODEL_NAME in {h.model for h in self.servers.values()}:
             lines += [
-                f"    canary: the embedder's sidecar embeds a golden query every {CANARY_EVERY},",
+                f"    canary: the embedder's sidecar embeds a golden query every {every},",
                 "    compared by cosine with a stored vector: inference_canary_success, ..._quality_score",
+            ]
+        ranked = [k for k in self.sidecars if DEPLOYMENTS[k].server in stack_config.RANKING_CANARY_SERVERS]
+        ranked = [k for k in ranked if DEPLOYMENTS[k].model == RANKER]
+        if ranked:
+            lines += [
+                f"    canary: the {', '.join(ranked)} sidecar(s) rank a golden page of "
+                f"{ranking_model.CANARY_PAGE} products every {every};",
+                "    its 3 most relevant products must come first (top_k check)",
             ]
         lines += ["", "  Event journals, one per sidecar (probes, versions, canary runs):"]
         exporter = rel(Path(sys.executable).with_name("inference-exporter"))
@@ -475,8 +489,10 @@ class Demo:
         """Stop servers listed under ``down`` in the control file; start them again when unlisted."""
         for kind in list(self.servers):
             if kind in down and self.servers[kind] is not None:
-                say(f"control: stopping {kind} (its sidecar stays up and reports it unreachable)")
-                self.servers[kind].stop()
+                say(f"control: killing {kind} (its sidecar stays up and reports it unreachable)")
+                # A crash, not a shutdown: a server draining for seconds would still answer its
+                # metrics with no traffic, which is a traffic drop, not a dead target.
+                self.servers[kind].stop(grace=0)
                 self.servers[kind] = None
         for kind in self.args.servers:
             if kind not in down and self.servers.get(kind) is None:
@@ -601,9 +617,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="divide every duration of the rule pack by this (%(default)s; 1: production timing)",
     )
     ap.add_argument("--report-every", type=float, default=60, help="traffic report interval, seconds")
+    ap.add_argument(
+        "--canary-every", default=CANARY_EVERY, help="interval of the sidecars' golden requests (%(default)s)"
+    )
     ap.add_argument("--state-dir", type=Path, default=REPO / ".demo", help="state folder (%(default)s)")
     ap.add_argument("--stop", action="store_true", help="stop the demo running in another shell")
     args = ap.parse_args(argv)
+    if not re.fullmatch(r"\d+(ms|s|m|h)", args.canary_every):
+        ap.error(f"--canary-every: a duration such as 15s or 1m, not {args.canary_every!r}")
     args.servers = [s.strip() for s in args.servers.split(",") if s.strip()]
     unknown = set(args.servers) - set(DEPLOYMENTS)
     if unknown or not args.servers:

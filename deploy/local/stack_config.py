@@ -13,6 +13,8 @@ from pathlib import Path
 
 import yaml
 
+CLUSTER = "local"
+
 
 def exporter_config(
     target: str,
@@ -28,7 +30,12 @@ def exporter_config(
     if models:
         entry["models"] = models
     config = {
-        "global": {"scrape_interval": f"{interval_s:g}s", "scrape_timeout": f"{min(interval_s, 5):g}s"},
+        "global": {
+            "scrape_interval": f"{interval_s:g}s",
+            "scrape_timeout": f"{min(interval_s, 5):g}s",
+            # On every series the sidecar serves, its own included (the rule pack joins on it).
+            "labels": {"cluster": CLUSTER},
+        },
         "targets": [entry],
     }
     return yaml.safe_dump(config, sort_keys=False)
@@ -62,6 +69,46 @@ def embedding_canary(model, every: str) -> dict:
             }
         ],
     }
+
+
+# Where each server's ranking answer lives, and the request that asks for it. MLServer's
+# scikit-learn runtime answers both class probabilities in one flat list, which a top-K
+# path cannot pick apart, so it gets no ranking canary.
+RANKING_CANARY_SERVERS = ("triton", "kserve", "bentoml")
+
+
+def ranking_canary(model, server: str, every: str) -> dict:
+    """The ranking model declared with a golden search page whose top products are known.
+
+    ``model`` is ``servers/ranking_model.py``. The answer's scores are ranked and their top 3
+    compared with the products the hidden relevance ranks first; a model that ranks them
+    elsewhere (a broken feature order, a bad retrain) fails with reason ``top_k``.
+    """
+    if server not in RANKING_CANARY_SERVERS:
+        raise ValueError(f"no ranking canary for {server}; servers with one: {RANKING_CANARY_SERVERS}")
+    rows = model.canary_rows()
+    top = model.canary_top(3)
+    canary: dict = {"id": f"{model.MODEL_NAME}-golden-page", "every": every, "timeout": "2s"}
+    if server == "triton":
+        flat = [x for row in rows for x in row]
+        canary["kserve_v2"] = {
+            "inputs": [
+                {"name": "features", "datatype": "FP32", "shape": [len(rows), len(rows[0])], "data": flat}
+            ]
+        }
+        path = "outputs[0].data"
+    elif server == "kserve":
+        canary |= {"path": f"/v1/models/{model.MODEL_NAME}:predict", "body": {"instances": rows}}
+        path = "predictions"
+    else:
+        canary |= {"path": "/rank", "body": {"features": rows}}
+        path = "$"
+    canary["expect"] = {
+        "status": 200,
+        "max_latency": "500ms",
+        "top_k": {"path": path, "ids": top, "k": len(top), "min_overlap": 1.0},
+    }
+    return {"name": model.MODEL_NAME, "canaries": [canary]}
 
 
 def prometheus_config(

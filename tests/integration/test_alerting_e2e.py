@@ -5,8 +5,10 @@ Triton server under search traffic, its exporter sidecar scraped every second, t
 pack at 60x speed, Alertmanager with the committed config posting Slack messages to the
 stand-in. ``inject.sh latency`` slows the ranking model down; exactly one firing message
 for InferenceMeanLatencyHigh must arrive, naming model and version and linking runbook
-and dashboard; ``inject.sh reset`` must bring the resolved message. Nothing may outlive
-the test.
+and dashboard; ``inject.sh reset`` must bring the resolved message. Then ``inject.sh down``
+stops Triton: one InferenceTargetDown page naming the ranker must arrive, while the ranker's
+failing canary, its readiness ticket and the exporter's tickets about the target are held
+back by Alertmanager's inhibitions. Nothing may outlive the test.
 """
 
 from __future__ import annotations
@@ -35,6 +37,16 @@ ALERT = "InferenceMeanLatencyHigh"
 LIMIT_S = 0.08  # the ranking class's mean latency limit (rules/config.yml)
 INJECTED_S = 0.15
 MEAN_LATENCY = 'model:inference_request_duration_seconds:mean_rate5m{model="ranker"}'
+DOWN = "InferenceTargetDown"
+# What a dead Triton also sets off, and the (alert, cause) Alertmanager must name as the reason
+# it holds each back: the ranker's failing canary and readiness, the exporter's tickets.
+AFFECTED = ("InferenceModelAffected", DOWN)
+SYMPTOMS = {
+    "InferenceCanaryFailing": AFFECTED,
+    "InferenceModelNotReady": AFFECTED,
+    "InferenceExporterCollectionFailing": (DOWN, None),
+    "InferenceExporterTargetStale": (DOWN, None),
+}
 
 
 class Stack:
@@ -43,7 +55,7 @@ class Stack:
         self.out = tmp_path / "demo.out"
         cmd = [
             sys.executable, str(DEMO), "--servers", "triton", "--scrape-interval", "1", "--rule-speed", "60",
-            "--report-every", "30", "--state-dir", str(self.state),
+            "--report-every", "30", "--canary-every", "1s", "--state-dir", str(self.state),
         ]  # fmt: skip
         with open(self.out, "wb") as out:
             self.demo = subprocess.Popen(
@@ -93,16 +105,26 @@ class Stack:
         env = {**os.environ, "DEMO_STATE_DIR": str(self.state), "PYTHON": sys.executable}
         subprocess.run([str(INJECT), *args], check=True, env=env, capture_output=True, timeout=30)
 
-    def messages(self, status: str) -> list[dict]:
-        """Slack attachments of ALERT with this status ("FIRING"/"RESOLVED"), with their channel."""
+    def messages(self, status: str, alert: str = ALERT) -> list[dict]:
+        """Slack attachments of `alert` with this status ("FIRING"/"RESOLVED"), with their channel."""
         log = Path(self.urls["slack_log"])
         found = []
         for line in log.read_text().splitlines() if log.exists() else []:
             payload = json.loads(line)["payload"]
             for att in payload.get("attachments") or []:
-                if att.get("title", "").startswith(f"[{status}:") and f"] {ALERT} " in att["title"]:
+                if att.get("title", "").startswith(f"[{status}:") and f"] {alert} " in att["title"]:
                     found.append({**att, "channel": payload.get("channel")})
         return found
+
+    def held_back(self) -> dict[str, list[dict]]:
+        """Alerts Alertmanager inhibits now: alert name -> labels of the alerts inhibiting it."""
+        alerts = requests.get(f"{self.urls['alertmanager']}/api/v2/alerts", timeout=5).json()
+        labels_of = {a["fingerprint"]: a["labels"] for a in alerts}
+        return {
+            a["labels"]["alertname"]: [labels_of.get(fp, {}) for fp in a["status"]["inhibitedBy"]]
+            for a in alerts
+            if a["status"]["inhibitedBy"]
+        }
 
     def stop(self) -> None:
         if self.demo.poll() is None:
@@ -153,3 +175,22 @@ def test_latency_fault_pages_once_with_links_then_resolves(stack):
     stack.inject("reset")
     stack.wait(f"the resolved {ALERT} message", lambda: stack.messages("RESOLVED"), 120)
     assert len(stack.messages("FIRING")) == 1, [m["title"] for m in stack.messages("FIRING")]
+
+    # The server dies: one page for the target; what follows from it waits behind that page.
+    stack.inject("down", "triton")
+    pages = stack.wait("the InferenceTargetDown page", lambda: stack.messages("FIRING", DOWN), 120)
+    assert pages[0]["channel"] == "#search-oncall", pages[0]  # critical, team search
+    assert "It serves ranker." in pages[0]["text"], pages[0]["text"]
+
+    def symptoms_held_back():
+        held = stack.held_back()
+        return held if set(SYMPTOMS) <= set(held) else None
+
+    held = stack.wait(f"{', '.join(SYMPTOMS)} held back by Alertmanager", symptoms_held_back, 120)
+    for name, inhibitor in SYMPTOMS.items():
+        assert inhibitor in [(i.get("alertname"), i.get("cause")) for i in held[name]], (name, held[name])
+    time.sleep(3)  # a group interval of the demo's routes: anything not held back would be sent
+    # Its traffic stops too: no traffic-drop page either.
+    for name in [*SYMPTOMS, "InferenceTrafficDrop"]:
+        assert stack.messages("FIRING", name) == [], name
+    assert len(stack.messages("FIRING", DOWN)) == 1

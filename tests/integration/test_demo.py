@@ -42,6 +42,17 @@ def test_stored_embedding_reference_is_the_models_answer():
     assert cosine > 0.999, f"rewrite it: see {embedding_model.__file__} (cosine {cosine:.4f})"
 
 
+def test_ranking_canary_expects_what_the_trained_model_ranks_first():
+    """The ranking canary's expected top 3 (from the hidden relevance) is the served model's top 3
+    (as a set: the canary's top-K overlap ignores order)."""
+    sys.path.insert(0, str(REPO / "deploy" / "local" / "servers"))
+    import ranking_model
+
+    scores = ranking_model.score(ranking_model.train(), ranking_model.canary_rows())
+    served_top = sorted(range(len(scores)), key=lambda i: -scores[i])[:3]
+    assert set(served_top) == set(ranking_model.canary_top(3)), "choose another CANARY_SEED: no clear top 3"
+
+
 def wait_until(what: str, check, timeout: float, demo: subprocess.Popen, log: Path):
     """Poll ``check()`` until it returns something truthy; fail with the demo's output otherwise."""
     deadline = time.monotonic() + timeout
@@ -163,6 +174,15 @@ def test_demo_serves_unified_metrics_and_leaves_nothing(tmp_path):
             log,
         )
         assert canaries == [1.0], f"canary failed; see {state}/journal/embedder"
+        # Triton's ranker puts the golden page's three most relevant products first.
+        canaries = wait_until(
+            "the ranker's canary on triton to run",
+            lambda: canary_results(stack["sidecars"]["triton"], "ranker"),
+            40,
+            demo,
+            log,
+        )
+        assert canaries == [1.0], f"canary failed; see {state}/journal/triton"
 
         def rates() -> dict[str, float]:
             expr = 'sum by (model, server) (rate(inference_requests_total{outcome="success"}[20s]))'

@@ -96,6 +96,23 @@ def score(model, rows) -> list[float]:
     return model.predict_proba(np.asarray(rows, dtype=np.float32))[:, 1].tolist()
 
 
+# The canary's search page: twelve products whose three most relevant ones stand clearly
+# apart (by the hidden relevance), so a healthy model always puts them on top.
+CANARY_SEED = SEED + 96
+CANARY_PAGE = 12
+
+
+def canary_rows() -> list[list[float]]:
+    """The golden page of products the sidecar's ranking canary sends."""
+    return generate_products(CANARY_PAGE, CANARY_SEED).tolist()
+
+
+def canary_top(k: int = 3) -> list[int]:
+    """Positions on the golden page of its k most relevant products, best first."""
+    relevance = np.asarray(canary_rows()) @ _TRUE_WEIGHTS
+    return [int(i) for i in np.argsort(-relevance)[:k]]
+
+
 def good_rows(n: int = 3, seed: int = SEED + 7) -> list[list[float]]:
     """Rows for a request the model answers."""
     return generate_products(n, seed).tolist()
