@@ -455,8 +455,8 @@ class Demo:
             "  Inject a fault (another shell; `reset` removes them all):",
             f"    {rel(HERE / 'inject.sh')} latency 0.3   slow ranking model -> InferenceMeanLatencyHigh",
             f"    {rel(HERE / 'inject.sh')} errors 0.3    30% failing requests -> availability burn rate",
-            f"    {rel(HERE / 'inject.sh')} down triton   stop a server -> InferenceTargetDown "
-            "(`down embedder`: the embedding model)",
+            f"    {rel(HERE / 'inject.sh')} down triton   kill a server -> one InferenceTargetDown page; "
+            "its model's canary and readiness alerts wait behind it (`down embedder`: the embedding model)",
             f"    {rel(HERE / 'inject.sh')} version       deploy the next ranker version; with latency or "
             "errors too -> InferencePostDeployRegression (roll back)",
             f"    {rel(HERE / 'inject.sh')} reset",

@@ -3,7 +3,7 @@
 #
 #   deploy/local/inject.sh latency [SECONDS]   slow ranking model (default 0.3 s per request)
 #   deploy/local/inject.sh errors [SHARE]      share of failing requests (default 0.3)
-#   deploy/local/inject.sh down [SERVER,...]   stop model server(s) (default triton; embedder too)
+#   deploy/local/inject.sh down [SERVER,...]   kill model server(s) (default triton; embedder too)
 #   deploy/local/inject.sh up                  start stopped servers again
 #   deploy/local/inject.sh version             deploy the next ranker version (Triton, MLServer)
 #   deploy/local/inject.sh rollback            back to version 1
