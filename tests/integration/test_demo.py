@@ -165,24 +165,17 @@ def test_demo_serves_unified_metrics_and_leaves_nothing(tmp_path):
                 "embedding" if model == "embedder" else "ranking"
             }
 
-        # The embedder's golden query matches the stored reference vector.
-        canaries = wait_until(
-            "the embedder's canary to run",
-            lambda: canary_results(stack["sidecars"]["embedder"], "embedder"),
-            40,
-            demo,
-            log,
-        )
-        assert canaries == [1.0], f"canary failed; see {state}/journal/embedder"
-        # Triton's ranker puts the golden page's three most relevant products first.
-        canaries = wait_until(
-            "the ranker's canary on triton to run",
-            lambda: canary_results(stack["sidecars"]["triton"], "ranker"),
-            40,
-            demo,
-            log,
-        )
-        assert canaries == [1.0], f"canary failed; see {state}/journal/triton"
+        # The embedder's golden query matches the stored reference vector; Triton's ranker puts
+        # the golden page's three most relevant products first.
+        for kind, model in (("embedder", "embedder"), ("triton", "ranker")):
+            canaries = wait_until(
+                f"the {model} canary on {kind} to run",
+                lambda k=kind, m=model: canary_results(stack["sidecars"][k], m),
+                40,
+                demo,
+                log,
+            )
+            assert canaries == [1.0], f"canary failed; see {state}/journal/{kind}"
 
         def rates() -> dict[str, float]:
             expr = 'sum by (model, server) (rate(inference_requests_total{outcome="success"}[20s]))'

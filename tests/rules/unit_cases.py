@@ -719,6 +719,14 @@ def health_cases() -> list[Case]:
         )
 
     a = "InferenceExporterDown"
+
+    def ranker_unobserved(labels: dict) -> dict:
+        description = (
+            "10.0.0.7:9400 (inference-exporter) has not answered scrapes for 5 minutes; its models "
+            "(ranker) are unobserved."
+        )
+        return firing(a, labels, description, exp, model=False)
+
     four(
         a,
         [series("up", BASE, "0x15")],
@@ -742,16 +750,7 @@ def health_cases() -> list[Case]:
                 "models-remembered",
                 [series("up", BASE, "1x5 0x15"), series("inference_model_info", MODEL, "1x5 stale")],
                 "15m",
-                [
-                    firing(
-                        a,
-                        {**crit_inst, **OWNER},
-                        "10.0.0.7:9400 (inference-exporter) has not answered scrapes for 5 minutes; its "
-                        "models (ranker) are unobserved.",
-                        exp,
-                        model=False,
-                    )
-                ],
+                [ranker_unobserved({**crit_inst, **OWNER})],
                 promql=[last_known_at("15m", [MODEL])],
             ),
             # Once the exporter answers again, fresh series replace the memory at once.
@@ -772,16 +771,7 @@ def health_cases() -> list[Case]:
                     series("inference_model_info", {**MODEL, "cluster": "eu"}, "1x5 stale"),
                 ],
                 "15m",
-                [
-                    firing(
-                        a,
-                        {**crit_inst, **OWNER, "cluster": "eu"},
-                        "10.0.0.7:9400 (inference-exporter) has not answered scrapes for 5 minutes; its "
-                        "models (ranker) are unobserved.",
-                        exp,
-                        model=False,
-                    )
-                ],
+                [ranker_unobserved({**crit_inst, **OWNER, "cluster": "eu"})],
             ),
             # `cluster` from Prometheus, on every series: the same address in another cluster is
             # another exporter (up, other team).
@@ -795,16 +785,7 @@ def health_cases() -> list[Case]:
                     series("inference_model_info", {**MODEL, "cluster": "us", "team": "ads"}, "1x20"),
                 ],
                 "15m",
-                [
-                    firing(
-                        a,
-                        {**crit_inst, **OWNER, "cluster": "eu"},
-                        "10.0.0.7:9400 (inference-exporter) has not answered scrapes for 5 minutes; its "
-                        "models (ranker) are unobserved.",
-                        exp,
-                        model=False,
-                    )
-                ],
+                [ranker_unobserved({**crit_inst, **OWNER, "cluster": "eu"})],
             ),
         ],
     )
