@@ -189,9 +189,7 @@ def with_scrape_owner(pack: Pack, condition) -> str:
     owner = "instance:inference_owner:info"
     labelled, unlabelled = condition(f'{cl}!=""'), condition(f'{cl}=""')
     return (
-        f"(\n  ({labelled})\n  * on ({inst}) group_left ({pack.owner_labels}) {owner}\n"
-        f"  or on ({inst})\n  ({labelled})\n)\n"
-        f"or\n"
+        f"(\n{with_owner(pack, labelled, on=inst)}\n)\nor\n"
         f"(\n  ({unlabelled})\n  * on ({bare}) group_left ({cl}, {pack.owner_labels})\n"
         f"  topk by ({bare}) (1, {owner})\n  or on ({bare})\n  ({unlabelled})\n)"
     )
