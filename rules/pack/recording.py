@@ -45,7 +45,7 @@ def last_known_models(pack: Pack) -> str:
     return (
         f"max by ({labels}) (inference_model_info{pack.sel()})\n"
         f"or on ({inst}, target)\n"
-        f"({LAST_KNOWN} and on ({inst}, target) (inference_exporter_target_up{pack.sel()} == 0))\n"
+        f"({LAST_KNOWN} and on ({inst}, target) ({health.target_down(pack)}))\n"
         f"or on ({inst})\n"
         f"(\n{and_scrape(pack, LAST_KNOWN, lambda *m: health.exporter_down(pack, *m))}\n)"
     )
