@@ -48,7 +48,9 @@ from pathlib import Path
 
 import psutil
 from inference_exporter.builder import Builder
-from inference_exporter.collectors import ContainerCollector, GpuCollector, ProcessCollector, ProcessMatcher
+from inference_exporter.collectors.container import ContainerCollector  # noqa: E402
+from inference_exporter.collectors.gpu import GpuCollector  # noqa: E402
+from inference_exporter.collectors.process import ProcessCollector, ProcessMatcher
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client import ProcessCollector as PeerProcessCollector
 

@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "rules"))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from inference_exporter.backtest import Result, backtest, load_alerts, parse_duration  # noqa: E402
+from inference_exporter.commands.backtest import Result, backtest, load_alerts, parse_duration  # noqa: E402
 from pack.promql import metric_names  # noqa: E402
 
 START = int(datetime(2026, 3, 2, tzinfo=timezone.utc).timestamp())  # a Monday

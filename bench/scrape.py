@@ -5,7 +5,7 @@
 1. latency  /metrics p50/p99 of our exporter vs. prometheus-node-exporter on this machine,
             our exposition at least as large in bytes (target: our p99 <= 1/4 of theirs).
 2. cpu      CPU per native sample of our collection path after the HTTP GET (parse with the
-            adapter's wanted set, reset tracking, label cache, translate, finish) vs.
+            adapter's wanted set, reset tracking, translate, render the snapshot's lines) vs.
             prometheus_client's text parser on the same expositions (target: <= 1/3).
 3. memory   peak RSS of the exporter process collecting 50 targets (target: < 60 MB).
 4. hung     cycle time of 180 healthy targets with and without 20 hung ones (target: unchanged).
@@ -46,8 +46,9 @@ from prometheus_client.parser import text_string_to_metric_families
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import expositions  # noqa: E402 - the sibling module, importable however the script is started
 from inference_exporter import parser  # noqa: E402
-from inference_exporter.collection import TargetCollector  # noqa: E402
 from inference_exporter.config import TargetConfig  # noqa: E402
+from inference_exporter.exposition import SourceRenderer  # noqa: E402
+from inference_exporter.scrape import TargetScraper  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SECTIONS = ("latency", "cpu", "memory", "hung")
@@ -339,7 +340,8 @@ def rendered_bytes(kind: str, text: str, name: str) -> int:
     result = collector.collect()
     if not result.ok:
         raise RuntimeError(f"{kind}: {result.reason}: {result.message}")
-    return sum(len(lines) for lines in result.rendered.chunks.values())
+    rendered = SourceRenderer().render(result.snapshots[0])
+    return sum(len(lines) for lines in rendered.chunks.values()) + sum(len(m[2]) for m in rendered.models)
 
 
 def bench_latency(ctx: Context) -> dict:
@@ -405,8 +407,8 @@ class CannedFetcher:
         pass
 
 
-def canned_collector(kind: str, text: str, name: str = "bench") -> TargetCollector:
-    collector = TargetCollector(TargetConfig(name=name, metrics_url="http://127.0.0.1:9/metrics", kind=kind))
+def canned_collector(kind: str, text: str, name: str = "bench") -> TargetScraper:
+    collector = TargetScraper(TargetConfig(name=name, metrics_url="http://127.0.0.1:9/metrics", kind=kind))
     collector.fetcher.close()
     collector.fetcher = CannedFetcher(text)
     return collector
@@ -445,11 +447,14 @@ def bench_cpu(ctx: Context) -> dict:
     for kind, text in ctx.fakes.bodies.items():
         samples = expositions.sample_count(text)
         collector = canned_collector(kind, text)
+        renderer = SourceRenderer()  # kept across collections, as the exporter keeps one per target
 
-        def ours(collector=collector, kind=kind) -> None:
+        def ours(collector=collector, kind=kind, renderer=renderer) -> None:
             result = collector.collect()
             if not result.ok:
                 raise RuntimeError(f"{kind}: {result.reason}: {result.message}")
+            for snapshot in result.snapshots:  # rendering the lines is part of the path, as it always was
+                renderer.render(snapshot)
 
         def reference(text=text, samples=samples) -> None:
             seen = 0
@@ -847,7 +852,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def _raise_interrupt(signum, frame) -> None:
+def _raise_interrupt(_signum, _frame) -> None:
     raise KeyboardInterrupt
 
 

@@ -7,8 +7,11 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from inference_exporter import adapters, exposition, parser
+from inference_exporter import exposition, parser, servers
 from inference_exporter.builder import Builder
+
+# Kinds found by auto-detection (generic needs a mapping file; Ollama is told by its API banner).
+DETECTABLE_KINDS = tuple(k for k, s in servers.all_kinds().items() if s.auto_detected)
 
 TESTS = Path(__file__).resolve().parent
 FIXTURES = TESTS / "fixtures"
@@ -23,12 +26,11 @@ def translate_text(
     kind: str, text: str, target: str = "t1", static: tuple = ()
 ) -> tuple[str, parser.Exposition]:
     """Parse with the adapter's wanted set and render the unified exposition as text."""
-    module = adapters.get(kind)
-    exp = parser.parse(text, wanted=parser.wanted_names(module.NATIVE), resets=parser.ResetTracker())
+    server = servers.get(kind)
+    exp = parser.parse(text, wanted=parser.wanted_names(server.native), resets=parser.ResetTracker())
     out = Builder((("target", target), ("server", kind)), static)
-    module.translate(exp, out)
-    rendered = out.finish()
-    return exposition.render([rendered.chunks]).text.decode(), exp
+    server.translate(exp, out)
+    return exposition.render_snapshots([out.finish()]).text.decode(), exp
 
 
 def translate_fixture(kind: str, relpath: str, **kw) -> str:

@@ -1,10 +1,9 @@
-"""Accumulates one source's unified series and renders their sample lines once.
+"""Collects one source's unified series into a :class:`~inference_exporter.snapshot.Snapshot`.
 
-Adapters call :meth:`Builder.counter`, :meth:`Builder.gauge` and
-:meth:`Builder.histogram` with schema names; series with the same labels are summed
-(an adapter may fold several native series, e.g. engines or replicas, into one).
-:meth:`Builder.finish` renders the sample lines, which are the same in the text
-format and in OpenMetrics, so the served exposition is a join of prepared strings.
+Server modules and local collectors call :meth:`Builder.counter`, :meth:`Builder.gauge`
+and :meth:`Builder.histogram` with schema names; series with the same labels are summed
+(a server module may fold several native series, e.g. engines or replicas, into one).
+Labels are checked against the schema here, so a snapshot only ever holds valid series.
 """
 
 from __future__ import annotations
@@ -12,40 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from . import schema
+from .snapshot import Exemplar, Histogram, SeriesKey, Snapshot
 
 INF = float("inf")
-LABEL_CACHE_LIMIT = 50000
 
 # Version placeholders servers use when a request named no version.
 VERSION_PLACEHOLDERS = frozenset(("", "None", "none", "null", "default", "not available", "-1"))
-
-
-def format_value(v: float) -> str:
-    if v != v:
-        return "NaN"
-    if v == INF:
-        return "+Inf"
-    if v == -INF:
-        return "-Inf"
-    if v == int(v) and abs(v) < 1e15:
-        return str(int(v))
-    return repr(v)
-
-
-def format_le(le: float) -> str:
-    if le == INF:
-        return "+Inf"
-    return repr(float(le))
-
-
-def escape(value: str) -> str:
-    if "\\" in value or '"' in value or "\n" in value:
-        return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    return value
-
-
-def label_string(pairs: Iterable[tuple[str, str]]) -> str:
-    return ",".join(f'{k}="{escape(v)}"' for k, v in pairs if v != "")
 
 
 def normalize_version(version: str | None) -> str:
@@ -55,65 +26,17 @@ def normalize_version(version: str | None) -> str:
     return "" if version in VERSION_PLACEHOLDERS else version
 
 
-class _Hist:
-    __slots__ = ("buckets", "sum", "count", "exemplar")
-
-    def __init__(self) -> None:
-        self.buckets: dict[float, float] = {}
-        self.sum = 0.0
-        self.count = 0.0
-        self.exemplar: tuple[dict[str, str], float, float | None] | None = None
-
-
-def exemplar_suffix(labels: dict[str, str], value: float, ts: float | None) -> str:
-    """OpenMetrics exemplar: `` # {trace_id="abc"} 0.67 1700000000.123``."""
-    suffix = f" # {{{label_string(labels.items())}}} {format_value(value)}"
-    return suffix + (f" {ts:.3f}" if ts is not None else "")
-
-
-class Rendered:
-    """Prepared sample lines of one source, keyed by schema metric name.
-
-    ``om_chunks`` holds the OpenMetrics lines of the few metrics whose lines differ
-    between the formats (histograms with exemplars); every other metric is shared.
-    """
-
-    __slots__ = ("chunks", "series", "models", "om_chunks")
-
-    def __init__(
-        self,
-        chunks: dict[str, str],
-        series: int,
-        models: set[tuple[str, str]],
-        om_chunks: dict[str, str] | None = None,
-    ):
-        self.chunks = chunks
-        self.series = series
-        self.models = models
-        self.om_chunks = om_chunks or {}
-
-
 class Builder:
-    """Unified series of one source (a target, or a local collector)."""
+    """Unified series of one source (a target, its health probes, or a local collector)."""
 
-    def __init__(
-        self,
-        identity: Iterable[tuple[str, str]] = (),
-        static: Iterable[tuple[str, str]] = (),
-        cache: dict | None = None,
-    ):
+    def __init__(self, identity: Iterable[tuple[str, str]] = (), static: Iterable[tuple[str, str]] = ()):
         self._identity = tuple(identity)  # e.g. (("target", "t1"), ("server", "triton"))
         self._static = tuple(static)
-        # Rendered label strings by (metric, series key); a caller that builds the same
-        # source again and again (a target) passes one dict to keep them across builds.
-        self._cache: dict = {} if cache is None else cache
-        self._static_str = label_string(self._static)
-        self._values: dict[str, dict[tuple, float]] = {}
-        self._hists: dict[str, dict[tuple, _Hist]] = {}
+        self._values: dict[str, dict[SeriesKey, float]] = {}
+        self._hists: dict[str, dict[SeriesKey, Histogram]] = {}
         self._models: set[tuple[str, str]] = set()
-        self._prefix_cache: dict[tuple[str, str], tuple] = {}
 
-    # --- adapter API -----------------------------------------------------
+    # --- the API of server modules and collectors -----------------------------------
     def counter(self, name: str, value: float, /, model: str = "", version: str = "", **labels: str) -> None:
         self._add(name, schema.COUNTER, value, model, version, labels)
 
@@ -129,15 +52,15 @@ class Builder:
         /,
         model: str = "",
         version: str = "",
-        exemplar: tuple[dict[str, str], float, float | None] | None = None,
+        exemplar: Exemplar | None = None,
         **labels: str,
     ) -> None:
         """Add a histogram. ``buckets`` are (upper bound, cumulative count) in base units.
 
         Pass no buckets for servers that report only totals: the series then has a
         single ``+Inf`` bucket, so the mean stays exact and no quantile is invented.
-        ``exemplar`` (labels, value, unix time) is attached, in OpenMetrics only, to
-        the lowest bucket that holds the value.
+        ``exemplar`` (labels, value, unix time) is served, in OpenMetrics only, on the
+        lowest bucket that holds the value.
         """
         metric = schema.get(name)
         if metric.type != schema.HISTOGRAM:
@@ -145,8 +68,7 @@ class Builder:
         key = self._key(metric, model, version, labels)
         h = self._hists.setdefault(name, {}).get(key)
         if h is None:
-            h = _Hist()
-            self._hists[name][key] = h
+            h = self._hists[name][key] = Histogram()
         for le, c in buckets:
             h.buckets[le] = h.buckets.get(le, 0.0) + c
         h.sum += sum_
@@ -159,8 +81,8 @@ class Builder:
         if model:
             self._models.add((model, normalize_version(version)))
 
-    # --- internals ---------------------------------------------------------
-    def _key(self, metric: schema.Metric, model: str, version: str, labels: dict[str, str]) -> tuple:
+    # --- internals ----------------------------------------------------------------------
+    def _key(self, metric: schema.Metric, model: str, version: str, labels: dict[str, str]) -> SeriesKey:
         if not metric.identity:
             # Metrics without the identity labels may declare their own model/version labels.
             if version and "version" in metric.labels:
@@ -190,51 +112,14 @@ class Builder:
         series = self._values.setdefault(name, {})
         series[key] = series.get(key, 0.0) + value
 
-    def _labels(self, metric: schema.Metric, key: tuple) -> str:
-        ck = (metric.name, key)
-        found = self._cache.get(ck)
-        if found is None:
-            if len(self._cache) >= LABEL_CACHE_LIMIT:
-                self._cache.clear()
-            found = self._cache[ck] = self._render_labels(metric, key)
-        return found
-
-    def _render_labels(self, metric: schema.Metric, key: tuple) -> str:
-        model, version, extra = key
-        parts = []
-        if metric.identity:
-            pk = (model, version)
-            prefix = self._prefix_cache.get(pk)
-            if prefix is None:
-                prefix = label_string(self._identity + (("model", model), ("version", version)))
-                self._prefix_cache[pk] = prefix
-            if prefix:
-                parts.append(prefix)
-        else:
-            ident = label_string(self._identity)
-            if ident:
-                parts.append(ident)
-        if extra:
-            parts.append(label_string(extra))
-        if self._static_str:
-            parts.append(self._static_str)
-        return ",".join(parts)
-
-    def _bucket_prefixes(self, name: str, key: tuple) -> dict[float, str]:
-        ck = (name, key, "le")
-        found = self._cache.get(ck)
-        if found is None:
-            found = self._cache[ck] = {}
-        return found
-
     def hold_counters(self, floor: dict[tuple, float]) -> None:
         """Never serve a counter below what was served before for the same series.
 
         Native counters are already kept monotonic by the parser's reset tracker, but a
-        unified counter an adapter derives by subtraction (KServe failures = predictions
-        minus postprocessed) can dip while a request is in flight; Prometheus would read
-        the dip as a reset and ``rate()`` would spike. ``floor`` persists across
-        collections of one target and is updated in place.
+        unified counter a server module derives by subtraction (KServe failures =
+        predictions minus postprocessed) can dip while a request is in flight; Prometheus
+        would read the dip as a reset and ``rate()`` would spike. ``floor`` persists
+        across collections of one target and is updated in place.
         """
         seen: dict[tuple, float] = {}
         for name, values in self._values.items():
@@ -248,56 +133,9 @@ class Builder:
         floor.clear()
         floor.update(seen)
 
-    def finish(self) -> Rendered:
-        for model, version in sorted(self._models):
-            self._values.setdefault("inference_model_info", {})[(model, version, ())] = 1.0
-        chunks: dict[str, str] = {}
-        series = 0
-        for name, values in self._values.items():
-            metric = schema.get(name)
-            lines = []
-            for key, value in values.items():
-                lbl = self._labels(metric, key)
-                lbl_part = "{" + lbl + "}" if lbl else ""
-                lines.append(f"{name}{lbl_part} {format_value(value)}\n")
-            series += len(lines)
-            chunks[name] = "".join(lines)
-        om_chunks: dict[str, str] = {}
-        for name, hists in self._hists.items():
-            metric = schema.get(name)
-            lines = []
-            om_lines: list[str] | None = None
-            for key, h in hists.items():
-                lbl = self._labels(metric, key)
-                sep = "," if lbl else ""
+    def finish(self) -> Snapshot:
+        for hists in self._hists.values():
+            for h in hists.values():
                 if INF not in h.buckets:
                     h.buckets[INF] = h.count
-                exemplar_le = None
-                if h.exemplar is not None:
-                    if om_lines is None:
-                        om_lines = list(lines)
-                    exemplar_le = min(le for le in h.buckets if h.exemplar[1] <= le)
-                prefixes = self._bucket_prefixes(name, key)
-                for le in sorted(h.buckets):
-                    prefix = prefixes.get(le)
-                    if prefix is None:
-                        prefix = prefixes[le] = f'{name}_bucket{{{lbl}{sep}le="{format_le(le)}"}} '
-                    line = prefix + format_value(h.buckets[le])
-                    lines.append(line + "\n")
-                    if om_lines is not None:
-                        om_lines.append(
-                            line + (exemplar_suffix(*h.exemplar) if le == exemplar_le else "") + "\n"
-                        )
-                lbl_part = "{" + lbl + "}" if lbl else ""
-                tail = (
-                    f"{name}_sum{lbl_part} {format_value(h.sum)}\n"
-                    f"{name}_count{lbl_part} {format_value(h.count)}\n"
-                )
-                lines.append(tail)
-                if om_lines is not None:
-                    om_lines.append(tail)
-                series += len(h.buckets) + 2
-            chunks[name] = "".join(lines)
-            if om_lines is not None:
-                om_chunks[name] = "".join(om_lines)
-        return Rendered(chunks, series, set(self._models), om_chunks)
+        return Snapshot(self._identity, self._static, self._values, self._hists, frozenset(self._models))

@@ -32,19 +32,6 @@ LABEL_CACHE_LIMIT = 20000
 EMPTY: dict[str, str] = {}
 
 
-class Sample(tuple):
-    """(labels, value). A tuple subclass keeps it small and fast."""
-
-    __slots__ = ()
-
-    @property
-    def labels(self) -> dict[str, str]:
-        return self[0]
-
-    @property
-    def value(self) -> float:
-        return self[1]
-
 
 class Exposition:
     """Samples grouped by sample name, plus the declared family types."""
@@ -68,9 +55,6 @@ class Exposition:
 
     def has(self, name: str) -> bool:
         return bool(self.get(name))
-
-    def names(self) -> set[str]:
-        return set(self.samples)
 
 
 class ResetTracker:

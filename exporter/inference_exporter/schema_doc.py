@@ -1,4 +1,4 @@
-"""Generates docs/metrics.md from the schema module (and the adapters' docstrings).
+"""Generates docs/metrics.md from the schema module (and the server modules' docstrings).
 
 python -m inference_exporter.schema_doc            # rewrite docs/metrics.md
 python -m inference_exporter.schema_doc --check    # exit 1 when it is stale (CI)
@@ -7,10 +7,11 @@ python -m inference_exporter.schema_doc --check    # exit 1 when it is stale (CI
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from pathlib import Path
 
-from . import adapters, schema
+from . import schema, servers
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "metrics.md"
 
@@ -65,10 +66,9 @@ def _table(metrics) -> list[str]:
     return out
 
 
-def _adapter_summary(kind: str) -> str:
-    module = adapters.get(kind)
-    doc = (module.__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
-    return doc
+def _server_summary(kind: str) -> str:
+    module = importlib.import_module(f"{servers.__name__}.{kind}")
+    return (module.__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
 
 
 def render() -> str:
@@ -97,12 +97,13 @@ def render() -> str:
     lines.append("")
     lines.append("## Server kinds\n")
     lines.append(
-        "Each kind is one module under `exporter/inference_exporter/adapters/`; its docstring lists what "
-        "the server reports and how it maps. `kind: auto` tries them in this order.\n"
+        "Each kind is one module under `exporter/inference_exporter/servers/`: its docstring lists what "
+        "the server reports and how it maps, and it declares the server's health and model API. "
+        "`kind: auto` tries them in this order.\n"
     )
-    lines += ["| Kind | Adapter |", "|---|---|"]
-    for kind in adapters.ADAPTERS:
-        lines.append(f"| `{kind}` | {_adapter_summary(kind)} |")
+    lines += ["| Kind | Server |", "|---|---|"]
+    for kind in servers.all_kinds():
+        lines.append(f"| `{kind}` | {_server_summary(kind)} |")
     lines.append("")
     return "\n".join(lines)
 

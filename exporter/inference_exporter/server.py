@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import html
 import json
 import logging
-import re
 import socket
 import threading
 import time
@@ -14,12 +12,13 @@ from urllib.parse import parse_qs
 
 from . import __version__
 from .config import redacted
+from .durations import parse_duration
 from .exporter import Exporter
 from .exposition import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, negotiate
 from .journal import Filter
+from .landing import landing_page
 
 EVENTS_LIMIT = 1000  # default and cap of /events?limit=
-_REL_RE = re.compile(r"^\d+(?:\.\d+)?[smhd]$")
 
 log = logging.getLogger("inference_exporter.server")
 
@@ -45,12 +44,13 @@ class _Server(ThreadingHTTPServer):
 
 
 def parse_since(value: str, now: float | None = None) -> float:
-    """Unix seconds, an RFC 3339 time (2026-11-29T20:31:02Z) or an age (90s, 15m, 2h, 7d)."""
+    """Unix seconds, an RFC 3339 time (2026-11-29T20:31:02Z) or an age (90s, 15m, 2h30m, 7d)."""
     value = value.strip()
     now = time.time() if now is None else now
-    if _REL_RE.match(value):
-        unit = {"s": 1, "m": 60, "h": 3600, "d": 86400}[value[-1]]
-        return now - float(value[:-1]) * unit
+    try:
+        return now - parse_duration(value)
+    except ValueError:
+        pass
     try:
         return float(value)
     except ValueError:
@@ -128,7 +128,7 @@ def make_server(exporter: Exporter, listen_address: str, telemetry_path: str = "
                 if exporter.ready:
                     self._send(200, b"Ready.\n", "text/plain; charset=utf-8")
                 else:
-                    pending = sum(1 for row in exporter.snapshot() if row["status"] == "pending")
+                    pending = sum(1 for row in exporter.rows() if row["status"] == "pending")
                     msg = f"Not ready: {pending} source(s) not collected yet.\n"
                     self._send(503, msg.encode(), "text/plain; charset=utf-8")
             elif path == "/events":
@@ -141,7 +141,9 @@ def make_server(exporter: Exporter, listen_address: str, telemetry_path: str = "
             elif path == "/-/reload":
                 self._send(405, b"Use POST.\n", "text/plain; charset=utf-8", {"Allow": "POST"})
             elif path == "/":
-                self._send(200, landing_page(exporter, telemetry_path).encode(), "text/html; charset=utf-8")
+                self._send(
+                    200, landing_page(exporter.rows(), telemetry_path).encode(), "text/html; charset=utf-8"
+                )
             else:
                 self._send(404, b"Not found.\n", "text/plain; charset=utf-8")
 
@@ -185,40 +187,3 @@ def serve_in_thread(server: _Server) -> threading.Thread:
     thread = threading.Thread(target=server.serve_forever, name="http", daemon=True)
     thread.start()
     return thread
-
-
-def _fmt_age(seconds: float | None) -> str:
-    if seconds is None:
-        return "never"
-    if seconds < 120:
-        return f"{seconds:.1f}s ago"
-    return f"{seconds / 60:.0f}m ago"
-
-
-def landing_page(exporter: Exporter, telemetry_path: str) -> str:
-    rows = []
-    for r in exporter.snapshot():
-        colour = {"up": "#1a7f37", "pending": "#9a6700"}.get(r["status"], "#cf222e")
-        duration = "" if r["duration"] is None else f"{r['duration'] * 1000:.0f} ms"
-        rows.append(
-            "<tr>"
-            f"<td>{html.escape(r['name'])}</td><td>{html.escape(r['kind'])}</td>"
-            f"<td style='color:{colour}'>{html.escape(r['status'])}</td>"
-            f"<td>{_fmt_age(r['age'])}</td><td>{duration}</td><td>{r['series']}</td>"
-            f"<td>{html.escape(r['url'])}</td><td>{html.escape(r['error'])}</td>"
-            "</tr>"
-        )
-    body = "\n".join(rows) or "<tr><td colspan=8>No targets configured.</td></tr>"
-    return f"""<!doctype html>
-<html><head><meta charset="utf-8"><title>inference-exporter</title>
-<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}
-td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}th{{background:#f6f8fa}}</style></head>
-<body><h1>inference-exporter {html.escape(__version__)}</h1>
-<p><a href="{html.escape(telemetry_path)}">Metrics</a> · <a href="/-/healthy">Health</a> ·
-<a href="/-/ready">Readiness</a> · <a href="/events?limit=100">Events</a> · <a href="/config">Config</a></p>
-<h2>Sources</h2>
-<table><tr><th>Name</th><th>Kind</th><th>State</th><th>Last success</th><th>Last collection</th>
-<th>Series</th><th>URL</th><th>Last error</th></tr>
-{body}
-</table></body></html>
-"""

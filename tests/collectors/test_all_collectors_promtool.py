@@ -7,15 +7,11 @@ import time
 
 from fakes.fake_pynvml import FakeGpu, FakeNvml
 from helpers import FIXTURES, promtool_check_metrics, read_fixture, sample_value
-from inference_exporter import adapters, exposition, parser
+from inference_exporter import exposition, parser, servers
 from inference_exporter.builder import Builder
-from inference_exporter.collectors import (
-    ContainerCollector,
-    GpuCollector,
-    ProcessCollector,
-    ProcessMatcher,
-    pid_owner,
-)
+from inference_exporter.collectors.container import ContainerCollector
+from inference_exporter.collectors.gpu import GpuCollector
+from inference_exporter.collectors.process import ProcessCollector, ProcessMatcher, pid_owner
 
 
 def test_promtool_accepts_every_collector_together(tmp_path):
@@ -24,7 +20,7 @@ def test_promtool_accepts_every_collector_together(tmp_path):
     pid_path.write_text(str(os.getpid()))
     process = ProcessCollector("triton", ProcessMatcher(pid_file=str(pid_path)))
     target = Builder((("target", "triton"), ("server", "triton")), static=(("cluster", "c1"),))
-    module = adapters.get("triton")
+    module = servers.get("triton")
     exp = parser.parse(
         read_fixture("triton/pytriton-0.7.0-tritonserver-2.51.prom"), resets=parser.ResetTracker()
     )
@@ -47,7 +43,7 @@ def test_promtool_accepts_every_collector_together(tmp_path):
     finally:
         gpu.close()
 
-    text = exposition.render([target.finish().chunks, node.finish().chunks]).text.decode()
+    text = exposition.render_snapshots([target.finish(), node.finish()]).text.decode()
     assert sample_value(text, "inference_process_pids", target="triton", cluster="c1") >= 1
     assert sample_value(text, "inference_container_oom_kills_total", cluster="c1") == 1
     assert sample_value(text, "inference_gpu_process_memory_bytes", target="triton", uuid="GPU-1") == 30

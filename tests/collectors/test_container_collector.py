@@ -9,7 +9,7 @@ import pytest
 from helpers import FIXTURES, promtool_check_metrics, sample_value
 from inference_exporter import exposition
 from inference_exporter.builder import Builder
-from inference_exporter.collectors import ContainerCollector
+from inference_exporter.collectors.container import ContainerCollector
 
 CGROUPS = FIXTURES / "cgroup"
 GiB = 1024**3
@@ -23,7 +23,7 @@ def collector_for(tree: str) -> ContainerCollector:
 def render(collector: ContainerCollector) -> str:
     b = Builder()
     collector.collect(b)
-    return exposition.render([b.finish().chunks]).text.decode()
+    return exposition.render_snapshots([b.finish()]).text.decode()
 
 
 def test_v2_throttled_pod_without_cgroup_namespace():

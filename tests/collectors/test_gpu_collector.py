@@ -10,7 +10,7 @@ from fakes.fake_pynvml import FakeGpu, FakeMig, FakeNvml
 from helpers import promtool_check_metrics
 from inference_exporter import exposition, schema
 from inference_exporter.builder import Builder
-from inference_exporter.collectors import GpuCollector
+from inference_exporter.collectors.gpu import GpuCollector
 from prometheus_client.parser import text_string_to_metric_families
 
 GiB = 1024**3
@@ -131,7 +131,7 @@ def samples(text: str) -> dict[tuple[str, frozenset], float]:
 def render(collector) -> str:
     b = Builder()
     collector.collect(b)
-    return exposition.render([b.finish().chunks]).text.decode()
+    return exposition.render_snapshots([b.finish()]).text.decode()
 
 
 def value(all_samples, name, /, **labels):

@@ -14,8 +14,14 @@ import pytest
 from helpers import promtool_check_metrics, sample_value
 from inference_exporter import exposition
 from inference_exporter.builder import Builder
-from inference_exporter.collectors import ProcessCollector, ProcessMatcher, pid_owner, process
-from inference_exporter.collectors.process import ProcInfo, select
+from inference_exporter.collectors import process
+from inference_exporter.collectors.process import (
+    ProcessCollector,
+    ProcessMatcher,
+    ProcInfo,
+    pid_owner,
+    select,
+)
 
 MiB = 1024**2
 
@@ -46,7 +52,7 @@ def children():
 def collect(collector: ProcessCollector) -> str:
     b = Builder((("target", collector.target), ("server", "vllm")))
     collector.collect(b)
-    return exposition.render([b.finish().chunks]).text.decode()
+    return exposition.render_snapshots([b.finish()]).text.decode()
 
 
 def pid_file(tmp_path, proc) -> ProcessMatcher:

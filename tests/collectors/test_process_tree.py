@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from helpers import sample_value
 from inference_exporter import exposition
 from inference_exporter.builder import Builder
-from inference_exporter.collectors import ProcessCollector, ProcessMatcher, process
+from inference_exporter.collectors import process
+from inference_exporter.collectors.process import ProcessCollector, ProcessMatcher
 
-TICKS = process.CLOCK_TICKS
+TICKS = os.sysconf("SC_CLK_TCK")
 EXPORTER = 900
 
 
@@ -77,7 +80,7 @@ def collector(proc: FakeProc, **matcher) -> ProcessCollector:
 def collect(c: ProcessCollector) -> str:
     b = Builder((("target", "llm"), ("server", "vllm")))
     c.collect(b)
-    return exposition.render([b.finish().chunks]).text.decode()
+    return exposition.render_snapshots([b.finish()]).text.decode()
 
 
 def counting_reads(monkeypatch) -> list[int]:

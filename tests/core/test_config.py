@@ -244,12 +244,14 @@ def test_bad_flag_is_one_line(capsys):
 
 
 def test_durations():
-    from inference_exporter.config import parse_duration
+    from inference_exporter.durations import format_duration, parse_duration
 
     assert parse_duration("1m30s") == 90
     assert parse_duration("500ms") == 0.5
     assert parse_duration("2h") == 7200
-    assert parse_duration(5) == 5
-    for bad in ("", "5", "m", "-1s", "0s", True):
+    assert parse_duration("1h30m") == 5400
+    assert parse_duration("1w2d") == 9 * 86400
+    assert format_duration(5400) == "1h30m" and format_duration(0.5) == "500ms"
+    for bad in ("", "5", "m", "-1s", "1m1h", "1s1s", "1e3s", 5, True, "999999999y"):
         with pytest.raises(ValueError):
             parse_duration(bad)

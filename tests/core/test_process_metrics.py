@@ -3,7 +3,7 @@
 import os
 
 import psutil
-from inference_exporter.exposition import ProcessMetrics
+from inference_exporter.selfmetrics import ProcessMetrics
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as om_parse
 from prometheus_client.parser import text_string_to_metric_families
 

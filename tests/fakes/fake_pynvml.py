@@ -229,10 +229,10 @@ class FakeNvml:
         gpu = self._gpu(handle, "nvmlDeviceGetSupportedEventTypes")
         return real.nvmlEventTypeAll if gpu.xid_supported else real.nvmlEventTypeSingleBitEccError
 
-    def nvmlDeviceRegisterEvents(self, handle, event_types: int, event_set) -> None:
+    def nvmlDeviceRegisterEvents(self, handle, _event_types: int, _event_set) -> None:
         self.registered.append(self.gpus.index(self._gpu(handle, "nvmlDeviceRegisterEvents")))
 
-    def nvmlEventSetWait_v2(self, event_set, timeout_ms: int) -> real.c_nvmlEventData_t:
+    def nvmlEventSetWait_v2(self, _event_set, timeout_ms: int) -> real.c_nvmlEventData_t:
         try:
             index, xid = self.events.get(timeout=timeout_ms / 1000)
         except queue.Empty:
@@ -244,7 +244,7 @@ class FakeNvml:
         data.eventData = xid
         return data
 
-    def nvmlEventSetFree(self, event_set) -> None:
+    def nvmlEventSetFree(self, _event_set) -> None:
         self.event_sets_freed += 1
 
     # --- test controls -----------------------------------------------------------

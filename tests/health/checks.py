@@ -32,7 +32,7 @@ class Checked:
         self.checker = HealthChecker(target, self.journal, traffic=traffic)
 
     def run(self) -> tuple[str, str]:
-        rendering = exposition.render([self.checker.collect()])
+        rendering = exposition.render_snapshots([self.checker.collect()])
         return rendering.text.decode(), rendering.openmetrics.decode()
 
     def value(self, name: str, **labels) -> float | None:

@@ -7,8 +7,8 @@ are also exercised live in test_health_real_servers.py).
 from __future__ import annotations
 
 import pytest
-from inference_exporter.health import endpoints
-from inference_exporter.health.endpoints import ApiError, Loaded
+from inference_exporter import servers
+from inference_exporter.servers import ApiError, Loaded
 
 
 def api(answers: dict):
@@ -23,10 +23,10 @@ def api(answers: dict):
     return call
 
 
-def test_every_kind_has_an_entry():
-    from inference_exporter import adapters
-
-    assert set(endpoints.APIS) == set(adapters.KINDS) - {"auto"}
+def test_every_kind_declares_its_api_and_an_unknown_kind_has_none():
+    for kind, server in servers.all_kinds().items():
+        assert servers.api_for(kind) is server.api
+    assert servers.api_for("auto") == servers.ServerAPI()
 
 
 def test_triton_index_and_config():
@@ -43,7 +43,7 @@ def test_triton_index_and_config():
             },
         }
     )
-    triton = endpoints.for_kind("triton")
+    triton = servers.api_for("triton")
     assert triton.inventory(call, ()) == [Loaded("ranker", "3")]
     cfg = triton.config(call, "ranker", "3")
     assert cfg["max_batch_size"] == 64 and cfg["instance_count"] == 3
@@ -58,13 +58,13 @@ def test_kserve_without_index_lists_v1_models():
             ("GET", "/v2/models/ranker"): {"name": "ranker", "versions": None, "platform": ""},
         }
     )
-    assert endpoints.for_kind("kserve").inventory(call, ()) == [Loaded("ranker", "")]
+    assert servers.api_for("kserve").inventory(call, ()) == [Loaded("ranker", "")]
 
 
 def test_vllm_models_and_max_model_len():
     answer = {"data": [{"id": "llama-3-8b", "root": "meta-llama/Meta-Llama-3-8B", "max_model_len": 8192}]}
     call = api({("GET", "/v1/models"): answer})
-    vllm = endpoints.for_kind("vllm")
+    vllm = servers.api_for("vllm")
     assert vllm.inventory(call, ()) == [Loaded("llama-3-8b")]
     assert vllm.config(call, "llama-3-8b", "")["max_model_len"] == 8192
     with pytest.raises(ApiError):
@@ -80,7 +80,7 @@ def test_tgi_info():
         "version": "3.2.1",
     }
     call = api({("GET", "/info"): info})
-    tgi = endpoints.for_kind("tgi")
+    tgi = servers.api_for("tgi")
     assert tgi.inventory(call, ()) == [Loaded(info["model_id"], info["model_sha"])]
     assert tgi.config(call, info["model_id"], "")["max_total_tokens"] == 32768
 
@@ -100,7 +100,7 @@ def test_torchserve_management_api():
             ],
         }
     )
-    ts = endpoints.for_kind("torchserve")
+    ts = servers.api_for("torchserve")
     assert ts.management
     assert ts.inventory(call, ()) == [Loaded("ranker", "1.0", True)]
     cfg = ts.config(
@@ -117,7 +117,7 @@ def test_tfserving_version_status():
         ]
     }
     call = api({("GET", "/v1/models/ranker"): status})
-    assert endpoints.for_kind("tfserving").inventory(call, ("ranker", "absent")) == [
+    assert servers.api_for("tfserving").inventory(call, ("ranker", "absent")) == [
         Loaded("ranker", "2", True)
     ]
 
@@ -134,17 +134,17 @@ def test_ollama_ps():
         ]
     }
     call = api({("GET", "/api/ps"): ps})
-    ollama = endpoints.for_kind("ollama")
+    ollama = servers.api_for("ollama")
     assert ollama.inventory(call, ()) == [Loaded("llama3:8b", "365c0bd3c000", True)]
     assert ollama.config(call, "llama3:8b", "")["details.quantization_level"] == "Q4_0"
 
 
 def test_rayserve_routes_sglang_and_llamacpp():
-    assert endpoints.for_kind("rayserve").inventory(
+    assert servers.api_for("rayserve").inventory(
         api({("GET", "/-/routes"): {"/rank": "ranker_app"}}), ()
     ) == [Loaded("ranker_app")]
     sglang = api({("GET", "/get_model_info"): {"model_path": "Qwen/Qwen2.5-7B", "is_generation": True}})
-    assert endpoints.for_kind("sglang").inventory(sglang, ()) == [Loaded("Qwen/Qwen2.5-7B")]
+    assert servers.api_for("sglang").inventory(sglang, ()) == [Loaded("Qwen/Qwen2.5-7B")]
     props = {"default_generation_settings": {"n_ctx": 4096}, "total_slots": 4}
-    cfg = endpoints.for_kind("llamacpp").config(api({("GET", "/props"): props}), "m", "")
+    cfg = servers.api_for("llamacpp").config(api({("GET", "/props"): props}), "m", "")
     assert cfg["n_ctx"] == 4096 and cfg["total_slots"] == 4

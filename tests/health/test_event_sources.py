@@ -53,7 +53,7 @@ def test_without_probes_the_collection_gives_up_and_down_events(tmp_path):
     assert events[1]["details"] == {"reason": "http_status"}
 
 
-def _xid_rendered(count: float):
+def _xid_snapshot(count: float):
     out = Builder()
     labels = dict.fromkeys(schema.get("inference_gpu_xid_errors_total").labels, "")
     labels.update(gpu="0", uuid="GPU-1", xid="79")
@@ -62,11 +62,13 @@ def _xid_rendered(count: float):
 
 
 def test_a_rising_xid_count_is_a_gpu_xid_event(tmp_path):
+    from inference_exporter.collectors.gpu import XidEvents
+
     journal = Journal(tmp_path)
-    exporter = Exporter(loads("targets: []\n"), journal=journal)
-    exporter._xid_events(_xid_rendered(2))  # what the exporter found at start is not news
-    exporter._xid_events(_xid_rendered(2))
-    exporter._xid_events(_xid_rendered(5))
+    events = XidEvents(journal)
+    events.observe(_xid_snapshot(2))  # what the exporter found at start is not news
+    events.observe(_xid_snapshot(2))
+    events.observe(_xid_snapshot(5))
     journal.close()
     (event,) = read(tmp_path)
     assert event["type"] == "gpu_xid" and event["severity"] == "critical"

@@ -176,16 +176,19 @@ def test_no_secret_in_journal_logs_or_metrics(running, api, tmp_path):
 
 
 def test_model_info_without_version_gives_way_to_the_version_the_api_names():
-    from inference_exporter.exporter import _unique_model_info
+    from inference_exporter.builder import Builder
+    from inference_exporter.exposition import render_snapshots
 
+    identity = (("target", "t"), ("server", "mlserver"))
+    from_metrics = Builder(identity, (("team", "s"),))
+    from_metrics.model("ranker", "None")  # MLServer's metrics say version="None"
+    from_probes = Builder(identity, (("team", "s"),))
+    from_probes.model("ranker", "v1")
+    other = Builder(identity)
+    other.model("other")
+    page = render_snapshots([b.finish() for b in (from_metrics, from_probes, other)]).text.decode()
     head = 'inference_model_info{target="t",server="mlserver",model="ranker"'
-    from_metrics = {"inference_model_info": f'{head},team="s"}} 1\n'}  # MLServer said version="None"
-    from_probes = {"inference_model_info": f'{head},version="v1",team="s"}} 1\n'}
-    other = {"inference_model_info": 'inference_model_info{target="t",server="mlserver",model="other"} 1\n'}
-    sources = [from_metrics, from_probes, other]
-    merged = _unique_model_info(sources)["inference_model_info"].splitlines()
-    assert merged == [
+    assert [line for line in page.splitlines() if line.startswith("inference_model_info{")] == [
         f'{head},version="v1",team="s"}} 1',
         'inference_model_info{target="t",server="mlserver",model="other"} 1',
     ]
-    assert all("inference_model_info" not in s for s in sources)  # taken out of every source

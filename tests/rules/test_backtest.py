@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from inference_exporter import backtest
-from inference_exporter.backtest import Episode, firing_episodes, parse_time
+from inference_exporter.commands import backtest
+from inference_exporter.commands.backtest import Episode, firing_episodes, parse_time
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))

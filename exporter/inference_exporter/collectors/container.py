@@ -15,6 +15,8 @@ from functools import partial
 from pathlib import Path
 
 from ..builder import Builder
+from ..snapshot import Snapshot
+from . import CollectorContext, Registration
 
 log = logging.getLogger(__name__)
 
@@ -204,3 +206,20 @@ def _v1_memory_limit(d: Path, out: Builder) -> None:
 def _v1_oom(d: Path, out: Builder) -> None:
     # oom_kill appeared in memory.oom_control with Linux 4.13
     out.counter("inference_container_oom_kills_total", _flat_keyed(d / "memory.oom_control")["oom_kill"])
+
+
+class _Container:
+    def __init__(self, ctx: CollectorContext):
+        self._collector = ContainerCollector(ctx.cgroup_root, ctx.proc_root)
+        self._labels = ctx.config.labels
+
+    def collect(self) -> list[Snapshot]:
+        out = Builder((), self._labels)
+        self._collector.collect(out)
+        return [out.finish()]
+
+    def close(self) -> None:
+        pass
+
+
+COLLECTOR = Registration("container", "this container's cgroup CPU and memory", _Container, order=20)

@@ -15,7 +15,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..builder import Builder
-from .nvml_events import XidWatcher
+from ..journal import Journal
+from ..snapshot import Snapshot
+from . import CollectorContext, Registration
+from ._nvml_events import XidWatcher
+from .process import pid_owner
 
 log = logging.getLogger(__name__)
 
@@ -274,3 +278,48 @@ class GpuCollector:
             self._xid = None
         self._shutdown()
         self.available = False
+
+
+class XidEvents:
+    """A rise in a GPU's XID count, read from the GPU snapshots, is a ``gpu_xid`` journal event.
+
+    The counts found at the first collection are not news: they happened before."""
+
+    def __init__(self, journal: Journal | None):
+        self._journal = journal
+        self._seen: dict[tuple[str, str], float] | None = None
+
+    def observe(self, snapshot: Snapshot) -> None:
+        counts = {
+            (labels.get("uuid", ""), labels.get("xid", "")): value
+            for labels, value in snapshot.samples("inference_gpu_xid_errors_total")
+        }
+        seen, self._seen = self._seen, counts
+        if seen is None or self._journal is None:
+            return
+        for (uuid, xid), count in sorted(counts.items()):
+            before = seen.get((uuid, xid), 0)
+            if count > before:
+                self._journal.emit("gpu_xid", gpu_uuid=uuid, xid=xid, count=count, new=count - before)
+
+
+class _Gpus:
+    def __init__(self, ctx: CollectorContext):
+        self._collector = GpuCollector(owner=pid_owner(ctx.process_owners))
+        self._labels = ctx.config.labels
+        self._xid_events = XidEvents(ctx.journal)
+
+    def collect(self) -> list[Snapshot]:
+        out = Builder((), self._labels)
+        self._collector.collect(out)
+        snapshot = out.finish()
+        self._xid_events.observe(snapshot)
+        return [snapshot]
+
+    def close(self) -> None:
+        self._collector.close()
+
+
+COLLECTOR = Registration(
+    "gpu", "NVIDIA GPUs through NVML (off by itself when there is no driver)", _Gpus, order=30
+)

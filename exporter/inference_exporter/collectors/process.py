@@ -27,6 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..builder import Builder
+from ..config import TargetConfig
+from ..snapshot import Snapshot
+from . import CollectorContext, Registration
+from ._procfs import GONE, Stat, boot_time, count_fds, read_cmdline, read_memory, read_stat
 
 log = logging.getLogger(__name__)
 
@@ -36,77 +40,10 @@ ProcKey = tuple[int, float]
 # Pattern and all-except-self matching re-read every process's command line this often (and whenever a
 # root process is gone or replaced); in between, only the known processes and the new pids are read.
 RESCAN_SECONDS = 60.0
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 # stat holds the first 15 bytes of the name; the command line's first word has all of it.
 NAME_LIMIT = 15
 # Bounds the walk up a parent chain (a guard: process trees are a few levels deep).
 MAX_ANCESTORS = 256
-# Errors that mean the process has exited (ESRCH when it exits during the read).
-GONE = (FileNotFoundError, ProcessLookupError)
-
-
-@dataclass(frozen=True, slots=True)
-class Stat:
-    """The fields of /proc/PID/stat used here (proc(5): ppid 4, utime 14, stime 15, num_threads 20,
-    starttime 22)."""
-
-    name: str
-    ppid: int
-    user: float  # seconds
-    system: float
-    threads: int
-    started: float  # seconds after boot
-
-
-def read_stat(proc: str, pid: int) -> Stat:
-    fd = os.open(f"{proc}/{pid}/stat", os.O_RDONLY)
-    try:
-        data = os.read(fd, 4096)  # one line of about 300 bytes (os.read: no buffered file object)
-    finally:
-        os.close(fd)
-    # The name sits in parentheses and may hold spaces and ")" itself: the fields follow the last ")".
-    close = data.rfind(b")")
-    fields = data[close + 2 :].split()
-    return Stat(
-        name=data[data.find(b"(") + 1 : close].decode(errors="replace"),
-        ppid=int(fields[1]),
-        user=int(fields[11]) / CLOCK_TICKS,
-        system=int(fields[12]) / CLOCK_TICKS,
-        threads=int(fields[17]),
-        started=int(fields[19]) / CLOCK_TICKS,
-    )
-
-
-def read_memory(proc: str, pid: int) -> tuple[int, int]:
-    """(virtual, resident) bytes from /proc/PID/statm, whose first two fields count pages."""
-    fd = os.open(f"{proc}/{pid}/statm", os.O_RDONLY)
-    try:
-        size, resident = os.read(fd, 256).split()[:2]
-    finally:
-        os.close(fd)
-    return int(size) * PAGE_SIZE, int(resident) * PAGE_SIZE
-
-
-def count_fds(proc: str, pid: int) -> int:
-    path = f"{proc}/{pid}/fd"
-    # Linux >= 6.2 gives the count as the directory's size; 0 there means an older kernel (or no files).
-    return os.stat(path).st_size or len(os.listdir(path))
-
-
-def read_cmdline(proc: str, pid: int) -> str:
-    with open(f"{proc}/{pid}/cmdline", "rb") as f:
-        data = f.read()
-    # Arguments end in NUL; a process that rewrote its title may use spaces. Either way: joined by spaces.
-    return data.rstrip(b"\0").replace(b"\0", b" ").decode(errors="replace")
-
-
-def boot_time(proc: str) -> float:
-    with open(f"{proc}/stat", "rb") as f:
-        for line in f:
-            if line.startswith(b"btime "):
-                return float(line.split()[1])
-    raise ValueError(f"no btime line in {proc}/stat")
 
 
 @dataclass(frozen=True)
@@ -430,9 +367,10 @@ class ProcessCollector:
             out.gauge("inference_process_start_time_seconds", self._main_started_at)
 
 
-def pid_owner(collectors: Iterable[ProcessCollector]) -> Callable[[int], str]:
-    """pid -> name of the target whose processes include it ("" for none), for the GPU collector."""
-    collectors = list(collectors)
+def pid_owner(collectors: list[ProcessCollector]) -> Callable[[int], str]:
+    """pid -> name of the target whose processes include it ("" for none), for the GPU collector.
+
+    Reads ``collectors`` at each call, so collectors added later are found too."""
 
     def owner(pid: int) -> str:
         for c in collectors:
@@ -441,3 +379,40 @@ def pid_owner(collectors: Iterable[ProcessCollector]) -> Callable[[int], str]:
         return ""
 
     return owner
+
+
+class TargetProcesses:
+    """The process collector as the exporter runs it: one ProcessCollector per target with a
+    ``process:`` block, each serving under its target's identity."""
+
+    def __init__(self, parts: list[tuple[TargetConfig, ProcessCollector]], kind_of: Callable[[str], str]):
+        self._parts = parts
+        self._kind_of = kind_of
+
+    def collect(self) -> list[Snapshot]:
+        snapshots = []
+        for target, collector in self._parts:
+            out = Builder((("target", target.name), ("server", self._kind_of(target.name))), target.labels)
+            collector.collect(out)
+            snapshots.append(out.finish())
+        return snapshots
+
+    def close(self) -> None:
+        pass
+
+
+def _build(ctx: CollectorContext) -> TargetProcesses | None:
+    parts = []
+    for target in ctx.config.targets:
+        if target.process is not None:
+            p = target.process
+            matcher = ProcessMatcher(pid_file=p.pid_file, pattern=p.match, all_except_self=p.container)
+            collector = ProcessCollector(target.name, matcher, proc_root=ctx.proc_root)
+            parts.append((target, collector))
+            ctx.process_owners.append(collector)
+    return TargetProcesses(parts, ctx.kind_of) if parts else None
+
+
+COLLECTOR = Registration(
+    "process", "the model server's processes (targets with a process: block)", _build, order=10
+)

@@ -1,6 +1,7 @@
 """Health probes, model inventory, manifest checks and canaries: one module per concern.
 
-``endpoints`` (each server kind's API), ``client`` (HTTP with the target's auth),
-``probes`` (the per-target Source that runs everything), ``inventory``, ``manifest``,
-``canary`` and ``settings`` (the config blocks).
+``client`` (HTTP with the target's auth), ``probes`` (the per-target checker the
+exporter runs as a source), ``inventory``, ``manifest``, ``canary`` and ``settings`` (the
+config blocks). Each server kind's API (paths, inventory and config readers) is declared
+in its module under ``servers/``.
 """

@@ -103,54 +103,54 @@ def evaluate(expect: Expect, status: int, body: bytes, duration: float, secret: 
     scores: dict[str, float] = {}
     if status != expect.status:
         return Verdict(False, "status", f"HTTP {status}, expected {expect.status}")
-    needs_json = expect.json_path or expect.top_k_path or expect.embedding_path or expect.answer_path
     doc: Any = None
-    if needs_json:
+    if expect.needs_json:
         try:
             doc = json.loads(body)
         except ValueError:
             return Verdict(False, "json_path", "the answer is not JSON")
     if expect.json_path:
+        check = expect.json_path
         try:
-            value = json_path(doc, expect.json_path)
+            value = json_path(doc, check.path)
         except PathError:
-            return Verdict(False, "json_path", f"{expect.json_path} not found")
-        if expect.json_value is not None and value != json.loads(expect.json_value):
-            shown = "" if secret else f": got {json.dumps(value)[:80]}, expected {expect.json_value[:80]}"
-            return Verdict(False, "json_path", f"{expect.json_path} differs{shown}")
+            return Verdict(False, "json_path", f"{check.path} not found")
+        if check.equals is not None and value != json.loads(check.equals):
+            shown = "" if secret else f": got {json.dumps(value)[:80]}, expected {check.equals[:80]}"
+            return Verdict(False, "json_path", f"{check.path} differs{shown}")
     verdict = Verdict(True, scores=scores)
     if expect.max_latency and duration > expect.max_latency:
         verdict = Verdict(False, "latency", f"{duration:.3f}s > {expect.max_latency:g}s", scores)
-    if expect.top_k_path:
+    if expect.top_k:
+        top_k = expect.top_k
         try:
-            ids = ranked_ids(json_path(doc, expect.top_k_path))
+            ids = ranked_ids(json_path(doc, top_k.path))
         except PathError:
-            return Verdict(False, "top_k", f"{expect.top_k_path} not found or not a ranked list", scores)
-        scores["top_k"] = top_k_overlap(ids, expect.top_k_ids, expect.top_k)
-        if verdict.ok and scores["top_k"] < expect.top_k_min_overlap:
-            verdict = Verdict(
-                False, "top_k", f"overlap {scores['top_k']:.2f} < {expect.top_k_min_overlap:g}", scores
-            )
-    if expect.embedding_path:
+            return Verdict(False, "top_k", f"{top_k.path} not found or not a ranked list", scores)
+        scores["top_k"] = top_k_overlap(ids, top_k.ids, top_k.k)
+        if verdict.ok and scores["top_k"] < top_k.min_overlap:
+            message = f"overlap {scores['top_k']:.2f} < {top_k.min_overlap:g}"
+            verdict = Verdict(False, "top_k", message, scores)
+    if expect.embedding:
+        embedding = expect.embedding
         try:
-            vec = json_path(doc, expect.embedding_path)
+            vec = json_path(doc, embedding.path)
             vec = [float(x) for x in vec]
         except (PathError, TypeError, ValueError):
-            return Verdict(False, "cosine", f"{expect.embedding_path} not found or not a vector", scores)
-        scores["cosine"] = cosine(vec, expect.embedding_reference)
-        if verdict.ok and scores["cosine"] < expect.embedding_min_cosine:
+            return Verdict(False, "cosine", f"{embedding.path} not found or not a vector", scores)
+        scores["cosine"] = cosine(vec, embedding.reference)
+        if verdict.ok and scores["cosine"] < embedding.min_cosine:
             verdict = Verdict(
-                False, "cosine", f"cosine {scores['cosine']:.4f} < {expect.embedding_min_cosine:g}", scores
+                False, "cosine", f"cosine {scores['cosine']:.4f} < {embedding.min_cosine:g}", scores
             )
-    if expect.answer_path:
+    if expect.answer:
+        answer = expect.answer
         try:
-            text = json_path(doc, expect.answer_path)
+            text = json_path(doc, answer.path)
         except PathError:
-            return Verdict(False, "answer", f"{expect.answer_path} not found", scores)
+            return Verdict(False, "answer", f"{answer.path} not found", scores)
         text = text if isinstance(text, str) else ""
-        good = bool(text.strip()) and (
-            not expect.answer_regex or re.search(expect.answer_regex, text) is not None
-        )
+        good = bool(text.strip()) and (not answer.regex or re.search(answer.regex, text) is not None)
         scores["answer"] = 1.0 if good else 0.0
         if verdict.ok and not good:
             verdict = Verdict(

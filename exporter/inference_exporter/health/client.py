@@ -1,6 +1,6 @@
 """HTTP calls to a target's API with its auth, TLS and a per-call timeout.
 
-Reuses the collection's session setup (:class:`~inference_exporter.collection.HTTPFetcher`),
+Reuses the collection's session setup (:class:`~inference_exporter.scrape.HTTPFetcher`),
 so probes and canaries authenticate exactly as metric collection does. Error messages
 carry the status and path only: never a header, a request body or a response body.
 """
@@ -15,9 +15,9 @@ from urllib.parse import urlsplit
 
 import requests
 
-from ..collection import HTTPFetcher
 from ..config import TargetConfig
-from .endpoints import ApiError
+from ..scrape import HTTPFetcher
+from ..servers import ApiError
 
 MAX_BODY = 4 * 1024 * 1024
 
@@ -48,7 +48,7 @@ class ApiClient:
     def request(self, method: str, path: str, body: str = "", timeout: float = 5.0, base: str = "") -> Answer:
         headers = {"Accept": "application/json"}
         try:
-            headers.update(self._fetcher._auth_headers())
+            headers.update(self._fetcher.auth_headers())
         except OSError:
             return Answer(0, b"", 0.0, "auth")
         if body:
@@ -87,7 +87,7 @@ class ApiClient:
             resp.close()
 
     def caller(self, timeout: float, base_url: str = ""):
-        """A ``Call`` for endpoints.py: (method, path, json) -> parsed JSON, raising ApiError."""
+        """A ``Call`` for a server kind's API readers: (method, path, json) -> JSON, raising ApiError."""
         base = base_url.rstrip("/") if base_url else ""
 
         def call(method: str, path: str, payload: Any) -> Any:

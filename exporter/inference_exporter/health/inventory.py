@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from ..journal import Journal
-from .endpoints import Loaded
+from ..servers import Loaded
 
 
 def _split(versions: str) -> list[str]:

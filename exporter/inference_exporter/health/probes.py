@@ -20,13 +20,14 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from ..builder import Builder, Rendered
+from .. import servers
+from ..builder import Builder
 from ..config import TargetConfig
 from ..journal import Filter, Journal
-from . import endpoints
+from ..servers import ApiError, Loaded
+from ..snapshot import Snapshot
 from .canary import BUCKETS, Canary
 from .client import ApiClient
-from .endpoints import ApiError, Loaded
 from .inventory import Inventory
 from .manifest import ArtifactHasher, ManifestState, check_artifacts, check_config, check_version
 from .settings import HealthConfig
@@ -126,10 +127,10 @@ class HealthChecker:
             )
         return ok, value
 
-    def collect(self) -> Rendered:
+    def collect(self) -> Snapshot:
         now = time.time()
         kind = self.kind()
-        api = endpoints.for_kind(kind)
+        api = servers.api_for(kind)
         h = self.health
         out = Builder((("target", self.target.name), ("server", kind)), self.target.labels)
         live = ready = None
@@ -150,7 +151,7 @@ class HealthChecker:
             last = [Loaded(m, v) for m, vs in sorted(self.inventory.loaded.items()) for v in sorted(vs)]
             self._models(out, api, loaded if loaded is not None else last, up, now)
         self._manifest(out, api, loaded, now)
-        self._canaries(out, now)
+        self._canaries(out)
         return out.finish()
 
     # --- server ------------------------------------------------------------------------
@@ -269,7 +270,7 @@ class HealthChecker:
             self.manifest.record(results, label_version, now)
 
     # --- canaries ----------------------------------------------------------------------------
-    def _canaries(self, out: Builder, now_wall: float) -> None:
+    def _canaries(self, out: Builder) -> None:
         if not self.canaries:
             return
         now = time.monotonic()

@@ -1,5 +1,7 @@
 """The per-target ``health:`` block and ``models:`` list of the config, strictly validated.
 
+The types mirror the YAML (``expect.top_k.{path, ids, k, min_overlap}`` is a
+:class:`TopKCheck` under :class:`Expect`), so ``/config`` shows what the user wrote.
 Errors use the config module's one-line form, e.g.
 ``config.yml:31: targets[0].models[0].canaries[0].expect.top_k.min_overlap: expected a number from 0 to 1``.
 Canary bodies marked ``secret: true`` are kept in the config object only; nothing prints them.
@@ -14,16 +16,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import (
-    _bool,
-    _check_keys,
-    _Ctx,
-    _describe,
-    _duration,
-    _expect_map,
-    _Map,
-    _string,
-    _url,
+from ..validation import (
+    Context,
+    YamlMap,
+    boolean,
+    check_keys,
+    describe,
+    duration,
+    expect_map,
+    integer,
+    ratio,
+    sequence,
+    string,
+    sub_map,
+    url,
+    url_path,
 )
 
 PROBES = ("live", "ready", "models", "config")
@@ -52,20 +59,45 @@ class Artifact:
 
 
 @dataclass(frozen=True)
+class JsonPathCheck:
+    path: str
+    equals: str | None = None  # JSON text compared as JSON; None: the path only has to exist
+
+
+@dataclass(frozen=True)
+class TopKCheck:
+    path: str
+    ids: tuple[str, ...]  # the expected item ids, best first
+    k: int
+    min_overlap: float = 1.0
+
+
+@dataclass(frozen=True)
+class EmbeddingCheck:
+    path: str
+    reference: tuple[float, ...]  # from reference: or read from reference_file:
+    min_cosine: float = 0.99
+    reference_file: str = ""
+
+
+@dataclass(frozen=True)
+class AnswerCheck:
+    path: str
+    regex: str = ""
+
+
+@dataclass(frozen=True)
 class Expect:
     status: int = 200
-    max_latency: float = 0.0
-    json_path: str = ""
-    json_value: Any = None  # compared as JSON; None with json_path means "present"
-    top_k_path: str = ""
-    top_k_ids: tuple = ()
-    top_k: int = 0
-    top_k_min_overlap: float = 0.0
-    embedding_path: str = ""
-    embedding_reference: tuple[float, ...] = ()
-    embedding_min_cosine: float = 0.0
-    answer_path: str = ""
-    answer_regex: str = ""
+    max_latency: float = 0.0  # seconds; 0: no limit
+    json_path: JsonPathCheck | None = None
+    top_k: TopKCheck | None = None
+    embedding: EmbeddingCheck | None = None
+    answer: AnswerCheck | None = None
+
+    @property
+    def needs_json(self) -> bool:
+        return any((self.json_path, self.top_k, self.embedding, self.answer))
 
 
 @dataclass(frozen=True)
@@ -147,73 +179,31 @@ KSERVE_KEYS = {"inputs", "outputs", "model", "version"}
 OPENAI_KEYS = {"model", "prompt", "messages", "input", "max_tokens"}
 
 
-def _ratio(ctx: _Ctx, data: _Map, key: str, prefix: str, default: float) -> float:
-    if key not in data:
-        return default
-    v = data[key]
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1:
-        raise ctx.fail(
-            data.lines.get(key), f"{prefix}{key}", f"expected a number from 0 to 1, got {_describe(v)}"
-        )
-    return float(v)
-
-
-def _int(ctx: _Ctx, data: _Map, key: str, prefix: str, default: int, low: int, high: int) -> int:
-    if key not in data:
-        return default
-    v = data[key]
-    if isinstance(v, bool) or not isinstance(v, int) or not low <= v <= high:
-        raise ctx.fail(
-            data.lines.get(key),
-            f"{prefix}{key}",
-            f"expected a whole number from {low} to {high}, got {_describe(v)}",
-        )
-    return v
-
-
-def _list(ctx: _Ctx, data: _Map, key: str, prefix: str) -> list:
-    v = data.get(key)
-    if v is None:
-        return []
-    if not isinstance(v, list):
-        raise ctx.fail(data.lines.get(key), f"{prefix}{key}", f"expected a list, got {_describe(v)}")
-    return v
-
-
-def _path_string(ctx: _Ctx, data: _Map, key: str, prefix: str, required: bool = False) -> str:
-    value = _string(ctx, data, key, prefix, required)
-    if value and not value.startswith("/"):
-        raise ctx.fail(
-            data.lines.get(key), f"{prefix}{key}", f"expected a path starting with '/', got {value!r}"
-        )
-    return value
-
-
 def parse_health(
-    ctx: _Ctx, data: _Map, prefix: str, interval: float, timeout: float, implied: bool
+    ctx: Context, data: YamlMap, prefix: str, interval: float, timeout: float, implied: bool
 ) -> HealthConfig:
     """The target's health block; ``implied``: probes on without a block (api_url or models set)."""
     if "health" not in data:
         return HealthConfig(enabled=implied, interval=interval, timeout=timeout)
     hp = f"{prefix}health."
-    h = _expect_map(ctx, data["health"], data.lines.get("health"), f"{prefix}health")
-    _check_keys(ctx, h, HEALTH_KEYS, hp)
-    enabled = _bool(ctx, h, "enabled", hp) if "enabled" in h else True
-    h_interval = _duration(ctx, h, "interval", hp, interval)
-    h_timeout = _duration(ctx, h, "timeout", hp, min(timeout, h_interval))
+    h = expect_map(ctx, data["health"], data.lines.get("health"), f"{prefix}health")
+    check_keys(ctx, h, HEALTH_KEYS, hp)
+    enabled = boolean(ctx, h, "enabled", hp) if "enabled" in h else True
+    h_interval = duration(ctx, h, "interval", hp, interval)
+    h_timeout = duration(ctx, h, "timeout", hp, min(timeout, h_interval))
     if h_timeout > h_interval:
         raise ctx.fail(
             h.lines.get("timeout"), f"{hp}timeout", f"{h_timeout:g}s is longer than interval {h_interval:g}s"
         )
     probes = PROBES
     if "probes" in h:
-        raw = _list(ctx, h, "probes", hp)
+        raw = sequence(ctx, h, "probes", hp)
         for i, p in enumerate(raw):
             if p not in PROBES:
                 raise ctx.fail(
                     raw.lines[i],
                     f"{hp}probes[{i}]",
-                    f"unknown probe {_describe(p)} (one of: {', '.join(PROBES)})",
+                    f"unknown probe {describe(p)} (one of: {', '.join(PROBES)})",
                 )
         probes = tuple(raw)
     return HealthConfig(
@@ -221,24 +211,24 @@ def parse_health(
         interval=h_interval,
         timeout=h_timeout,
         probes=probes,
-        live_path=_path_string(ctx, h, "live_path", hp),
-        ready_path=_path_string(ctx, h, "ready_path", hp),
-        management_url=_url(ctx, h, "management_url", hp, required=False),
-        flap_changes=_int(ctx, h, "flap_changes", hp, 4, 2, 1000),
-        flap_window=_duration(ctx, h, "flap_window", hp, 300.0),
+        live_path=url_path(ctx, h, "live_path", hp),
+        ready_path=url_path(ctx, h, "ready_path", hp),
+        management_url=url(ctx, h, "management_url", hp, required=False),
+        flap_changes=integer(ctx, h, "flap_changes", hp, 4, 2, 1000),
+        flap_window=duration(ctx, h, "flap_window", hp, 300.0),
     )
 
 
-def parse_models(ctx: _Ctx, data: _Map, prefix: str, base: Path, timeout: float) -> tuple[ModelSpec, ...]:
-    raw = _list(ctx, data, "models", prefix)
+def parse_models(ctx: Context, data: YamlMap, prefix: str, timeout: float) -> tuple[ModelSpec, ...]:
+    raw = sequence(ctx, data, "models", prefix)
     models = []
     seen: set[str] = set()
     canary_ids: set[str] = set()
     for i, item in enumerate(raw):
         mp = f"{prefix}models[{i}]."
-        m = _expect_map(ctx, item, raw.lines[i], f"{prefix}models[{i}]")
-        _check_keys(ctx, m, MODEL_KEYS, mp)
-        name = _string(ctx, m, "name", mp, required=True)
+        m = expect_map(ctx, item, raw.lines[i], f"{prefix}models[{i}]")
+        check_keys(ctx, m, MODEL_KEYS, mp)
+        name = string(ctx, m, "name", mp, required=True)
         if name in seen:
             raise ctx.fail(m.lines.get("name"), f"{mp}name", f"duplicate model {name!r}")
         seen.add(name)
@@ -246,34 +236,34 @@ def parse_models(ctx: _Ctx, data: _Map, prefix: str, base: Path, timeout: float)
         if isinstance(version, (int, float)) and not isinstance(version, bool):
             version = str(version)  # Triton versions are numbers in YAML
         elif "version" in m:
-            version = _string(ctx, m, "version", mp)
+            version = string(ctx, m, "version", mp)
         config: list[tuple[str, Any]] = []
         if "config" in m:
-            c = _expect_map(ctx, m["config"], m.lines.get("config"), f"{mp}config")
+            c = expect_map(ctx, m["config"], m.lines.get("config"), f"{mp}config")
             for key, value in c.items():
                 if not isinstance(value, (str, int, float, bool)):
                     raise ctx.fail(
                         c.lines.get(key),
                         f"{mp}config.{key}",
-                        f"expected a number, string or boolean, got {_describe(value)}",
+                        f"expected a number, string or boolean, got {describe(value)}",
                     )
                 config.append((str(key), value))
         artifacts = []
-        alist = _list(ctx, m, "artifacts", mp)
+        alist = sequence(ctx, m, "artifacts", mp)
         for j, a in enumerate(alist):
             ap = f"{mp}artifacts[{j}]."
-            ad = _expect_map(ctx, a, alist.lines[j], f"{mp}artifacts[{j}]")
-            _check_keys(ctx, ad, ARTIFACT_KEYS, ap)
-            path = _string(ctx, ad, "path", ap, required=True)
-            digest = _string(ctx, ad, "sha256", ap, required=True).lower()
+            ad = expect_map(ctx, a, alist.lines[j], f"{mp}artifacts[{j}]")
+            check_keys(ctx, ad, ARTIFACT_KEYS, ap)
+            path = string(ctx, ad, "path", ap, required=True)
+            digest = string(ctx, ad, "sha256", ap, required=True).lower()
             if not SHA256_RE.match(digest):
                 raise ctx.fail(ad.lines.get("sha256"), f"{ap}sha256", "expected 64 hexadecimal digits")
             p = Path(path)
-            artifacts.append(Artifact(str(p if p.is_absolute() else base / p), digest))
+            artifacts.append(Artifact(str(p if p.is_absolute() else ctx.base / p), digest))
         canaries = []
-        clist = _list(ctx, m, "canaries", mp)
+        clist = sequence(ctx, m, "canaries", mp)
         for j, c in enumerate(clist):
-            canary = _canary(ctx, c, clist.lines[j], f"{mp}canaries[{j}]", name, version, base, timeout)
+            canary = _canary(ctx, c, clist.lines[j], f"{mp}canaries[{j}]", name, timeout)
             if canary.id in canary_ids:
                 raise ctx.fail(clist.lines[j], f"{mp}canaries[{j}].id", f"duplicate canary id {canary.id!r}")
             canary_ids.add(canary.id)
@@ -282,11 +272,11 @@ def parse_models(ctx: _Ctx, data: _Map, prefix: str, base: Path, timeout: float)
     return tuple(models)
 
 
-def _canary(ctx: _Ctx, raw: Any, line: int, where: str, model: str, version: str, base: Path, timeout: float):
+def _canary(ctx: Context, raw: Any, line: int, where: str, model: str, timeout: float) -> CanaryConfig:
     cp = where + "."
-    c = _expect_map(ctx, raw, line, where)
-    _check_keys(ctx, c, CANARY_KEYS, cp)
-    cid = _string(ctx, c, "id", cp, required=True)
+    c = expect_map(ctx, raw, line, where)
+    check_keys(ctx, c, CANARY_KEYS, cp)
+    cid = string(ctx, c, "id", cp, required=True)
     if not CANARY_ID_RE.match(cid):
         raise ctx.fail(c.lines.get("id"), f"{cp}id", f"{cid!r} may use letters, digits and _.:- (at most 64)")
     helpers = [k for k in ("body", "kserve_v2", "openai") if k in c]
@@ -296,20 +286,20 @@ def _canary(ctx: _Ctx, raw: Any, line: int, where: str, model: str, version: str
     path = ""
     body: Any = None
     if "kserve_v2" in c:
-        k = _expect_map(ctx, c["kserve_v2"], c.lines.get("kserve_v2"), f"{cp}kserve_v2")
-        _check_keys(ctx, k, KSERVE_KEYS, f"{cp}kserve_v2.")
-        inputs = _list(ctx, k, "inputs", f"{cp}kserve_v2.")
+        k = expect_map(ctx, c["kserve_v2"], c.lines.get("kserve_v2"), f"{cp}kserve_v2")
+        check_keys(ctx, k, KSERVE_KEYS, f"{cp}kserve_v2.")
+        inputs = sequence(ctx, k, "inputs", f"{cp}kserve_v2.")
         if not inputs:
             raise ctx.fail(k.line, f"{cp}kserve_v2.inputs", "is required (a list of KServe v2 input tensors)")
         body = {"inputs": inputs}
         if "outputs" in k:
-            body["outputs"] = _list(ctx, k, "outputs", f"{cp}kserve_v2.")
-        m = _string(ctx, k, "model", f"{cp}kserve_v2.") or model
+            body["outputs"] = sequence(ctx, k, "outputs", f"{cp}kserve_v2.")
+        m = string(ctx, k, "model", f"{cp}kserve_v2.") or model
         v = str(k.get("version", "")) or ""
         path = f"/v2/models/{m}/versions/{v}/infer" if v else f"/v2/models/{m}/infer"
     elif "openai" in c:
-        o = _expect_map(ctx, c["openai"], c.lines.get("openai"), f"{cp}openai")
-        _check_keys(ctx, o, OPENAI_KEYS, f"{cp}openai.")
+        o = expect_map(ctx, c["openai"], c.lines.get("openai"), f"{cp}openai")
+        check_keys(ctx, o, OPENAI_KEYS, f"{cp}openai.")
         kinds = [k for k in ("prompt", "messages", "input") if k in o]
         if len(kinds) != 1:
             raise ctx.fail(
@@ -317,9 +307,9 @@ def _canary(ctx: _Ctx, raw: Any, line: int, where: str, model: str, version: str
                 f"{cp}openai",
                 "set exactly one of prompt (completions), messages (chat), input (embeddings)",
             )
-        body = {"model": _string(ctx, o, "model", f"{cp}openai.") or model, kinds[0]: o[kinds[0]]}
+        body = {"model": string(ctx, o, "model", f"{cp}openai.") or model, kinds[0]: o[kinds[0]]}
         if kinds[0] != "input":
-            body["max_tokens"] = _int(ctx, o, "max_tokens", f"{cp}openai.", 16, 1, 100000)
+            body["max_tokens"] = integer(ctx, o, "max_tokens", f"{cp}openai.", 16, 1, 100000)
         path = {"prompt": "/v1/completions", "messages": "/v1/chat/completions", "input": "/v1/embeddings"}[
             kinds[0]
         ]
@@ -327,65 +317,72 @@ def _canary(ctx: _Ctx, raw: Any, line: int, where: str, model: str, version: str
         body = c.get("body")
         if body is not None and not isinstance(body, (dict, list)):
             raise ctx.fail(
-                c.lines.get("body"), f"{cp}body", f"expected a JSON object or list, got {_describe(body)}"
+                c.lines.get("body"), f"{cp}body", f"expected a JSON object or list, got {describe(body)}"
             )
         method = "POST" if body is not None else "GET"
     if "method" in c:
-        method = _string(ctx, c, "method", cp).upper()
+        method = string(ctx, c, "method", cp).upper()
         if method not in METHODS:
             raise ctx.fail(c.lines.get("method"), f"{cp}method", f"expected one of {', '.join(METHODS)}")
-    path = _path_string(ctx, c, "path", cp) or path
+    path = url_path(ctx, c, "path", cp) or path
     if not path:
         raise ctx.fail(c.line, f"{cp}path", "is required (or use kserve_v2: / openai:)")
-    every = _duration(ctx, c, "every", cp, 60.0)
-    c_timeout = _duration(ctx, c, "timeout", cp, timeout)
+    every = duration(ctx, c, "every", cp, 60.0)
+    c_timeout = duration(ctx, c, "timeout", cp, timeout)
     return CanaryConfig(
         id=cid,
         method=method,
         path=path,
         body=json.dumps(body, sort_keys=True) if body is not None else "",
-        secret=_bool(ctx, c, "secret", cp),
+        secret=boolean(ctx, c, "secret", cp),
         every=every,
         timeout=c_timeout,
-        max_traffic_ratio=_ratio(ctx, c, "max_traffic_ratio", cp, 0.0),
-        expect=_expect(ctx, c, cp, base),
+        max_traffic_ratio=ratio(ctx, c, "max_traffic_ratio", cp, 0.0),
+        expect=_expect(ctx, c, cp),
     )
 
 
-def _expect(ctx: _Ctx, c: _Map, cp: str, base: Path) -> Expect:
+def _expect(ctx: Context, c: YamlMap, cp: str) -> Expect:
     if "expect" not in c:
         return Expect()
     ep = f"{cp}expect."
-    e = _expect_map(ctx, c["expect"], c.lines.get("expect"), f"{cp}expect")
-    _check_keys(ctx, e, EXPECT_KEYS, ep)
-    kw: dict[str, Any] = {"status": _int(ctx, e, "status", ep, 200, 100, 599)}
+    e = expect_map(ctx, c["expect"], c.lines.get("expect"), f"{cp}expect")
+    check_keys(ctx, e, EXPECT_KEYS, ep)
+    kw: dict[str, Any] = {"status": integer(ctx, e, "status", ep, 200, 100, 599)}
     if "max_latency" in e:
-        kw["max_latency"] = _duration(ctx, e, "max_latency", ep, 0.0)
+        kw["max_latency"] = duration(ctx, e, "max_latency", ep, 0.0)
     if "json_path" in e:
-        j = _sub(ctx, e, "json_path", ep, JSON_PATH_KEYS)
-        kw["json_path"] = _string(ctx, j, "path", f"{ep}json_path.", required=True)
-        kw["json_value"] = json.dumps(j["equals"]) if "equals" in j else None
+        j = sub_map(ctx, e, "json_path", ep, JSON_PATH_KEYS)
+        kw["json_path"] = JsonPathCheck(
+            string(ctx, j, "path", f"{ep}json_path.", required=True),
+            json.dumps(j["equals"]) if "equals" in j else None,
+        )
     if "top_k" in e:
-        t = _sub(ctx, e, "top_k", ep, TOP_K_KEYS)
+        t = sub_map(ctx, e, "top_k", ep, TOP_K_KEYS)
         tp = f"{ep}top_k."
-        ids = _list(ctx, t, "ids", tp)
+        ids = sequence(ctx, t, "ids", tp)
         if not ids:
             raise ctx.fail(t.line, f"{tp}ids", "is required: the expected item ids, best first")
-        kw["top_k_path"] = _string(ctx, t, "path", tp, required=True)
-        kw["top_k_ids"] = tuple(str(x) for x in ids)
-        kw["top_k"] = _int(ctx, t, "k", tp, len(ids), 1, 100000)
-        kw["top_k_min_overlap"] = _ratio(ctx, t, "min_overlap", tp, 1.0)
+        kw["top_k"] = TopKCheck(
+            path=string(ctx, t, "path", tp, required=True),
+            ids=tuple(str(x) for x in ids),
+            k=integer(ctx, t, "k", tp, len(ids), 1, 100000),
+            min_overlap=ratio(ctx, t, "min_overlap", tp, 1.0),
+        )
     if "embedding" in e:
-        m = _sub(ctx, e, "embedding", ep, EMBEDDING_KEYS)
+        m = sub_map(ctx, e, "embedding", ep, EMBEDDING_KEYS)
         mp = f"{ep}embedding."
-        kw["embedding_path"] = _string(ctx, m, "path", mp, required=True)
-        kw["embedding_reference"] = _reference(ctx, m, mp, base)
-        kw["embedding_min_cosine"] = _ratio(ctx, m, "min_cosine", mp, 0.99)
+        reference, reference_file = _reference(ctx, m, mp)
+        kw["embedding"] = EmbeddingCheck(
+            path=string(ctx, m, "path", mp, required=True),
+            reference=reference,
+            min_cosine=ratio(ctx, m, "min_cosine", mp, 0.99),
+            reference_file=reference_file,
+        )
     if "answer" in e:
-        a = _sub(ctx, e, "answer", ep, ANSWER_KEYS)
+        a = sub_map(ctx, e, "answer", ep, ANSWER_KEYS)
         ap = f"{ep}answer."
-        kw["answer_path"] = _string(ctx, a, "path", ap, required=True)
-        regex = _string(ctx, a, "regex", ap)
+        regex = string(ctx, a, "regex", ap)
         if regex:
             try:
                 re.compile(regex)
@@ -393,26 +390,22 @@ def _expect(ctx: _Ctx, c: _Map, cp: str, base: Path) -> Expect:
                 raise ctx.fail(
                     a.lines.get("regex"), f"{ap}regex", f"invalid regular expression: {exc}"
                 ) from None
-        kw["answer_regex"] = regex
+        kw["answer"] = AnswerCheck(string(ctx, a, "path", ap, required=True), regex)
     return Expect(**kw)
 
 
-def _sub(ctx: _Ctx, data: _Map, key: str, prefix: str, keys: set[str]) -> _Map:
-    sub = _expect_map(ctx, data[key], data.lines.get(key), f"{prefix}{key}")
-    _check_keys(ctx, sub, keys, f"{prefix}{key}.")
-    return sub
-
-
-def _reference(ctx: _Ctx, m: _Map, mp: str, base: Path) -> tuple[float, ...]:
+def _reference(ctx: Context, m: YamlMap, mp: str) -> tuple[tuple[float, ...], str]:
     if ("reference" in m) == ("reference_file" in m):
         raise ctx.fail(
             m.line, f"{mp}reference", "set exactly one of reference (a list of numbers) or reference_file"
         )
+    source = ""
     if "reference" in m:
         values, line, key = m["reference"], m.lines.get("reference"), f"{mp}reference"
     else:
-        rel = _string(ctx, m, "reference_file", mp, required=True)
-        path = Path(rel) if Path(rel).is_absolute() else base / rel
+        rel = string(ctx, m, "reference_file", mp, required=True)
+        path = Path(rel) if Path(rel).is_absolute() else ctx.base / rel
+        source = str(path)
         line, key = m.lines.get("reference_file"), f"{mp}reference_file"
         try:
             values = json.loads(path.read_text())
@@ -430,4 +423,4 @@ def _reference(ctx: _Ctx, m: _Map, mp: str, base: Path) -> tuple[float, ...]:
         raise ctx.fail(line, key, "expected a non-empty list of numbers")
     if not any(values):
         raise ctx.fail(line, key, "the reference vector is all zeros: cosine similarity is undefined")
-    return tuple(float(x) for x in values)
+    return tuple(float(x) for x in values), source

@@ -1,0 +1,328 @@
+"""Scrapes one model-server target: fetch its native metrics, parse, translate to a snapshot.
+
+Each target is collected with its own deadline, so a hung, slow, refusing or
+garbage-returning target never delays /metrics or the other targets. A watchdog shuts
+the socket of a response that is still trickling in at its deadline. (Local resources,
+the processes, the container and the GPUs, are read by ``collectors/``.)
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import socket
+import threading
+import time
+from typing import Any
+
+import requests
+
+from . import __version__, parser, servers
+from .builder import Builder
+from .config import TargetConfig
+from .snapshot import Result
+
+log = logging.getLogger("inference_exporter.collection")
+
+ACCEPT = "text/plain;version=0.0.4;q=0.9,application/openmetrics-text;version=1.0.0;q=0.5,*/*;q=0.1"
+USER_AGENT = f"inference-exporter/{__version__}"
+CHUNK = 64 * 1024
+
+
+class CollectionError(Exception):
+    """A failed collection; ``reason`` is the self-metric label."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+class Watchdog:
+    """One thread that shuts down sockets whose deadline passed."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, Any]] = []
+        self._cancelled: set[int] = set()
+        self._ids = itertools.count()
+        self._cond = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+
+    def _ensure_started(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="watchdog", daemon=True)
+            self._thread.start()
+
+    def arm(self, deadline: float, action) -> int:
+        with self._cond:
+            self._ensure_started()
+            ident = next(self._ids)
+            heapq.heappush(self._heap, (deadline, ident, action))
+            self._cond.notify()
+            return ident
+
+    def disarm(self, ident: int) -> None:
+        with self._cond:
+            self._cancelled.add(ident)
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopping = True
+            self._cond.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._stopping:
+                    if self._heap:
+                        wait = self._heap[0][0] - time.monotonic()
+                        if wait <= 0:
+                            break
+                        self._cond.wait(wait)
+                    else:
+                        self._cond.wait()
+                if self._stopping:
+                    return
+                _, ident, action = heapq.heappop(self._heap)
+                if ident in self._cancelled:
+                    self._cancelled.discard(ident)
+                    continue
+            try:
+                action()
+            except Exception:  # noqa: BLE001 - a failed shutdown must not kill the watchdog
+                pass
+
+
+WATCHDOG = Watchdog()
+
+# Parsing and translating hold the GIL, so running more of them at once gains nothing
+# and only multiplies the response bodies held in memory; fetching stays concurrent.
+PARSE_GATE = threading.BoundedSemaphore(2)
+
+
+def _socket_of(resp: requests.Response) -> socket.socket | None:
+    raw = getattr(resp, "raw", None)
+    conn = getattr(raw, "connection", None) or getattr(raw, "_connection", None)
+    sock = getattr(conn, "sock", None)
+    if sock is None:
+        fp = getattr(raw, "_fp", None)
+        sock = getattr(getattr(getattr(fp, "fp", None), "raw", None), "_sock", None)
+    return sock
+
+
+def _shutdown(sock: socket.socket | None) -> None:
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
+class HTTPFetcher:
+    """GETs a target's URLs with its auth, TLS, timeout and size limit."""
+
+    def __init__(self, target: TargetConfig):
+        self.target = target
+        self.session = requests.Session()
+        self.session.headers["User-Agent"] = USER_AGENT
+        self.session.trust_env = False  # a sidecar talks to localhost; never via a proxy
+        tls = target.tls
+        if tls.insecure_skip_verify:
+            self.session.verify = False
+        elif tls.ca_file:
+            self.session.verify = tls.ca_file
+        if tls.cert_file:
+            self.session.cert = (tls.cert_file, tls.key_file)
+
+    def auth_headers(self) -> dict[str, str]:
+        t = self.target
+        if t.bearer_token_file:
+            with open(t.bearer_token_file) as fh:
+                return {"Authorization": "Bearer " + fh.read().strip()}
+        if t.basic_auth:
+            import base64
+
+            with open(t.basic_auth.password_file) as fh:
+                password = fh.read().rstrip("\r\n")
+            pair = f"{t.basic_auth.username}:{password}".encode()
+            return {"Authorization": "Basic " + base64.b64encode(pair).decode()}
+        return {}
+
+    def get(self, url: str, timeout: float, accept: str = ACCEPT) -> tuple[bytes, str]:
+        """Return (body, content type). Raises CollectionError."""
+        deadline = time.monotonic() + timeout
+        try:
+            headers = {"Accept": accept, "Accept-Encoding": "gzip", **self.auth_headers()}
+        except OSError as exc:
+            raise CollectionError("auth", f"cannot read credentials file: {exc.strerror}") from None
+        try:
+            resp = self.session.get(
+                url, headers=headers, timeout=(timeout, timeout), stream=True, allow_redirects=False
+            )
+        except requests.exceptions.Timeout:
+            raise CollectionError("timeout", f"no answer within {timeout:g}s") from None
+        except requests.exceptions.SSLError as exc:
+            raise CollectionError("tls", _first_line(exc)) from None
+        except requests.exceptions.ConnectionError as exc:
+            raise CollectionError("connection", _connection_message(exc)) from None
+        except requests.exceptions.RequestException as exc:
+            raise CollectionError("connection", _first_line(exc)) from None
+        ident = WATCHDOG.arm(deadline, lambda: _shutdown(_socket_of(resp)))
+        try:
+            if resp.status_code in (401, 403):
+                raise CollectionError("auth", f"HTTP {resp.status_code} from target")
+            if resp.status_code >= 300:
+                raise CollectionError("http_status", f"HTTP {resp.status_code} from target")
+            body = bytearray()
+            limit = self.target.max_response_bytes
+            for chunk in resp.iter_content(CHUNK):
+                if len(body) + len(chunk) > limit:
+                    raise CollectionError("too_large", f"response larger than {limit} bytes")
+                body += chunk
+                if time.monotonic() > deadline:
+                    raise CollectionError("timeout", f"response not complete within {timeout:g}s")
+            if time.monotonic() > deadline:
+                raise CollectionError("timeout", f"response not complete within {timeout:g}s")
+            return bytes(body), resp.headers.get("Content-Type", "")
+        except CollectionError:
+            raise
+        except requests.exceptions.RequestException as exc:
+            if time.monotonic() >= deadline:
+                raise CollectionError("timeout", f"response not complete within {timeout:g}s") from None
+            raise CollectionError("connection", _first_line(exc)) from None
+        finally:
+            WATCHDOG.disarm(ident)
+            resp.close()
+
+    def close(self) -> None:
+        self.session.close()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text.splitlines()[0][:300]
+
+
+def _connection_message(exc: BaseException) -> str:
+    text = str(exc)
+    for marker in (
+        "Connection refused",
+        "Name or service not known",
+        "No route to host",
+        "Connection reset",
+        "Remote end closed connection",
+    ):
+        if marker in text:
+            return marker.lower()
+    return _first_line(exc)
+
+
+class TargetScraper:
+    """Fetches and translates one target; keeps per-target parser state."""
+
+    def __init__(self, target: TargetConfig, static: tuple[tuple[str, str], ...] | None = None):
+        self.target = target
+        self.kind = "" if target.kind == "auto" else target.kind
+        self.fetcher = HTTPFetcher(target)
+        self.static = target.labels if static is None else static
+        self._label_cache: dict[str, tuple] = {}
+        self._resets = parser.ResetTracker()
+        self._counter_floor: dict[tuple, float] = {}
+        self._server: servers.ServerKind | None = None
+        self._translator: servers.Translator | None = None
+        self._wanted: frozenset[str] | None = None
+        if self.kind:
+            self._bind(self.kind)
+
+    def _bind(self, kind: str) -> None:
+        self._server = servers.get(kind)
+        self._translator = self._server.translator(self.target.mapping_file)
+        self.kind = kind
+        native = self._translator.native
+        self._wanted = parser.wanted_names(native) if native else None
+
+    def _get_json(self, path: str) -> Any:
+        import json
+
+        base = (self.target.api_url or self.target.metrics_url).rstrip("/")
+        raw, _ = self.fetcher.get(base + path, self.target.scrape_timeout, accept="application/json")
+        body = raw.decode("utf-8", errors="replace")
+        try:
+            return json.loads(body)
+        except ValueError:
+            raise CollectionError("parse", f"{path} did not return JSON") from None
+
+    def collect(self) -> Result:
+        started = time.time()
+        t0 = time.perf_counter()
+        try:
+            result = self._collect(started)
+            self._resets.commit()
+        except CollectionError as exc:
+            self._resets.rollback()
+            result = Result(False, started, 0.0, self.kind, reason=exc.reason, message=str(exc))
+        except Exception as exc:  # noqa: BLE001 - a target must never crash the exporter
+            self._resets.rollback()
+            log.debug("adapter failure", exc_info=True)
+            result = Result(
+                False,
+                started,
+                0.0,
+                self.kind,
+                reason="adapter",
+                message=f"{type(exc).__name__}: {_first_line(exc)}",
+            )
+        result.duration = time.perf_counter() - t0
+        return result
+
+    def _new_builder(self) -> Builder:
+        return Builder((("target", self.target.name), ("server", self.kind)), self.static)
+
+    def _collect(self, started: float) -> Result:
+        t = self.target
+        if self._server is not None and self._server.poll is not None:
+            out = self._new_builder()
+            self._server.poll(self._get_json, out)
+            return Result(True, started, 0.0, self.kind, snapshots=(out.finish(),))
+        # The body stays bytes until this collection may parse: fifty targets answering at
+        # once then hold fifty compact bodies, not fifty decoded texts.
+        body, _ctype = self.fetcher.get(t.metrics_url, t.scrape_timeout)
+        if self._translator is None:
+            with PARSE_GATE:
+                text = body.decode("utf-8", errors="replace")
+                exp = parser.parse(text, label_cache=self._label_cache)
+            kind = servers.detect(text, exp)
+            if kind is None:
+                if not exp.types and not exp.sample_count:
+                    raise CollectionError("parse", "no Prometheus exposition found in the response")
+                raise CollectionError(
+                    "unknown_kind", "could not tell the server kind from its metrics; set kind:"
+                )
+            log.info("detected server kind", extra={"target": t.name, "kind": kind})
+            self._bind(kind)
+            if self._server is not None and self._server.poll is not None:
+                return self._collect(started)
+            # Parse again with the adapter's wanted set so reset tracking sees the same series.
+        with PARSE_GATE:
+            return self._translate(body.decode("utf-8", errors="replace"), started)
+
+    def _translate(self, text: str, started: float) -> Result:
+        exp = parser.parse(text, wanted=self._wanted, label_cache=self._label_cache, resets=self._resets)
+        if exp.sample_count == 0 and not exp.types and text.strip():
+            raise CollectionError("parse", "no Prometheus exposition found in the response")
+        out = self._new_builder()
+        self._translator.translate(exp, out)
+        out.hold_counters(self._counter_floor)
+        return Result(
+            True,
+            started,
+            0.0,
+            self.kind,
+            snapshots=(out.finish(),),
+            native_samples=exp.sample_count,
+            invalid_lines=exp.invalid_lines,
+        )
+
+    def close(self) -> None:
+        self.fetcher.close()

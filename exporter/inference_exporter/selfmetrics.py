@@ -1,0 +1,141 @@
+"""The exporter's own series: one per source about its collections, plus build, reload,
+journal and render figures, and the ``process_*`` series every exporter serves."""
+
+from __future__ import annotations
+
+import os
+import platform
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from . import __version__
+from .builder import Builder
+from .collectors._procfs import boot_time, count_fds, read_memory, read_stat
+from .exposition import format_value
+from .journal import EVENT_TYPES, Journal
+from .scheduler import SourceState
+from .snapshot import Result, Snapshot
+
+
+@dataclass(frozen=True)
+class ExporterFacts:
+    """What the self-metrics report beside the sources."""
+
+    labels: tuple[tuple[str, str], ...]  # the global static labels, so dashboards can filter on them
+    render_duration: float
+    reload_ok: bool
+    reload_time: float
+    journal: Journal | None
+
+
+def self_snapshot(
+    facts: ExporterFacts, states: Sequence[tuple[SourceState, Result | None]], now: float
+) -> Snapshot:
+    """``states``: each source's state and its fresh result (None when it has none or it is stale)."""
+    b = Builder((), facts.labels)
+    b.gauge("inference_exporter_build_info", 1, version=__version__, python_version=platform.python_version())
+    b.gauge("inference_exporter_render_duration_seconds", facts.render_duration)
+    b.gauge("inference_exporter_config_last_reload_successful", 1 if facts.reload_ok else 0)
+    b.gauge("inference_exporter_config_last_reload_success_timestamp_seconds", facts.reload_time)
+    if facts.journal is not None:
+        for type_, count in facts.journal.counts.items():
+            b.counter("inference_events_total", count, type=type_)
+        b.counter("inference_exporter_journal_errors_total", facts.journal.errors)
+    else:
+        for type_ in EVENT_TYPES:
+            b.counter("inference_events_total", 0, type=type_)
+    for state, fresh in states:
+        src, last, ok = state.source, state.last, state.last_ok
+        if not src.is_target:
+            if last is not None:
+                b.gauge("inference_exporter_collector_success", 1 if last.ok else 0, collector=src.name)
+                b.gauge("inference_exporter_collector_duration_seconds", last.duration, collector=src.name)
+            continue
+        name = src.name
+        b.gauge(
+            "inference_exporter_target_up",
+            1 if last is not None and last.ok else 0,
+            target=name,
+            server=state.kind(),
+        )
+        b.counter("inference_exporter_collections_total", state.collections, target=name)
+        for reason, count in state.errors.items():
+            b.counter("inference_exporter_collection_errors_total", count, target=name, reason=reason)
+        if last is not None:
+            b.gauge("inference_exporter_collection_duration_seconds", last.duration, target=name)
+        if ok is not None:
+            finished = ok.started + ok.duration
+            b.gauge("inference_exporter_last_success_timestamp_seconds", finished, target=name)
+            b.gauge("inference_exporter_data_age_seconds", max(0.0, now - finished), target=name)
+            b.gauge("inference_exporter_native_samples", ok.native_samples, target=name)
+            b.gauge("inference_exporter_invalid_lines", ok.invalid_lines, target=name)
+        b.gauge("inference_exporter_target_stale", 1 if ok is not None and fresh is None else 0, target=name)
+        b.gauge("inference_exporter_series", fresh.series if fresh is not None else 0, target=name)
+    return b.finish()
+
+
+class ProcessMetrics:
+    """The exporter's own ``process_*`` series, with the names and help texts of
+    prometheus_client's ProcessCollector (what dashboards expect of any exporter).
+
+    Read from /proc with the process collector's readers: importing prometheus_client's
+    exposition stack only for these six series cost the exporter more memory than all of
+    them are worth.
+    """
+
+    _SERIES = (
+        ("process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes."),
+        ("process_resident_memory_bytes", "gauge", "Resident memory size in bytes."),
+        ("process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds."),
+        ("process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds."),
+        ("process_open_fds", "gauge", "Number of open file descriptors."),
+        ("process_max_fds", "gauge", "Maximum number of open file descriptors."),
+    )
+
+    def __init__(self, proc_root: str = "/proc", pid: int | str = "self") -> None:
+        self._proc, self._pid = proc_root, pid
+        try:
+            self._start: float | None = boot_time(proc_root) + read_stat(proc_root, pid).started
+        except (OSError, ValueError, IndexError):
+            self._start = None
+
+    def values(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        try:
+            stat = read_stat(self._proc, self._pid)
+            out["process_cpu_seconds_total"] = stat.user + stat.system
+        except (OSError, ValueError, IndexError):
+            times = os.times()
+            out["process_cpu_seconds_total"] = times.user + times.system
+        try:
+            out["process_virtual_memory_bytes"], out["process_resident_memory_bytes"] = read_memory(
+                self._proc, self._pid
+            )
+        except (OSError, ValueError):
+            pass
+        if self._start is not None:
+            out["process_start_time_seconds"] = self._start
+        try:
+            out["process_open_fds"] = count_fds(self._proc, self._pid)
+        except OSError:
+            pass
+        try:
+            import resource
+
+            out["process_max_fds"] = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        except (ImportError, OSError, ValueError):
+            pass
+        return out
+
+    def render(self) -> tuple[str, str]:
+        """(text format, OpenMetrics) lines of the six series."""
+        values = self.values()
+        text, om = [], []
+        for name, kind, help_ in self._SERIES:
+            if name not in values:
+                continue
+            line = f"{name} {format_value(float(values[name]))}\n"
+            family = name[: -len("_total")] if kind == "counter" else name
+            text.append(f"# HELP {name} {help_}\n# TYPE {name} {kind}\n{line}")
+            om.append(f"# HELP {family} {help_}\n# TYPE {family} {kind}\n{line}")
+        return "".join(text), "".join(om)
