@@ -10,7 +10,7 @@ $(STAMP): pyproject.toml
 	@echo ">> creating virtual environment in $(VENV)"
 	@$(PYTHON) -m venv $(VENV)
 	@$(BIN)/pip install -q --upgrade pip
-	@$(BIN)/pip install -q -e '.[test,demo]'
+	@$(BIN)/pip install -q -e '.[test,demo,dashboards]'
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 

@@ -11,33 +11,36 @@ from collections.abc import Callable
 
 import slo_config
 from panels import (
-    MODEL,
-    MODEL_ONLY,
-    SCOPE,
-    SCOPE_VARS,
     Column,
     Layout,
+    Link,
     Panel,
     Query,
-    Sel,
-    agg,
     annotation,
     dashboard,
     dashboard_links,
     heatmap,
+    presence_variable,
+    stat,
+    state_timeline,
+    table,
+    timeseries,
+    variables,
+)
+from promql import (
+    MODEL,
+    MODEL_ONLY,
+    SCOPE,
+    SCOPE_VARS,
+    Sel,
+    agg,
     mean,
     p99_or_mean,
-    presence_variable,
     quantile,
     rate,
     ratio,
     share,
-    stat,
-    state_timeline,
     sum_rate,
-    table,
-    timeseries,
-    variables,
 )
 
 REQUESTS = "inference_requests_total"
@@ -51,9 +54,10 @@ ANOMALY_ALERTS = 'alertname=~"Inference.*(Anomaly|TrafficDrop)"'
 # Generative panels follow the hidden `generative` variable (one repeated row per such model).
 GENERATIVE = Sel(SCOPE_VARS + ("version",), ('model=~"$generative"',))
 READY_STATES = [(0, "not ready", "red"), (1, "ready", "green")]
-MODEL_LINK = (
+MODEL_LINK = Link(
+    "Open the model dashboard",
     "/d/inference-model?${__url_time_range}&var-datasource=${datasource}"
-    "&var-cluster=${__data.fields.cluster}&var-model=${__data.fields.model}"
+    "&var-cluster=${__data.fields.cluster}&var-model=${__data.fields.model}",
 )
 # Recording rules of the rule pack (rules/pack/recording.py, slo.py, anomaly.py).
 RPS = "model:inference_requests:rate5m"
@@ -193,7 +197,7 @@ def fleet() -> dict:
                     "percentunit",
                 ),
             ],
-            link=("model", MODEL_LINK),
+            links={"model": [MODEL_LINK]},
         ),
         timeseries(
             "Error budget left",
@@ -482,7 +486,7 @@ def _burn_panel(title: str, what: str, series: Callable, objective: str) -> Pane
         (f, "orange" if f < max(cfg.factors) else "red") for f in sorted(cfg.factors)
     ]
     queries = [Query(_burn(series(w), objective), f"{{{{model}}}} {w}") for w in BURN_WINDOWS]
-    panel = timeseries(
+    return timeseries(
         title,
         f"{what} divided by the class's error budget (1 - objective), per window. 1 spends the budget "
         f"exactly over the {cfg.period_days}-day period; the alerts fire at "
@@ -490,12 +494,8 @@ def _burn_panel(title: str, what: str, series: Callable, objective: str) -> Pane
         "short",
         queries,
         guarded=True,
+        thresholds=steps,
     )
-    panel.body["fieldConfig"]["defaults"]["thresholds"]["steps"] = [
-        {"color": c, "value": v} for v, c in steps
-    ]
-    panel.body["fieldConfig"]["defaults"]["custom"]["thresholdsStyle"] = {"mode": "dashed"}
-    return panel
 
 
 def slo() -> dict:
@@ -605,6 +605,7 @@ def slo() -> dict:
 
 # --- anomalies -------------------------------------------------------------------------------
 
+BAND_COLOUR = {"mode": "fixed", "fixedColor": "blue"}
 SIGNALS = (
     ("Request rate", RPS, "reqps"),
     ("Mean latency", MEAN_LATENCY, "s"),
@@ -629,31 +630,15 @@ def _band_panels(repeat: bool) -> list:
             ],
             width=8,
             guarded=True,
-            overrides=[
-                {
-                    "matcher": {"id": "byName", "options": "upper"},
-                    "properties": [
-                        {"id": "custom.fillBelowTo", "value": "lower"},
-                        {"id": "custom.lineWidth", "value": 0},
-                        {"id": "color", "value": {"mode": "fixed", "fixedColor": "blue"}},
-                    ],
-                },
-                {
-                    "matcher": {"id": "byName", "options": "lower"},
-                    "properties": [
-                        {"id": "custom.lineWidth", "value": 0},
-                        {"id": "color", "value": {"mode": "fixed", "fixedColor": "blue"}},
-                    ],
-                },
-                {
-                    "matcher": {"id": "byName", "options": "expected"},
-                    "properties": [{"id": "custom.lineStyle", "value": {"fill": "dash", "dash": [10, 10]}}],
-                },
-            ],
+            overrides={
+                "upper": {"custom.fillBelowTo": "lower", "custom.lineWidth": 0, "color": BAND_COLOUR},
+                "lower": {"custom.lineWidth": 0, "color": BAND_COLOUR},
+                "expected": {"custom.lineStyle": {"fill": "dash", "dash": [10, 10]}},
+            },
         )
         if repeat:
             # One panel per model: the band's fill needs fixed series names.
-            panel.body.update({"repeat": "model", "repeatDirection": "h", "maxPerRow": 3})
+            panel.builder.repeat("model").repeat_direction("h").max_per_row(3)
         out.append(panel)
     return out
 
@@ -679,7 +664,7 @@ def anomalies() -> dict:
     )
     for title, _, _ in SIGNALS:
         lay.row(title)
-        lay.add(*[p for p in _band_panels(repeat=True) if p.body["title"].startswith(title)])
+        lay.add(*[p for p in _band_panels(repeat=True) if p.title.startswith(title)])
     return dashboard(
         "inference-anomalies",
         "Inference / Anomalies",

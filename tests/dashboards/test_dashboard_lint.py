@@ -6,7 +6,7 @@ target-job, target-instance, target-rate-interval, target-counter-agg, uneditabl
 
 One deliberate deviation: the linter wants `allValue: ".+"`; ours is `.*`, because the rule
 pack's recording rules aggregate `job`/`instance` away and `cluster`/`namespace` are absent
-outside Kubernetes, and only `.*` matches an absent label (see panels.py).
+outside Kubernetes, and only `.*` matches an absent label (see promql.py).
 
 Ours on top: every selector filters on all scope variables, every division guards its
 denominator with `> 0` and the panel then says "No traffic", descriptions name the metrics.
@@ -17,14 +17,14 @@ from __future__ import annotations
 import re
 
 import pytest
-from board_walk import UIDS, expressions, load, metric_names, panels, panels_of, variable_selector
+from board_walk import UIDS, expressions, load, metric_names, panels_of, promql, variable_selector
 
 BOARDS = load()
 DATASOURCE_UIDS = ("$datasource", "${datasource}")
 SCOPE_VARS = ("cluster", "namespace", "job", "instance")
 MODEL_VARS = ("model", "version")
 NO_TRAFFIC = "No traffic"
-RECORDED_LABELS = panels.RECORDED_LABELS
+RECORDED_LABELS = promql.RECORDED_LABELS
 # Grafana unit ids (packages/grafana-data/src/valueFormats/categories.ts), the ones a linter accepts
 # that make sense for these dashboards.
 VALID_UNITS = frozenset(
@@ -74,7 +74,7 @@ def selectors(expr: str) -> list[tuple[str, str, int, int]]:
 
 
 def _keywords() -> frozenset[str]:
-    return panels.KEYWORDS
+    return promql.KEYWORDS
 
 
 def panel_exprs() -> list:
