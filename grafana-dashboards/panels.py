@@ -31,6 +31,7 @@ from grafana_foundation_sdk.models import prometheus as pm
 from promql import MODEL_VARS, NO_TRAFFIC, SCOPE_VARS, metric_names
 
 DATASOURCE = dm.DataSourceRef(type_val="prometheus", uid="${datasource}")
+INTERVAL_ONLY = ("auto", "auto_count", "auto_min")
 FORMATS = {
     "time_series": pm.PromQueryFormat.TIME_SERIES,
     "table": pm.PromQueryFormat.TABLE,
@@ -488,6 +489,11 @@ def dashboard(
     extra = {a.name: a.prometheus_fields() for a in annotations}
     for ann in out["annotations"]["list"]:
         ann.update(extra.get(ann["name"], {}))
+    for var in out["templating"]["list"]:
+        # The SDK writes the interval variable's auto-step fields on every variable; Grafana
+        # 11.6's schema has no such fields (schema_check.py flags them), so they go.
+        for key in INTERVAL_ONLY:
+            var.pop(key, None)
     return out
 
 
