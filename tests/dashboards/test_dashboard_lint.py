@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from board_walk import UIDS, expressions, load, metric_names, panels_of, promql, variable_selector
+from board_walk import UIDS, expressions, load, metric_names, panels_of, promql, rules, variable_selector
 
 BOARDS = load()
 DATASOURCE_UIDS = ("$datasource", "${datasource}")
@@ -34,6 +34,8 @@ VALID_UNITS = frozenset(
         *("dateTimeAsIso", "dateTimeFromNow", "celsius", "watt", "joule", "hertz"),
     }
 )
+# Variables that select one value: the model dashboard is about one model.
+SINGLE_SELECT = {("inference-model", "model")}
 COUNTER_SUFFIXES = ("_total", "_sum", "_count", "_bucket")
 RATE_FUNCS = ("rate(", "irate(", "increase(")
 
@@ -109,9 +111,41 @@ def test_template_variables_job_instance_and_the_chain(uid):
         assert var["type"] == "query", name
         assert var["datasource"]["uid"] in DATASOURCE_UIDS, name
         assert var["label"] == name.title(), name
+        assert var["refresh"] == 2, f"{name}: template-on-time-change-reload"
+        if (uid, name) in SINGLE_SELECT:
+            continue
         assert var["multi"] and var["includeAll"], f"{name}: multi-select with All"
         assert var["allValue"] == ".*", name
-        assert var["refresh"] == 2, f"{name}: template-on-time-change-reload"
+
+
+def test_the_model_dashboard_shows_exactly_one_model():
+    """All would merge every server's bucket layout in one heatmap and touch the whole fleet."""
+    (var,) = [v for v in BOARDS["inference-model"]["templating"]["list"] if v["name"] == "model"]
+    assert var["multi"] is False and var["includeAll"] is False
+    assert "allValue" not in var and "current" not in var  # Grafana selects the first model
+
+
+def test_one_latency_heatmap_per_server_kind():
+    board = BOARDS["inference-model"]
+    (heat,) = [p for p in panels_of(board) if p["type"] == "heatmap"]
+    assert heat["repeat"] == "server" and "$server" in heat["title"]
+    (expr,) = [t["expr"] for t in heat["targets"]]
+    assert 'server=~"$server"' in expr and expr.startswith("sum by (le) (")
+
+
+def test_model_dashboard_reads_recorded_quantiles_where_the_pack_records_them():
+    recorded = {r["record"] for r in rules() if "record" in r}
+    for p in panels_of(BOARDS["inference-model"]):
+        for t in p["targets"]:
+            for name in metric_names(t["expr"]):
+                if not name.endswith("_bucket") or p["type"] == "heatmap":
+                    continue
+                base = name.removesuffix("_bucket")
+                legend = t["legendFormat"]
+                quantile = re.search(r"p(\d+)", legend)
+                if quantile:
+                    rule = f"model:{base}:p{quantile.group(1)}_rate5m"
+                    assert rule not in recorded, f"{p['title']}: {legend} from buckets, but {rule} exists"
 
 
 @pytest.mark.parametrize("uid", UIDS)
