@@ -47,8 +47,11 @@ CANARY_JOURNAL = (
     "http://${__field.labels.instance}/events?model=${__field.labels.model}&type=canary_failed,canary_run"
     "&since=${__from:date:seconds}"
 )
-# Exporters that serve the selected model: the journal counters carry no model label.
-SERVING_EXPORTERS = f"group by (instance) ({MODEL('inference_model_info')})"
+# Server-level series carry no model label: hidden variables list the selected model's targets
+# and the exporters serving them, so those panels read a handful of series, not the fleet's.
+EVENTS = "inference_events_total"
+MODEL_TARGETS = SCOPE.where('target=~"$target"')
+MODEL_EXPORTERS = SCOPE.where('instance=~"$exporter"')
 ONE_SERVER = MODEL.where('server=~"$server"')  # the heatmap repeated per server kind
 QUIET_EVENTS = 'type!="canary_run"'  # one per canary run: the journal has them, the marks would drown
 
@@ -70,8 +73,7 @@ def _latency_heatmap() -> Panel:
 def journal_annotation():
     return annotation(
         "Journal events",
-        f"sum by (instance, type) (increase({SCOPE('inference_events_total', QUIET_EVENTS)}[1m])) > 0"
-        f"\nand on (instance) {SERVING_EXPORTERS}",
+        f"sum by (instance, type) (increase({MODEL_EXPORTERS(EVENTS, QUIET_EVENTS)}[1m])) > 0",
         "{{type}}",
         "Journal event {{type}} on the exporter at {{instance}}: the event list is at "
         "http://{{instance}}/events (the model dashboard's journal table links it).",
@@ -90,8 +92,7 @@ def _journal_panels() -> list[Panel]:
             [
                 Column(
                     "Events",
-                    f"sum by (instance, type) (increase({SCOPE('inference_events_total')}[$__range])) > 0"
-                    f" and on (instance) {SERVING_EXPORTERS}",
+                    f"sum by (instance, type) (increase({MODEL_EXPORTERS(EVENTS)}[$__range])) > 0",
                     "none",
                 )
             ],
@@ -252,7 +253,7 @@ def model() -> dict:
             "Whether each version answers its readiness probe, and whether its server does.",
             [
                 Query(f"min by (model, version) ({MODEL('inference_model_ready')})", "{{model}} {{version}}"),
-                Query(f"min by (target) ({SCOPE('inference_server_ready')})", "server {{target}}"),
+                Query(f"min by (target) ({MODEL_TARGETS('inference_server_ready')})", "server {{target}}"),
             ],
             READY_STATES,
             width=8,
@@ -336,6 +337,8 @@ def model() -> dict:
         + [
             presence_variable("generative", "inference_output_tokens_total"),
             presence_variable("server", f"{DURATION}_count", label="server"),
+            presence_variable("target", "inference_model_info", label="target"),
+            presence_variable("exporter", "inference_model_info", label="instance"),
         ],
         [version_annotation(), journal_annotation()],
         dashboard_links(),

@@ -41,42 +41,11 @@ RATE_FUNCS = ("rate(", "irate(", "increase(")
 
 
 def _mask(expr: str) -> str:
-    """EXPR with string, matcher, range and label-list contents blanked (same length)."""
-
-    def blank(m: re.Match) -> str:
-        s = m.group(0)
-        return s[0] + " " * (len(s) - 2) + s[-1]
-
-    text = re.sub(r'"(?:[^"\\]|\\.)*"', blank, expr)
-    text = re.sub(r"\{[^{}]*\}", blank, text)
-    text = re.sub(r"\[[^\[\]]*\]", blank, text)
-    return re.sub(
-        r"\b(?:by|without|on|ignoring|group_left|group_right)\s*(\([^()]*\))",
-        lambda m: m.group(0)[: m.start(1) - m.start(0)] + blank(re.match(r".*", m.group(1), re.S)),
-        text,
-    )
+    return promql.mask(expr)
 
 
 def selectors(expr: str) -> list[tuple[str, str, int, int]]:
-    """(metric, matchers, start, end) of every vector selector in EXPR."""
-    masked = _mask(expr)
-    out = []
-    for m in re.finditer(r"(?<![\w.$])([A-Za-z_:][A-Za-z0-9_:]*)", masked):
-        name, end = m.group(1), m.end()
-        rest = masked[end:].lstrip()
-        if rest.startswith("(") or name.lower() in _keywords():
-            continue
-        matchers = ""
-        if rest.startswith("{"):
-            open_at = masked.index("{", end)
-            close_at = masked.index("}", open_at)
-            matchers, end = expr[open_at + 1 : close_at], close_at + 1
-        out.append((name, matchers, m.start(), end))
-    return out
-
-
-def _keywords() -> frozenset[str]:
-    return promql.KEYWORDS
+    return promql.vector_selectors(expr)
 
 
 def panel_exprs() -> list:
