@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import re
+import shutil
+import subprocess
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
@@ -90,3 +93,17 @@ def test_without_a_grafana_url_the_pack_writes_no_dashboard_url(tmp_path):
     assert all("runbook_url" in r["annotations"] for r in alerts)
     runbooks = [text for name, text in rendered.items() if name.suffix == ".md" and "Dashboard: `" in text]
     assert runbooks and all("Dashboard: `/d/inference-" in text for text in runbooks)
+
+
+def test_the_documented_performance_index_is_a_valid_rule_over_recorded_series(tmp_path):
+    doc = (ROOT / "docs" / "model-performance-index.md").read_text()
+    (block,) = re.findall(r"```yaml\n(.*?)```", doc, re.S)
+    path = tmp_path / "index.yml"
+    path.write_text(block)
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool missing: run 'make test' (it installs the Debian prometheus package)"
+    checked = subprocess.run([promtool, "check", "rules", str(path)], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    (rule,) = [r for g in yaml.safe_load(block)["groups"] for r in g["rules"]]
+    assert set(metric_names(rule["expr"])) <= recorded()
+    assert "model-performance-index.md" in (ROOT / "docs" / "metrics.md").read_text()
