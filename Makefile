@@ -4,13 +4,16 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 
-.PHONY: venv tools test lint docs generate demo demo-stop bench clean
+# The dashboard schema checker: TypeScript and @grafana/schema from npm, pinned by the lock file.
+SCHEMA_TOOLS := grafana-dashboards/schema/node_modules/.package-lock.json
+
+.PHONY: venv tools schema-tools test lint docs generate demo demo-stop bench clean
 
 $(STAMP): pyproject.toml
 	@echo ">> creating virtual environment in $(VENV)"
 	@$(PYTHON) -m venv $(VENV)
 	@$(BIN)/pip install -q --upgrade pip
-	@$(BIN)/pip install -q -e '.[test,demo]'
+	@$(BIN)/pip install -q -e '.[test,demo,dashboards]'
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
@@ -18,6 +21,13 @@ venv: $(STAMP)
 
 tools:
 	@deploy/local/install-tools.sh
+
+$(SCHEMA_TOOLS): grafana-dashboards/schema/package-lock.json
+	@echo ">> installing the dashboard schema checker (npm ci, versions from package-lock.json)"
+	@npm ci --prefix grafana-dashboards/schema --no-audit --no-fund --loglevel=error
+	@touch $@
+
+schema-tools: tools $(SCHEMA_TOOLS)
 
 lint: venv
 	$(BIN)/ruff check .
@@ -33,7 +43,7 @@ generate: venv
 	$(BIN)/python deploy/kubernetes/sync_dashboards.py
 	@if [ -f alertmanager/to_operator.py ]; then $(BIN)/python alertmanager/to_operator.py; fi
 
-test: venv tools
+test: venv tools schema-tools
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 demo: venv tools
@@ -46,4 +56,4 @@ bench: venv tools
 	$(BIN)/python bench/scrape.py
 
 clean:
-	rm -rf $(VENV) .cache .pytest_cache .ruff_cache .demo
+	rm -rf $(VENV) .cache .pytest_cache .ruff_cache .demo grafana-dashboards/schema/node_modules

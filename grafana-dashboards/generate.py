@@ -24,13 +24,14 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import docs_page  # noqa: E402
+import model_board  # noqa: E402
 import ops_boards  # noqa: E402
 import serving_boards  # noqa: E402
 
 # File name (without .json) -> builder. The file name is the dashboard's uid.
 DASHBOARDS: dict[str, Callable[[], dict]] = {
     "inference-fleet": serving_boards.fleet,
-    "inference-model": serving_boards.model,
+    "inference-model": model_board.model,
     "inference-resources": ops_boards.resources,
     "inference-slo": serving_boards.slo,
     "inference-anomalies": serving_boards.anomalies,

@@ -3,23 +3,18 @@
 from __future__ import annotations
 
 from panels import (
-    MODEL,
-    SCOPE,
     Column,
     Layout,
     Query,
-    agg,
     dashboard,
     dashboard_links,
-    ratio,
     stat,
     state_timeline,
-    sum_increase,
-    sum_rate,
     table,
     timeseries,
     variables,
 )
+from promql import MODEL, SCOPE, agg, ratio, sum_increase, sum_rate
 from serving_boards import MODEL_LINK, version_annotation
 
 GPU = "gpu, gpu_name"  # a GPU's legend: index and product name; MIG adds gpu_instance
@@ -52,7 +47,7 @@ def resources() -> dict:
                     "percentunit",
                 ),
             ],
-            link=("model", MODEL_LINK),
+            links={"model": [MODEL_LINK]},
         ),
     )
     lay.row("Model-server processes")

@@ -1,149 +1,42 @@
-"""Building blocks of the dashboards: selectors, PromQL helpers, panels, variables, layout.
+"""Panels, variables, annotations and layout of the dashboards, built with the Grafana
+Foundation SDK's typed builders (``grafana-foundation-sdk``, the release line of the Grafana
+version in docs/dashboards.md).
 
-Everything here returns plain dicts in Grafana's dashboard JSON model (schemaVersion 39),
-so the generator needs no Grafana and no network. Conventions every panel follows:
+The builders are generated from Grafana's own schemas, so option names and nesting come
+from Grafana rather than from this file; tests/dashboards/test_dashboard_schema.py checks
+the output again against ``@grafana/schema`` with ``tsc --strict``. Conventions every panel
+follows on top (the PromQL ones are in promql.py):
 
-* every query filters on the dashboard variables through ``Sel`` (``job`` and ``instance``
-  included, as dashboard-linter asks), and every ``rate``/``irate`` range is
-  ``$__rate_interval``;
-* ratios divide by ``(denominator > 0)``, so an idle model has no value instead of NaN,
-  and the panel says "No traffic";
-* the description ends with the metrics the panel reads, computed from its queries.
+* a description that ends with the metrics the panel reads, computed from its queries;
+* ratios say "No traffic" instead of NaN;
+* fixed ids and grid positions, so the JSON is the same on every run.
 """
 
 from __future__ import annotations
 
-import re
+import json
 from dataclasses import dataclass, field
 
-import slo_config
+from grafana_foundation_sdk.builders import common as cb
+from grafana_foundation_sdk.builders import dashboard as db
+from grafana_foundation_sdk.builders import heatmap as heatmap_b
+from grafana_foundation_sdk.builders import prometheus, statetimeline
+from grafana_foundation_sdk.builders import stat as stat_b
+from grafana_foundation_sdk.builders import table as table_b
+from grafana_foundation_sdk.builders import timeseries as timeseries_b
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models import common as cm
+from grafana_foundation_sdk.models import dashboard as dm
+from grafana_foundation_sdk.models import prometheus as pm
+from promql import MODEL_VARS, NO_TRAFFIC, SCOPE_VARS, metric_names
 
-DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
-RATE = "$__rate_interval"
-NO_TRAFFIC = "No traffic"
-
-# Dashboard variables in chain order, and the label each one filters.
-SCOPE_VARS = ("cluster", "namespace", "job", "instance")
-MODEL_VARS = ("model", "version")
-# Labels the rule pack's `model:` recording rules keep (rules/config.yml model_labels).
-RECORDED_LABELS = frozenset(slo_config.load_model_labels())
-
-
-@dataclass(frozen=True)
-class Sel:
-    """A label selector over the dashboard variables plus fixed matchers."""
-
-    variables: tuple[str, ...] = SCOPE_VARS + MODEL_VARS
-    extra: tuple[str, ...] = ()
-
-    def __call__(self, metric: str, *matchers: str) -> str:
-        variables = self.variables
-        if metric.startswith("model:"):
-            # The rule pack's model-level rules keep only its model labels: a matcher on
-            # job, instance or version would empty the panel as soon as one is chosen.
-            variables = tuple(v for v in variables if v in RECORDED_LABELS)
-        parts = [f'{v}=~"${v}"' for v in variables] + list(self.extra) + list(matchers)
-        return f"{metric}{{{', '.join(parts)}}}"
-
-    def where(self, *matchers: str) -> Sel:
-        return Sel(self.variables, self.extra + matchers)
-
-
-MODEL = Sel()  # serving series: scope and model/version variables
-SCOPE = Sel(SCOPE_VARS)  # series without model/version (process, container, GPU, self-metrics)
-MODEL_ONLY = Sel(SCOPE_VARS + ("model",))  # series that carry `model` but no `version`
-
-
-def by(labels: str) -> str:
-    return f" by ({labels})" if labels else ""
-
-
-def rate(sel: Sel, metric: str, *matchers: str) -> str:
-    return f"rate({sel(metric, *matchers)}[{RATE}])"
-
-
-def sum_rate(sel: Sel, metric: str, group: str, *matchers: str) -> str:
-    return f"sum{by(group)} ({rate(sel, metric, *matchers)})"
-
-
-def agg(op: str, group: str, sel: Sel, metric: str, *matchers: str) -> str:
-    """OP by (GROUP) over a gauge, e.g. ``agg("max", "model", MODEL, "inference_kv_cache_usage_ratio")``."""
-    return f"{op}{by(group)} ({sel(metric, *matchers)})"
-
-
-def sum_increase(sel: Sel, metric: str, group: str) -> str:
-    """Events within the rate window (for rare events: a count reads better than a rate)."""
-    return f"sum{by(group)} (increase({sel(metric)}[{RATE}]))"
-
-
-def ratio(numerator: str, denominator: str) -> str:
-    """NUMERATOR / DENOMINATOR, with no value where the denominator is zero (no NaN, no +Inf)."""
-    return f"({numerator}) / ({denominator} > 0)"
-
-
-def mean(sel: Sel, histogram: str, group: str) -> str:
-    """Mean of a histogram over the rate window: exact even for `+Inf`-only histograms."""
-    return ratio(sum_rate(sel, f"{histogram}_sum", group), sum_rate(sel, f"{histogram}_count", group))
-
-
-def quantile(q: float, sel: Sel, histogram: str, group: str) -> str:
-    """Quantile from the buckets, only where there are buckets to interpolate.
-
-    Histograms with only a `+Inf` bucket (servers that report sums) have no quantile, so
-    they are filtered out by counting their distinct `le` values; ``>= 0`` drops the NaN
-    that histogram_quantile answers for an idle model.
-    """
-    grouping = ", ".join(x for x in (group, "le") if x)
-    buckets = f"sum by ({grouping}) ({rate(sel, f'{histogram}_bucket')})"
-    edges = f"count{by(group)} (count by ({grouping}) ({sel(f'{histogram}_bucket')})) > 1"
-    return f"histogram_quantile({q}, {buckets} and on ({group}) ({edges})) >= 0"
-
-
-def share(sel: Sel, metric: str, group: str, *matchers: str) -> str:
-    """Share of METRIC's rate that MATCHERS select; 0 (not absent) when none of them moved."""
-    part = sum_rate(sel, metric, group, *matchers)
-    whole = sum_rate(sel, metric, group)
-    return ratio(f"{part} or 0 * {whole}", whole)
-
-
-def p99_or_mean(sel: Sel, histogram: str, group: str) -> str:
-    """p99 where the histogram has buckets, else its mean (servers that report only sums)."""
-    return f"({quantile(0.99, sel, histogram, group)}) or ({mean(sel, histogram, group)})"
-
-
-# --- metric names read by a query ------------------------------------------------------------
-
-_STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"')
-_BRACES = re.compile(r"\{[^{}]*\}")
-_RANGES = re.compile(r"\[[^\[\]]*\]")
-_LABEL_LISTS = re.compile(r"\b(by|without|on|ignoring|group_left|group_right)\s*\([^()]*\)")
-_IDENT = re.compile(r"(?<![\w.$])([A-Za-z_:][A-Za-z0-9_:]*)(\s*\()?")
-# Words that look like metric names in PromQL but are operators or keywords.
-KEYWORDS = frozenset(
-    {
-        *("sum", "min", "max", "avg", "group", "stddev", "stdvar", "count", "count_values"),
-        *("bottomk", "topk", "quantile", "and", "or", "unless", "offset", "bool", "inf", "nan"),
-        *("by", "without", "on", "ignoring", "group_left", "group_right", "atan2"),
-    }
-)
-
-
-def metric_names(expr: str) -> list[str]:
-    """Metric names (and recording-rule names) a PromQL expression selects, in order, once each."""
-    text = _STRINGS.sub('""', expr)
-    text = _LABEL_LISTS.sub("", text)
-    text = _BRACES.sub("{}", text)
-    text = _RANGES.sub("[]", text)
-    names: list[str] = []
-    for m in _IDENT.finditer(text):
-        name, call = m.group(1), m.group(2)
-        if call or name.lower() in KEYWORDS or name in names:
-            continue
-        names.append(name)
-    return names
-
-
-# --- panels ------------------------------------------------------------------------------
+DATASOURCE = dm.DataSourceRef(type_val="prometheus", uid="${datasource}")
+INTERVAL_ONLY = ("auto", "auto_count", "auto_min")
+FORMATS = {
+    "time_series": pm.PromQueryFormat.TIME_SERIES,
+    "table": pm.PromQueryFormat.TABLE,
+    "heatmap": pm.PromQueryFormat.HEATMAP,
+}
 
 
 @dataclass
@@ -152,74 +45,100 @@ class Query:
     legend: str = ""
     instant: bool = False
     fmt: str = "time_series"
+    exemplar: bool = False  # ask Prometheus for the exemplars of the series the query reads
 
 
-def _targets(queries: list[Query]) -> list[dict]:
-    out = []
-    for i, q in enumerate(queries):
-        out.append(
-            {
-                "datasource": DATASOURCE,
-                "editorMode": "code",
-                "expr": q.expr,
-                "format": q.fmt,
-                "instant": q.instant,
-                "legendFormat": q.legend or "__auto",
-                "range": not q.instant,
-                "refId": chr(ord("A") + i),
-            }
-        )
-    return out
+@dataclass
+class Link:
+    """A data link: on a series or a table cell, opens URL (Grafana interpolates ${__field...})."""
+
+    title: str
+    url: str
+    new_tab: bool = False
+
+
+def _target(q: Query, index: int) -> prometheus.Dataquery:
+    target = (
+        prometheus.Dataquery()
+        .expr(q.expr)
+        .legend_format(q.legend or "__auto")
+        .format(FORMATS[q.fmt])
+        .editor_mode(pm.QueryEditorMode.CODE)
+        .ref_id(chr(ord("A") + index))
+        .datasource(DATASOURCE)
+    )
+    target = target.instant() if q.instant else target.range()
+    return target.exemplar(True) if q.exemplar else target
 
 
 def _description(text: str, queries: list[Query]) -> str:
-    names = []
+    names: list[str] = []
     for q in queries:
         names += [n for n in metric_names(q.expr) if n not in names]
     return f"{text} Metrics: {', '.join(f'`{n}`' for n in names)}."
 
 
-def _no_traffic(guarded: bool) -> dict:
-    if not guarded:
-        return {}
-    return {
-        "noValue": NO_TRAFFIC,
-        "mappings": [{"type": "special", "options": {"match": "nan", "result": {"text": NO_TRAFFIC}}}],
-    }
-
-
-def _thresholds(steps: list[tuple[float | None, str]] | None) -> dict:
+def _thresholds(steps: list[tuple[float | None, str]] | None) -> db.ThresholdsConfig:
     steps = steps or [(None, "green")]
-    return {"mode": "absolute", "steps": [{"color": c, "value": v} for v, c in steps]}
+    return (
+        db.ThresholdsConfig()
+        .mode(dm.ThresholdsMode.ABSOLUTE)
+        .steps([dm.Threshold(value=v, color=c) for v, c in steps])
+    )
+
+
+def _no_traffic_mapping() -> dm.SpecialValueMap:
+    return dm.SpecialValueMap(
+        dm.DashboardSpecialValueMapOptions(
+            match=dm.SpecialValueMatch.NA_N, result=dm.ValueMappingResult(text=NO_TRAFFIC)
+        )
+    )
+
+
+def _links(links: list[Link]) -> list[db.DashboardLink]:
+    return [db.DashboardLink(link.title).url(link.url).target_blank(link.new_tab) for link in links]
 
 
 @dataclass
 class Panel:
-    """A panel before layout: the generator assigns ``id`` and ``gridPos``."""
+    """A panel builder before layout: Layout assigns its id and grid position."""
 
-    body: dict
+    builder: object
+    title: str
     width: int = 12
     height: int = 8
 
 
-def _panel(kind: str, title: str, description: str, unit: str, queries: list[Query], **kw) -> dict:
-    return {
-        "type": kind,
-        "title": title,
-        "description": _description(description, queries),
-        "datasource": DATASOURCE,
-        "targets": _targets(queries),
-        "fieldConfig": {
-            "defaults": {
-                "unit": unit,
-                "thresholds": _thresholds(kw.pop("thresholds", None)),
-                **_no_traffic(kw.pop("guarded", False)),
-                **kw.pop("defaults", {}),
-            },
-            "overrides": kw.pop("overrides", []),
-        },
-        **kw,
-    }
+def _common(builder, title: str, description: str, unit: str, queries: list[Query], **kw) -> object:
+    """What every panel has: title, description, data source, queries, unit, thresholds."""
+    builder = (
+        builder.title(title)
+        .description(_description(description, queries))
+        .datasource(DATASOURCE)
+        .targets([_target(q, i) for i, q in enumerate(queries)])
+        .unit(unit)
+        .thresholds(_thresholds(kw.get("thresholds")))
+    )
+    mappings = list(kw.get("mappings", []))
+    if kw.get("guarded"):
+        builder = builder.no_value(NO_TRAFFIC)
+        mappings.append(_no_traffic_mapping())
+    if mappings:
+        builder = builder.mappings(mappings)
+    if kw.get("links"):
+        builder = builder.data_links(_links(kw["links"]))
+    return builder
+
+
+def _legend(calcs: list[str] | None = None, show: bool = True) -> cb.VizLegendOptions:
+    mode = cm.LegendDisplayMode.TABLE if calcs else cm.LegendDisplayMode.LIST
+    return (
+        cb.VizLegendOptions()
+        .display_mode(mode)
+        .placement(cm.LegendPlacement.BOTTOM)
+        .show_legend(show)
+        .calcs(calcs or [])
+    )
 
 
 def timeseries(
@@ -232,40 +151,42 @@ def timeseries(
     height: int = 8,
     guarded: bool = False,
     stack: bool = False,
-    overrides: list | None = None,
     maximum: float | None = None,
+    links: list[Link] = (),
+    thresholds: list[tuple[float | None, str]] | None = None,
+    overrides: dict[str, dict[str, object]] | None = None,
 ) -> Panel:
-    custom = {
-        "drawStyle": "line",
-        "lineWidth": 1,
-        "fillOpacity": 20 if stack else 0,
-        "showPoints": "never",
-        "spanNulls": False,
-        "stacking": {"mode": "normal" if stack else "none", "group": "A"},
-    }
-    defaults: dict = {"custom": custom, "min": 0}
-    if maximum is not None:
-        defaults["max"] = maximum
-    body = _panel(
-        "timeseries",
+    """A time series; OVERRIDES maps a series name to field properties (``custom.lineWidth``...)."""
+    b = _common(
+        timeseries_b.Panel(),
         title,
         description,
         unit,
         queries,
         guarded=guarded,
-        defaults=defaults,
-        overrides=overrides or [],
-        options={
-            "legend": {
-                "displayMode": "table",
-                "placement": "bottom",
-                "showLegend": True,
-                "calcs": ["mean", "max"],
-            },
-            "tooltip": {"mode": "multi", "sort": "desc"},
-        },
+        links=links,
+        thresholds=thresholds,
     )
-    return Panel(body, width, height)
+    b = (
+        b.min(0)
+        .draw_style(cm.GraphDrawStyle.LINE)
+        .line_width(1)
+        .fill_opacity(20 if stack else 0)
+        .show_points(cm.VisibilityMode.NEVER)
+        .span_nulls(False)
+        .stacking(
+            cb.StackingConfig().mode(cm.StackingMode.NORMAL if stack else cm.StackingMode.NONE).group("A")
+        )
+        .legend(_legend(["mean", "max"]))
+        .tooltip(cb.VizTooltipOptions().mode(cm.TooltipDisplayMode.MULTI).sort(cm.SortOrder.DESCENDING))
+    )
+    if thresholds:
+        b = b.thresholds_style(cb.GraphThresholdsStyleConfig().mode(cm.GraphThresholdsStyleMode.DASHED))
+    if maximum is not None:
+        b = b.max(maximum)
+    for name, props in (overrides or {}).items():
+        b = b.override_by_name(name, [dm.DynamicConfigValue(k, v) for k, v in props.items()])
+    return Panel(b, title, width, height)
 
 
 def stat(
@@ -278,50 +199,40 @@ def stat(
     height: int = 4,
     guarded: bool = False,
     thresholds: list[tuple[float | None, str]] | None = None,
-    decimals: int | None = None,
 ) -> Panel:
-    defaults = {"decimals": decimals} if decimals is not None else {}
-    body = _panel(
-        "stat",
-        title,
-        description,
-        unit,
-        queries,
-        guarded=guarded,
-        thresholds=thresholds,
-        defaults=defaults,
-        options={
-            "colorMode": "value",
-            "graphMode": "area",
-            "justifyMode": "auto",
-            "textMode": "auto",
-            "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
-        },
+    b = _common(stat_b.Panel(), title, description, unit, queries, guarded=guarded, thresholds=thresholds)
+    b = (
+        b.color_mode(cm.BigValueColorMode.VALUE)
+        .graph_mode(cm.BigValueGraphMode.AREA)
+        .justify_mode(cm.BigValueJustifyMode.AUTO)
+        .text_mode(cm.BigValueTextMode.AUTO)
+        .reduce_options(cb.ReduceDataOptions().calcs(["lastNotNull"]).fields("").values(False))
     )
-    return Panel(body, width, height)
+    return Panel(b, title, width, height)
 
 
 def heatmap(
     title: str, description: str, unit: str, query: Query, *, width: int = 12, height: int = 8
 ) -> Panel:
+    """Requests per second in each latency bucket, as the buckets come (no re-bucketing)."""
     query.fmt = "heatmap"
     query.legend = query.legend or "{{le}}"
-    body = _panel(
-        "heatmap",
-        title,
-        description,
-        unit,
-        [query],
-        options={
-            "calculate": False,
-            "cellGap": 1,
-            "color": {"mode": "scheme", "scheme": "Oranges", "steps": 64},
-            "yAxis": {"axisPlacement": "left", "unit": unit},
-            "rowsFrame": {"layout": "auto"},
-            "tooltip": {"mode": "single", "yHistogram": True},
-        },
+    b = _common(heatmap_b.Panel(), title, description, unit, [query])
+    b = (
+        b.calculate(False)
+        .cell_gap(1)
+        .color(
+            heatmap_b.HeatmapColorOptions()
+            .mode(heatmap_b.heatmap.HeatmapColorMode.SCHEME)
+            .scheme("Oranges")
+            .steps(64)
+        )
+        .y_axis(heatmap_b.YAxisConfig().axis_placement(cm.AxisPlacement.LEFT).unit(unit))
+        .rows_frame(heatmap_b.RowsHeatmapOptions().layout(cm.HeatmapCellLayout.AUTO))
+        .mode(cm.TooltipDisplayMode.SINGLE)
+        .show_y_histogram()
     )
-    return Panel(body, width, height)
+    return Panel(b, title, width, height)
 
 
 def state_timeline(
@@ -332,29 +243,22 @@ def state_timeline(
     *,
     width: int = 12,
     height: int = 8,
+    links: list[Link] = (),
 ) -> Panel:
     """Discrete states over time; ``mappings`` are (value, text, colour)."""
-    body = _panel(
-        "state-timeline",
-        title,
-        description,
-        "none",
-        queries,
-        defaults={
-            "mappings": [
-                {"type": "value", "options": {str(v): {"text": text, "color": colour, "index": i}}}
-                for i, (v, text, colour) in enumerate(mappings)
-            ],
-            "color": {"mode": "thresholds"},
-        },
-        options={
-            "showValue": "never",
-            "mergeValues": True,
-            "rowHeight": 0.9,
-            "legend": {"showLegend": False},
-        },
+    values = [
+        dm.ValueMap({str(v): dm.ValueMappingResult(text=text, color=colour, index=i)})
+        for i, (v, text, colour) in enumerate(mappings)
+    ]
+    b = _common(statetimeline.Panel(), title, description, "none", queries, mappings=values, links=links)
+    b = (
+        b.color_scheme(db.FieldColor().mode(dm.FieldColorModeId.THRESHOLDS))
+        .show_value(cm.VisibilityMode.NEVER)
+        .merge_values(True)
+        .row_height(0.9)
+        .legend(_legend(show=False))
     )
-    return Panel(body, width, height)
+    return Panel(b, title, width, height)
 
 
 @dataclass
@@ -373,134 +277,136 @@ def table(
     keys: list[str],
     columns: list[Column],
     *,
-    link: tuple[str, str] | None = None,
+    links: dict[str, list[Link]] | None = None,
     width: int = 24,
     height: int = 9,
 ) -> Panel:
-    """A table joined on KEYS; LINK is (column, url) for a drill-down on that column."""
+    """A table joined on KEYS; LINKS maps a key column to its drill-down links."""
     queries = [Query(c.expr, instant=True, fmt="table") for c in columns]
-    overrides = []
+    b = _common(table_b.Panel(), title, description, "none", queries)
     renames = {}
     for i, c in enumerate(columns):
-        field = f"Value #{chr(ord('A') + i)}"
-        renames[field] = c.title
-        props = [{"id": "unit", "value": c.unit}]
+        renames[f"Value #{chr(ord('A') + i)}"] = c.title
+        props = [dm.DynamicConfigValue("unit", c.unit)]
         if c.guarded:
-            props.append({"id": "noValue", "value": NO_TRAFFIC})
+            props.append(dm.DynamicConfigValue("noValue", NO_TRAFFIC))
         # Overrides match the name after the organize transformation renamed the field.
-        overrides.append({"matcher": {"id": "byName", "options": c.title}, "properties": props})
-    if link:
-        column, url = link
-        overrides.append(
-            {
-                "matcher": {"id": "byName", "options": column},
-                "properties": [{"id": "links", "value": [{"title": f"Open {column}", "url": url}]}],
-            }
-        )
+        b = b.override_by_name(c.title, props)
+    for column, column_links in (links or {}).items():
+        values = [{"title": link.title, "url": link.url} for link in column_links]
+        b = b.override_by_name(column, [dm.DynamicConfigValue("links", values)])
     order = {k: i for i, k in enumerate(keys)}
-    order.update({f"Value #{chr(ord('A') + i)}": len(keys) + i for i in range(len(columns))})
-    body = _panel(
-        "table",
-        title,
-        description,
-        "none",
-        queries,
-        overrides=overrides,
-        options={"showHeader": True, "cellHeight": "sm", "footer": {"show": False}},
-        transformations=[
-            {"id": "merge", "options": {}},
-            {
-                "id": "organize",
-                "options": {
-                    "excludeByName": {"Time": True},
-                    "indexByName": order,
-                    "renameByName": renames,
-                },
-            },
-            {"id": "filterFieldsByName", "options": {"include": {"names": keys + list(renames.values())}}},
-        ],
+    order.update({name: len(keys) + i for i, name in enumerate(renames)})
+    organize = {"excludeByName": {"Time": True}, "indexByName": order, "renameByName": renames}
+    include = {"include": {"names": keys + list(renames.values())}}
+    b = (
+        b.show_header(True)
+        .cell_height(cm.TableCellHeight.SM)
+        .footer(cb.TableFooterOptions().show(False).reducer([]))
+        .transformations(
+            [
+                dm.DataTransformerConfig(id_val="merge", options={}),
+                dm.DataTransformerConfig(id_val="organize", options=organize),
+                dm.DataTransformerConfig(id_val="filterFieldsByName", options=include),
+            ]
+        )
     )
-    return Panel(body, width, height)
+    return Panel(b, title, width, height)
 
 
 # --- variables, annotations, layout, dashboard ------------------------------------------------
 
 
-def _query_variable(name: str, metric: str, label: str, scope: tuple[str, ...]) -> dict:
+def query_variable(
+    name: str, metric: str, label: str, scope: tuple[str, ...], *, multi: bool = True
+) -> db.QueryVariable:
+    """label_values(METRIC{scope}, LABEL); MULTI: multi-select with All (`.*`), else one value."""
     selector = ", ".join(f'{v}=~"${v}"' for v in scope)
     query = (
         f"label_values({metric}{{{selector}}}, {label})" if selector else f"label_values({metric}, {label})"
     )
-    return {
-        "type": "query",
-        "name": name,
-        "label": name.title(),
-        "datasource": DATASOURCE,
-        "query": {"query": query, "refId": f"{name}-variable"},
-        "definition": query,
-        "refresh": 2,  # on time range change: models come and go
-        "multi": True,
-        "includeAll": True,
-        # `.*`, not dashboard-linter's `.+`: recording rules aggregate `instance` away and
-        # `namespace`/`cluster` are absent outside Kubernetes; `.*` matches an absent label.
-        "allValue": ".*",
-        "current": {"selected": True, "text": ["All"], "value": ["$__all"]},
-        "sort": 1,
-        "hide": 0,
-        "options": [],
-        "regex": "",
-    }
+    var = (
+        db.QueryVariable(name)
+        .label(name.title())
+        .datasource(DATASOURCE)
+        .query({"query": query, "refId": f"{name}-variable"})
+        .refresh(dm.VariableRefresh.ON_TIME_RANGE_CHANGED)  # models come and go
+        .sort(dm.VariableSort.ALPHABETICAL_ASC)
+        .hide(dm.VariableHide.DONT_HIDE)
+        .regex("")
+        .options([])
+    )
+    if not multi:
+        return var.multi(False).include_all(False)
+    # `.*`, not dashboard-linter's `.+`: recording rules aggregate `instance` away and
+    # `namespace`/`cluster` are absent outside Kubernetes; `.*` matches an absent label.
+    return (
+        var.multi(True)
+        .include_all(True)
+        .all_value(".*")
+        .current(dm.VariableOption(selected=True, text=["All"], value=["$__all"]))
+    )
 
 
-def presence_variable(name: str, metric: str, label: str = "model") -> dict:
+def presence_variable(name: str, metric: str, label: str = "model") -> db.QueryVariable:
     """A hidden variable listing the selected models that have METRIC: a row repeated over it
     is drawn only for them, so panels of an absent feature do not show at all."""
-    var = _query_variable(name, metric, label, SCOPE_VARS + MODEL_VARS)
-    var.update({"hide": 2, "label": name, "allValue": None})
-    return var
+    var = query_variable(name, metric, label, SCOPE_VARS + MODEL_VARS)
+    return var.label(name).hide(dm.VariableHide.HIDE_VARIABLE).all_value("")
 
 
-def variables(metric: str = "inference_model_info", with_models: bool = True) -> list[dict]:
-    """datasource, then the scope chain, then model and version (when the dashboard has models)."""
-    out = [
-        {
-            "type": "datasource",
-            "name": "datasource",
-            "label": "Data source",
-            "query": "prometheus",
-            "current": {},
-            "hide": 0,
-            "options": [],
-            "refresh": 1,
-            "regex": "",
-        }
-    ]
+def variables(
+    metric: str = "inference_model_info", with_models: bool = True, single_model: bool = False
+) -> list:
+    """datasource, then the scope chain, then model and version (when the dashboard has models).
+
+    SINGLE_MODEL: `model` selects exactly one model (no All): the dashboard's panels are
+    per-model views whose cost and meaning would not survive a whole fleet at once.
+    """
+    out: list = [db.DatasourceVariable("datasource").label("Data source").type("prometheus").regex("")]
     chain = SCOPE_VARS + (MODEL_VARS if with_models else ())
     for i, name in enumerate(chain):
-        out.append(_query_variable(name, metric, name, chain[:i]))
+        multi = not (single_model and name == "model")
+        out.append(query_variable(name, metric, name, chain[:i], multi=multi))
     return out
 
 
-def annotation(name: str, expr: str, title: str, text: str, colour: str = "blue") -> dict:
-    return {
-        "name": name,
-        "datasource": DATASOURCE,
-        "enable": True,
-        "hide": False,
-        "iconColor": colour,
-        "expr": expr,
-        "step": "1m",
-        "titleFormat": title,
-        "textFormat": text,
-        "useValueForTime": False,
-    }
+@dataclass
+class Annotation:
+    """A Prometheus annotation: a marker wherever EXPR has a series, titled per series."""
+
+    name: str
+    expr: str
+    title: str
+    text: str
+    colour: str = "blue"
+
+    def builder(self) -> db.AnnotationQuery:
+        return (
+            db.AnnotationQuery()
+            .name(self.name)
+            .datasource(DATASOURCE)
+            .enable(True)
+            .hide(False)
+            .icon_color(self.colour)
+            .expr(self.expr)
+        )
+
+    def prometheus_fields(self) -> dict:
+        # The Prometheus data source's own annotation options: the SDK's AnnotationQuery
+        # (like @grafana/schema's) has no field for them, so dashboard() adds them.
+        return {"step": "1m", "titleFormat": self.title, "textFormat": self.text, "useValueForTime": False}
+
+
+def annotation(name: str, expr: str, title: str, text: str, colour: str = "blue") -> Annotation:
+    return Annotation(name, expr, title, text, colour)
 
 
 @dataclass
 class Layout:
     """Packs panels left to right on Grafana's 24-column grid; ``row`` starts a titled row."""
 
-    panels: list[dict] = field(default_factory=list)
+    items: list = field(default_factory=list)  # (kind, builder, title)
     x: int = 0
     y: int = 0
     line_height: int = 0
@@ -514,16 +420,10 @@ class Layout:
         """A titled row; with REPEAT, Grafana draws it once per value of that variable (none: hidden)."""
         if self.x:
             self._newline()
-        row = {
-            "type": "row",
-            "title": title,
-            "collapsed": False,
-            "panels": [],
-            "gridPos": {"h": 1, "w": 24, "x": 0, "y": self.y},
-        }
+        row = db.Row(title).collapsed(False).grid_pos(dm.GridPos(h=1, w=24, x=0, y=self.y))
         if repeat:
-            row["repeat"] = repeat
-        self.panels.append(row)
+            row = row.repeat(repeat)
+        self.items.append(("row", row, title))
         self.y += 1
         return self
 
@@ -531,10 +431,29 @@ class Layout:
         for p in panels:
             if self.x + p.width > 24:
                 self._newline()
-            self.panels.append({**p.body, "gridPos": {"h": p.height, "w": p.width, "x": self.x, "y": self.y}})
+            p.builder.grid_pos(dm.GridPos(h=p.height, w=p.width, x=self.x, y=self.y))
+            self.items.append(("panel", p.builder, p.title))
             self.x += p.width
             self.line_height = max(self.line_height, p.height)
         return self
+
+
+def _builtin_annotation() -> db.AnnotationQuery:
+    return (
+        db.AnnotationQuery()
+        .name("Annotations & Alerts")
+        .built_in(1)
+        .type("dashboard")
+        .datasource(dm.DataSourceRef(type_val="grafana", uid="-- Grafana --"))
+        .enable(True)
+        .hide(True)
+        .icon_color("rgba(0, 211, 255, 1)")
+    )
+
+
+def to_dict(built) -> dict:
+    """An SDK object as the plain JSON model Grafana reads."""
+    return json.loads(json.dumps(built, cls=JSONEncoder))
 
 
 def dashboard(
@@ -542,57 +461,53 @@ def dashboard(
     title: str,
     description: str,
     layout: Layout,
-    templating: list[dict],
-    annotations: list[dict] = (),
-    links: list[dict] = (),
+    templating: list,
+    annotations: list[Annotation] = (),
+    links: list[db.DashboardLink] = (),
 ) -> dict:
-    panels = []
-    for i, p in enumerate(layout.panels, start=1):
-        panels.append({"id": i, **p})
-    builtin = {
-        "builtIn": 1,
-        "datasource": {"type": "grafana", "uid": "-- Grafana --"},
-        "enable": True,
-        "hide": True,
-        "iconColor": "rgba(0, 211, 255, 1)",
-        "name": "Annotations & Alerts",
-        "type": "dashboard",
-    }
-    return {
-        "uid": uid,
-        "title": title,
-        "description": description,
-        "tags": ["inference", "inference-exporter"],
-        "editable": False,
-        "graphTooltip": 1,
-        "schemaVersion": 39,
-        "version": 1,
-        "refresh": "30s",
-        "time": {"from": "now-6h", "to": "now"},
-        "timepicker": {},
-        "timezone": "",
-        "liveNow": False,
-        "fiscalYearStartMonth": 0,
-        "links": list(links),
-        "annotations": {"list": [builtin, *annotations]},
-        "templating": {"list": templating},
-        "panels": panels,
-    }
+    board = (
+        db.Dashboard(title)
+        .uid(uid)
+        .description(description)
+        .tags(["inference", "inference-exporter"])
+        .readonly()
+        .tooltip(dm.DashboardCursorSync.CROSSHAIR)
+        .time("now-6h", "now")
+        .timezone("")
+        .refresh("30s")
+        .version(1)
+        .fiscal_year_start_month(0)
+        .live_now(False)
+        .links(list(links))
+        .annotations([_builtin_annotation(), *(a.builder() for a in annotations)])
+        .variables(templating)
+    )
+    for i, (kind, item, _) in enumerate(layout.items, start=1):
+        item.id(i)
+        board = board.with_row(item) if kind == "row" else board.with_panel(item)
+    out = to_dict(board.build())
+    extra = {a.name: a.prometheus_fields() for a in annotations}
+    for ann in out["annotations"]["list"]:
+        ann.update(extra.get(ann["name"], {}))
+    for var in out["templating"]["list"]:
+        # The SDK writes the interval variable's auto-step fields on every variable; Grafana
+        # 11.6's schema has no such fields (schema_check.py flags them), so they go.
+        for key in INTERVAL_ONLY:
+            var.pop(key, None)
+    return out
 
 
-def dashboard_links() -> list[dict]:
+def dashboard_links() -> list[db.DashboardLink]:
     """One drop-down with every inference dashboard; variables and time range carry over."""
     return [
-        {
-            "title": "Inference dashboards",
-            "type": "dashboards",
-            "tags": ["inference-exporter"],
-            "asDropdown": True,
-            "includeVars": True,
-            "keepTime": True,
-            "icon": "external link",
-            "targetBlank": False,
-            "url": "",
-            "tooltip": "",
-        }
+        db.DashboardLink("Inference dashboards")
+        .type(dm.DashboardLinkType.DASHBOARDS)
+        .tags(["inference-exporter"])
+        .as_dropdown(True)
+        .include_vars(True)
+        .keep_time(True)
+        .icon("external link")
+        .target_blank(False)
+        .url("")
+        .tooltip("")
     ]

@@ -11,33 +11,26 @@ from collections.abc import Callable
 
 import slo_config
 from panels import (
-    MODEL,
-    MODEL_ONLY,
-    SCOPE,
-    SCOPE_VARS,
     Column,
     Layout,
+    Link,
     Panel,
     Query,
-    Sel,
-    agg,
     annotation,
     dashboard,
     dashboard_links,
-    heatmap,
-    mean,
-    p99_or_mean,
-    presence_variable,
-    quantile,
-    rate,
-    ratio,
-    share,
     stat,
     state_timeline,
-    sum_rate,
     table,
     timeseries,
     variables,
+)
+from promql import (
+    MODEL,
+    SCOPE,
+    SCOPE_VARS,
+    Sel,
+    ratio,
 )
 
 REQUESTS = "inference_requests_total"
@@ -49,17 +42,20 @@ NOT_INFO = 'severity!="info"'
 BURN_ALERTS = 'alertname=~"Inference.*BudgetBurn.*"'
 ANOMALY_ALERTS = 'alertname=~"Inference.*(Anomaly|TrafficDrop)"'
 # Generative panels follow the hidden `generative` variable (one repeated row per such model).
-GENERATIVE = Sel(SCOPE_VARS + ("version",), ('model=~"$generative"',))
+GENERATIVE = Sel(SCOPE_VARS + ("model", "version"), ('model=~"$generative"',))
 READY_STATES = [(0, "not ready", "red"), (1, "ready", "green")]
-MODEL_LINK = (
+MODEL_LINK = Link(
+    "Open the model dashboard",
     "/d/inference-model?${__url_time_range}&var-datasource=${datasource}"
-    "&var-cluster=${__data.fields.cluster}&var-model=${__data.fields.model}"
+    "&var-cluster=${__data.fields.cluster}&var-model=${__data.fields.model}",
 )
 # Recording rules of the rule pack (rules/pack/recording.py, slo.py, anomaly.py).
 RPS = "model:inference_requests:rate5m"
 ERROR_RATIO = "model:inference_request_errors:ratio_rate5m"
 P99 = "model:inference_request_duration_seconds:p99_rate5m"
 MEAN_LATENCY = "model:inference_request_duration_seconds:mean_rate5m"
+TTFT = "inference_time_to_first_token_seconds"
+TTFT_P99 = f"model:{TTFT}:p99_rate5m"
 BURN_WINDOWS = ("5m", "30m", "1h", "2h", "6h", "1d", "3d")
 VERSION_APPEARED = (
     f"count by (model, version) ({MODEL('inference_model_info')})\n"
@@ -67,7 +63,7 @@ VERSION_APPEARED = (
 )
 
 
-def version_annotation() -> dict:
+def version_annotation():
     return annotation(
         "Version changes",
         VERSION_APPEARED,
@@ -193,7 +189,7 @@ def fleet() -> dict:
                     "percentunit",
                 ),
             ],
-            link=("model", MODEL_LINK),
+            links={"model": [MODEL_LINK]},
         ),
         timeseries(
             "Error budget left",
@@ -237,223 +233,6 @@ def _budget_rule(sli: str) -> str:
     return f"model:inference_{sli}_error_budget:remaining_ratio{slo_config.load().period_days}d"
 
 
-# --- model detail ------------------------------------------------------------------------------
-
-
-def model() -> dict:
-    lay = Layout()
-    v = "version"
-    lay.row("Requests, errors, latency (RED)")
-    lay.add(
-        timeseries(
-            "Requests/s by version and outcome",
-            "Requests finished per second.",
-            "reqps",
-            [
-                Query(
-                    sum_rate(MODEL, REQUESTS, "model, version, outcome"), "{{model}} {{version}} {{outcome}}"
-                )
-            ],
-            width=8,
-        ),
-        timeseries(
-            "Error ratio by version",
-            "Share of requests that failed; no value while the version has no traffic.",
-            "percentunit",
-            [Query(share(MODEL, REQUESTS, "model, version", FAILURE), "{{model}} {{version}}")],
-            width=8,
-            guarded=True,
-        ),
-        timeseries(
-            "Failures by reason",
-            "Failed requests per second by the reason the server gives.",
-            "reqps",
-            [Query(sum_rate(MODEL, REQUESTS, "model, reason", FAILURE), "{{model}} {{reason}}")],
-            width=8,
-        ),
-    )
-    lay.row("Latency")
-    lay.add(
-        heatmap(
-            "Latency distribution",
-            "Requests per second in each latency bucket. Servers that report only totals have a single "
-            "+Inf bucket, so the heatmap shows one band for them: use the mean.",
-            "s",
-            Query(f"sum by (le) ({rate(MODEL, f'{DURATION}_bucket')})"),
-        ),
-        timeseries(
-            "Latency percentiles and mean",
-            "p50/p90/p99 request duration from the buckets where they exist, and the exact mean "
-            "(rate of the sum over rate of the count), which every server reports.",
-            "s",
-            [
-                Query(quantile(0.5, MODEL, DURATION, "model, version"), "{{model}} {{version}} p50"),
-                Query(quantile(0.9, MODEL, DURATION, "model, version"), "{{model}} {{version}} p90"),
-                Query(quantile(0.99, MODEL, DURATION, "model, version"), "{{model}} {{version}} p99"),
-                Query(mean(MODEL, DURATION, "model, version"), "{{model}} {{version}} mean"),
-            ],
-            guarded=True,
-        ),
-        timeseries(
-            "Queue vs compute time (mean)",
-            "Mean time a request waited in the server's queue, and mean time computing it. Queue time "
-            "growing while compute stays flat means too little capacity.",
-            "s",
-            [
-                Query(mean(MODEL, "inference_request_queue_duration_seconds", "model"), "{{model}} queue"),
-                Query(
-                    mean(MODEL, "inference_request_compute_duration_seconds", "model"), "{{model}} compute"
-                ),
-            ],
-            guarded=True,
-            stack=True,
-        ),
-        timeseries(
-            "Batch size (mean) and requests running/waiting",
-            "Mean requests per model execution, and requests executing or queued now.",
-            "short",
-            [
-                Query(mean(MODEL, "inference_batch_size", "model"), "{{model}} mean batch size"),
-                Query(f"sum by (model) ({MODEL('inference_requests_running')})", "{{model}} running"),
-                Query(f"sum by (model) ({MODEL('inference_requests_waiting')})", "{{model}} waiting"),
-            ],
-            guarded=True,
-        ),
-    )
-    # Repeated over the models that report tokens, so it is absent for other models.
-    lay.row("Generative: $generative (TTFT, time per output token, tokens/s, KV cache)", repeat="generative")
-    gen = GENERATIVE
-    lay.add(
-        timeseries(
-            "Time to first token",
-            "p99 (where buckets exist) or mean time from request arrival to the first output token.",
-            "s",
-            [
-                Query(
-                    p99_or_mean(gen, "inference_time_to_first_token_seconds", "model, version"),
-                    "{{model}} {{version}}",
-                )
-            ],
-            width=6,
-            guarded=True,
-        ),
-        timeseries(
-            "Time per output token",
-            "p99 or mean time between consecutive output tokens (inter-token latency).",
-            "s",
-            [
-                Query(
-                    p99_or_mean(gen, "inference_time_per_output_token_seconds", "model, version"),
-                    "{{model}} {{version}}",
-                )
-            ],
-            width=6,
-            guarded=True,
-        ),
-        timeseries(
-            "Tokens/s",
-            "Prompt (input) tokens processed and tokens generated per second.",
-            "short",
-            [
-                Query(sum_rate(gen, "inference_input_tokens_total", "model"), "{{model}} input"),
-                Query(sum_rate(gen, "inference_output_tokens_total", "model"), "{{model}} output"),
-            ],
-            width=6,
-        ),
-        timeseries(
-            "KV cache in use",
-            "Share of the KV cache in use (highest over the model's servers).",
-            "percentunit",
-            [Query(f"max by (model) ({gen('inference_kv_cache_usage_ratio')})", "{{model}}")],
-            width=6,
-            maximum=1,
-        ),
-    )
-    lay.row("Health, canaries and quality")
-    lay.add(
-        state_timeline(
-            "Readiness by version",
-            "Whether each version answers its readiness probe, and whether its server does.",
-            [
-                Query(f"min by (model, version) ({MODEL('inference_model_ready')})", "{{model}} {{version}}"),
-                Query(f"min by (target) ({SCOPE('inference_server_ready')})", "server {{target}}"),
-            ],
-            READY_STATES,
-            width=8,
-        ),
-        state_timeline(
-            "Canary success",
-            "Whether the canary's last golden request passed every check.",
-            [Query(f"min by (model, canary) ({MODEL('inference_canary_success')})", "{{model}} {{canary}}")],
-            [(0, "failed", "red"), (1, "passed", "green")],
-            width=8,
-        ),
-        timeseries(
-            "Canary quality score",
-            "Quality of the canary's last answer, 0..1 (top-K overlap, cosine similarity or regex match).",
-            "percentunit",
-            [
-                Query(
-                    f"min by (model, canary, check) ({MODEL('inference_canary_quality_score')})",
-                    "{{model}} {{canary}} {{check}}",
-                )
-            ],
-            width=8,
-            maximum=1,
-        ),
-    )
-    lay.row("Anomaly bands (rule pack)")
-    lay.add(*_band_panels(repeat=False))
-    lay.row("Versions")
-    lay.add(
-        table(
-            "Per-version comparison",
-            "Each version of the selected models side by side over the rate window: traffic, errors, "
-            "mean and p99 latency, and when the exporter first saw the version.",
-            ["model", v],
-            [
-                Column("Requests/s", sum_rate(MODEL, REQUESTS, "model, version"), "reqps"),
-                Column("Error ratio", share(MODEL, REQUESTS, "model, version", FAILURE), "percentunit", True),
-                Column("Mean latency", mean(MODEL, DURATION, "model, version"), "s", True),
-                Column("p99 latency", quantile(0.99, MODEL, DURATION, "model, version"), "s", True),
-                Column(
-                    "First seen",
-                    agg(
-                        "max", "model, version", MODEL, "inference_model_version_first_seen_timestamp_seconds"
-                    )
-                    + " * 1000",
-                    "dateTimeAsIso",
-                ),
-            ],
-        ),
-        timeseries(
-            "Loaded versions",
-            "Versions of the model loaded now, from the server's model API.",
-            "none",
-            [Query(f"max by (model) ({MODEL_ONLY('inference_model_loaded_versions')})", "{{model}}")],
-            width=12,
-        ),
-        timeseries(
-            "Mean latency by version",
-            "Exact mean request duration of each version: a new version's step shows here first.",
-            "s",
-            [Query(mean(MODEL, DURATION, "model, version"), "{{model}} {{version}}")],
-            width=12,
-            guarded=True,
-        ),
-    )
-    return dashboard(
-        "inference-model",
-        "Inference / Model detail",
-        "One model: RED metrics, latency, queueing, batching, generative metrics, health, canaries, "
-        "anomaly bands and versions.",
-        lay,
-        variables() + [presence_variable("generative", "inference_output_tokens_total")],
-        [version_annotation()],
-        dashboard_links(),
-    )
-
-
 # --- SLO -------------------------------------------------------------------------------------
 
 
@@ -482,7 +261,7 @@ def _burn_panel(title: str, what: str, series: Callable, objective: str) -> Pane
         (f, "orange" if f < max(cfg.factors) else "red") for f in sorted(cfg.factors)
     ]
     queries = [Query(_burn(series(w), objective), f"{{{{model}}}} {w}") for w in BURN_WINDOWS]
-    panel = timeseries(
+    return timeseries(
         title,
         f"{what} divided by the class's error budget (1 - objective), per window. 1 spends the budget "
         f"exactly over the {cfg.period_days}-day period; the alerts fire at "
@@ -490,12 +269,8 @@ def _burn_panel(title: str, what: str, series: Callable, objective: str) -> Pane
         "short",
         queries,
         guarded=True,
+        thresholds=steps,
     )
-    panel.body["fieldConfig"]["defaults"]["thresholds"]["steps"] = [
-        {"color": c, "value": v} for v, c in steps
-    ]
-    panel.body["fieldConfig"]["defaults"]["custom"]["thresholdsStyle"] = {"mode": "dashed"}
-    return panel
 
 
 def slo() -> dict:
@@ -605,6 +380,7 @@ def slo() -> dict:
 
 # --- anomalies -------------------------------------------------------------------------------
 
+BAND_COLOUR = {"mode": "fixed", "fixedColor": "blue"}
 SIGNALS = (
     ("Request rate", RPS, "reqps"),
     ("Mean latency", MEAN_LATENCY, "s"),
@@ -629,31 +405,15 @@ def _band_panels(repeat: bool) -> list:
             ],
             width=8,
             guarded=True,
-            overrides=[
-                {
-                    "matcher": {"id": "byName", "options": "upper"},
-                    "properties": [
-                        {"id": "custom.fillBelowTo", "value": "lower"},
-                        {"id": "custom.lineWidth", "value": 0},
-                        {"id": "color", "value": {"mode": "fixed", "fixedColor": "blue"}},
-                    ],
-                },
-                {
-                    "matcher": {"id": "byName", "options": "lower"},
-                    "properties": [
-                        {"id": "custom.lineWidth", "value": 0},
-                        {"id": "color", "value": {"mode": "fixed", "fixedColor": "blue"}},
-                    ],
-                },
-                {
-                    "matcher": {"id": "byName", "options": "expected"},
-                    "properties": [{"id": "custom.lineStyle", "value": {"fill": "dash", "dash": [10, 10]}}],
-                },
-            ],
+            overrides={
+                "upper": {"custom.fillBelowTo": "lower", "custom.lineWidth": 0, "color": BAND_COLOUR},
+                "lower": {"custom.lineWidth": 0, "color": BAND_COLOUR},
+                "expected": {"custom.lineStyle": {"fill": "dash", "dash": [10, 10]}},
+            },
         )
         if repeat:
             # One panel per model: the band's fill needs fixed series names.
-            panel.body.update({"repeat": "model", "repeatDirection": "h", "maxPerRow": 3})
+            panel.builder.repeat("model").repeat_direction("h").max_per_row(3)
         out.append(panel)
     return out
 
@@ -679,7 +439,7 @@ def anomalies() -> dict:
     )
     for title, _, _ in SIGNALS:
         lay.row(title)
-        lay.add(*[p for p in _band_panels(repeat=True) if p.body["title"].startswith(title)])
+        lay.add(*[p for p in _band_panels(repeat=True) if p.title.startswith(title)])
     return dashboard(
         "inference-anomalies",
         "Inference / Anomalies",

@@ -65,7 +65,7 @@ def runbook_page(rule: dict) -> str:
     return (
         f"# {rule['alert']}\n\n"
         f"Severity: `{rule['labels']['severity']}`. Summary: {ann['summary']}\n\n"
-        f"Dashboard: `{ann['dashboard_url'].split('?')[0]}`\n\n"
+        f"Dashboard: `{ann.get('dashboard_url', '/d/' + rule['_dashboard']).split('?')[0]}`\n\n"
         f"## What it means\n\n{rb.meaning}\n\n"
         f"## How to check\n\n{rb.check}\n\n"
         f"## How to fix\n\n{rb.fix}\n\n"

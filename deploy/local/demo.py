@@ -86,6 +86,10 @@ def say(msg: str) -> None:
     print(f"demo {time.strftime('%H:%M:%S')} | {msg}", flush=True)
 
 
+def grafana_binary() -> str:
+    return shutil.which("grafana-server") or shutil.which("grafana") or ""
+
+
 def rel(path: Path) -> str:
     try:
         return str(path.relative_to(Path.cwd()))
@@ -109,6 +113,7 @@ class Demo:
         self.run_id = uuid.uuid4().hex
         self.model_version = control.DEFAULTS["model_version"]
         self.grafana = ""  # its URL when a Grafana binary is installed
+        self.grafana_port = 0  # picked before Prometheus starts, so the rules can link to it
 
     # --- bookkeeping ------------------------------------------------------------
 
@@ -294,10 +299,16 @@ class Demo:
         for why in skipped:
             say(f"WARNING: skipping rule file {why}")
         speed = self.args.rule_speed
-        if rule_files and speed != 1:
+        # Alerts link the demo's own Grafana, or no dashboard at all when none runs.
+        grafana = self.plan_grafana()
+        if rule_files:
             # Windows of a few scrapes at least, evaluated every scrape.
             every = self.args.scrape_interval
-            rule_files = demo_speed.write(rule_files, self.state / "rules", speed, 4 * every, every)
+            rule_files = demo_speed.write(
+                rule_files, self.state / "rules", speed, 4 * every, every, grafana=grafana
+            )
+            say(f"alert dashboard links: {grafana or 'none (no Grafana here)'}")
+        if rule_files and speed != 1:
             say(
                 f"rule pack at {speed:g}x speed in {rel(self.state / 'rules')}/: 5m windows become "
                 f"{demo_speed.scaled('5m', speed, 4 * every)}, "
@@ -320,9 +331,17 @@ class Demo:
                 f"--storage.tsdb.path={self.state / 'prometheus'}",
                 f"--web.listen-address={self.prometheus}",
                 "--storage.tsdb.retention.time=1d",
+                "--enable-feature=exemplar-storage",  # the canary runs' ids on the model dashboard
             ],
             f"http://{self.prometheus}/-/ready",
         )
+
+    def plan_grafana(self) -> str:
+        """The URL Grafana will have (its port is picked now, so the rules can link to it), or ""."""
+        if not grafana_binary():
+            return ""
+        self.grafana_port = procs.pick_port(DEFAULT_PORTS["grafana"], self.taken)
+        return f"http://127.0.0.1:{self.grafana_port}"
 
     def start_grafana(self) -> None:
         """Grafana with the repository's provisioning, when a Grafana binary is installed.
@@ -330,10 +349,10 @@ class Demo:
         Debian ships no Grafana package, so most machines have none: the summary then says
         how to point an existing Grafana at this Prometheus instead.
         """
-        binary = shutil.which("grafana-server") or shutil.which("grafana")
-        if not binary:
+        binary = grafana_binary()
+        if not binary or not self.grafana_port:
             return
-        port = procs.pick_port(DEFAULT_PORTS["grafana"], self.taken)
+        port = self.grafana_port
         home = next(
             (p for p in ("/usr/share/grafana", "/usr/local/share/grafana") if Path(p, "conf").is_dir()), ""
         )

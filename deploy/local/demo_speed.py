@@ -52,7 +52,22 @@ def compress_expr(expr: str, speed: float, min_window_s: float) -> str:
     return OFFSET.sub(lambda m: f"offset {scaled(m.group(1), speed)}", expr)
 
 
-def compress(groups: dict, speed: float, min_window_s: float, interval_s: float) -> dict:
+def relink(annotations: dict, grafana: str) -> dict:
+    """ANNOTATIONS with dashboard_url on GRAFANA (the demo's own), or without it when none runs:
+    the configured Grafana (urls.grafana) is not the demo's, and a dead link helps nobody."""
+    url = annotations.get("dashboard_url")
+    if url is None:
+        return annotations
+    out = {k: v for k, v in annotations.items() if k != "dashboard_url"}
+    if grafana and "/d/" in url:
+        out["dashboard_url"] = grafana.rstrip("/") + url[url.index("/d/") :]
+    return out
+
+
+def compress(
+    groups: dict, speed: float, min_window_s: float, interval_s: float, grafana: str | None = None
+) -> dict:
+    """GROUPS at SPEED; with GRAFANA not None, dashboard links relinked to it (see relink)."""
     out = {"groups": []}
     for group in groups.get("groups") or []:
         g = {**group, "interval": f"{interval_s:g}s"}
@@ -62,6 +77,8 @@ def compress(groups: dict, speed: float, min_window_s: float, interval_s: float)
             for key in ("for", "keep_firing_for"):
                 if key in r:
                     r[key] = scaled(str(r[key]), speed)
+            if grafana is not None and "annotations" in r:
+                r["annotations"] = relink(r["annotations"], grafana)
             g["rules"].append(r)
         out["groups"].append(g)
     return out
@@ -88,7 +105,12 @@ def fast_routes(config_text: str, timings: dict[str, str] = ROUTE_TIMINGS) -> st
 
 
 def write(
-    rule_files: list[str], out_dir: Path, speed: float, min_window_s: float, interval_s: float
+    rule_files: list[str],
+    out_dir: Path,
+    speed: float,
+    min_window_s: float,
+    interval_s: float,
+    grafana: str | None = None,
 ) -> list[str]:
     """Compressed copies of ``rule_files`` in ``out_dir``; returns their paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -99,7 +121,8 @@ def write(
             continue  # rules/config.yml and other non-rule files
         target = out_dir / source.name
         header = f"# {source.name} at {speed:g}x speed (deploy/local/demo_speed.py). Do not edit.\n"
-        body = yaml.safe_dump(compress(data, speed, min_window_s, interval_s), sort_keys=False, width=200)
+        compressed = compress(data, speed, min_window_s, interval_s, grafana)
+        body = yaml.safe_dump(compressed, sort_keys=False, width=200)
         target.write_text(header + body)
         written.append(str(target))
     return written
@@ -112,8 +135,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--min-window", type=float, default=10, help="shortest range window, seconds")
     ap.add_argument("--interval", type=float, default=2, help="rule evaluation interval, seconds")
     ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument(
+        "--grafana", help="point dashboard_url at this Grafana; an empty value drops the links"
+    )
     args = ap.parse_args(argv)
-    for path in write(args.rule_files, args.out, args.speed, args.min_window, args.interval):
+    for path in write(args.rule_files, args.out, args.speed, args.min_window, args.interval, args.grafana):
         print(path)
     return 0
 

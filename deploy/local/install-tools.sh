@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests and the demo run for real: Prometheus (with
-# promtool), Alertmanager (with amtool) and node_exporter (the benchmark's peer).
+# promtool), Alertmanager (with amtool), node_exporter (the benchmark's peer), and Node.js
+# with npm (the dashboard schema check runs TypeScript's compiler over the dashboards).
 set -euo pipefail
 
 missing=()
@@ -9,6 +10,8 @@ command -v promtool >/dev/null || missing+=(prometheus)
 command -v prometheus-alertmanager >/dev/null || missing+=(prometheus-alertmanager)
 command -v amtool >/dev/null || missing+=(prometheus-alertmanager)
 command -v prometheus-node-exporter >/dev/null || missing+=(prometheus-node-exporter)
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 packages=$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')

@@ -95,6 +95,13 @@ def render() -> str:
     lines += ["| Metric | OpenTelemetry equivalent |", "|---|---|"]
     lines += [f"| `{m.name}` | `{m.otel}` |" for m in otel]
     lines.append("")
+    lines.append("## A composite model performance index\n")
+    lines.append(
+        "Some teams track one number per model: requests served per second, weighted by latency and "
+        "resource use. It is one recording rule over the rule pack's model-level series, and why the "
+        "pack pages on RED and SLO signals instead is in [model-performance-index.md]"
+        "(model-performance-index.md).\n"
+    )
     lines.append("## Server kinds\n")
     lines.append(
         "Each kind is one module under `exporter/inference_exporter/servers/`: its docstring lists what "

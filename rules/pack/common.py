@@ -79,8 +79,12 @@ class Pack:
         return out
 
     def dashboard(self, uid: str, model: bool = True) -> str:
+        """The alert's dashboard link; "" without `urls.grafana`: no link rather than a dead one."""
         assert uid in DASHBOARDS, uid
-        base = f"{self.cfg['urls']['grafana']}/d/{uid}"
+        grafana = (self.cfg["urls"].get("grafana") or "").rstrip("/")
+        if not grafana:
+            return ""
+        base = f"{grafana}/d/{uid}"
         cluster, namespace = self.label("cluster"), self.label("namespace")
         params = [
             f"var-{cluster}={{{{ $labels.{cluster} }}}}",
@@ -144,9 +148,11 @@ def alert(
         "summary": summary,
         "description": description,
         "runbook_url": f"{pack.cfg['urls']['runbook']}/{name}.md",
-        "dashboard_url": pack.dashboard(dashboard, model=model_scoped),
     }
+    if url := pack.dashboard(dashboard, model=model_scoped):
+        rule["annotations"]["dashboard_url"] = url
     rule["_runbook"] = runbook
+    rule["_dashboard"] = dashboard
     return rule
 
 

@@ -44,6 +44,26 @@ def test_rule_pack_at_demo_speed_loads_in_prometheus(tmp_path):
             assert all(r.get("for", "0s").endswith("s") for r in group["rules"])
 
 
+def _alerts(paths: list[str]) -> list[dict]:
+    groups = [g for p in paths for g in yaml.safe_load(Path(p).read_text())["groups"]]
+    return [r for g in groups for r in g["rules"] if "alert" in r]
+
+
+@pytest.mark.parametrize("grafana", ["http://127.0.0.1:3300", ""])
+def test_demo_alerts_link_the_demos_grafana_or_nothing(tmp_path, grafana):
+    """Not the configured Grafana (grafana.example.com): the demo's own, or no link at all."""
+    originals = [r["annotations"]["dashboard_url"] for r in _alerts(RULE_FILES)]
+    written = demo_speed.write(RULE_FILES, tmp_path, speed=30, min_window_s=4, interval_s=1, grafana=grafana)
+    alerts = _alerts(written)
+    assert len(alerts) == len(originals)
+    for rule, original in zip(alerts, originals, strict=True):
+        url = rule["annotations"].get("dashboard_url")
+        if not grafana:
+            assert url is None, rule["alert"]
+            continue
+        assert url == f"{grafana}/d/{original.split('/d/', 1)[1]}", rule["alert"]
+
+
 def test_fast_routes_retime_every_route_that_sets_its_own(tmp_path):
     config = yaml.safe_load(demo_speed.fast_routes(CONFIG.read_text()))
 

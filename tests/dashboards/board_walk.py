@@ -17,7 +17,7 @@ DASHBOARD_DIR = ROOT / "grafana-dashboards"
 RULES_DIR = ROOT / "rules"
 sys.path.insert(0, str(DASHBOARD_DIR))
 
-import panels  # noqa: E402  (the generator's helpers: metric_names)
+import promql  # noqa: E402  (the generator's PromQL helpers: metric_names)
 
 UIDS = (
     "inference-fleet",
@@ -97,4 +97,4 @@ def rules() -> tuple[dict, ...]:
 
 
 def metric_names(expr: str) -> list[str]:
-    return panels.metric_names(expr)
+    return promql.metric_names(expr)

@@ -219,9 +219,9 @@ class LiveStack:
         self.prometheus = Prometheus(self.workdir / "prometheus", yaml.safe_dump(config, sort_keys=False))
 
 
-def substitute(expr: str, rate_interval: str = "1m") -> str:
+def substitute(expr: str, rate_interval: str = "1m", time_range: str = "1h") -> str:
     """A dashboard expression as Grafana sends it with every variable at All (`.*`)."""
-    text = expr.replace("$__rate_interval", rate_interval)
+    text = expr.replace("$__rate_interval", rate_interval).replace("$__range", time_range)
     text = re.sub(r"\$\{?(\w+)\}?", ".*", text)
     assert "$" not in text, text
     return text

@@ -6,7 +6,7 @@ target-job, target-instance, target-rate-interval, target-counter-agg, uneditabl
 
 One deliberate deviation: the linter wants `allValue: ".+"`; ours is `.*`, because the rule
 pack's recording rules aggregate `job`/`instance` away and `cluster`/`namespace` are absent
-outside Kubernetes, and only `.*` matches an absent label (see panels.py).
+outside Kubernetes, and only `.*` matches an absent label (see promql.py).
 
 Ours on top: every selector filters on all scope variables, every division guards its
 denominator with `> 0` and the panel then says "No traffic", descriptions name the metrics.
@@ -17,14 +17,14 @@ from __future__ import annotations
 import re
 
 import pytest
-from board_walk import UIDS, expressions, load, metric_names, panels, panels_of, variable_selector
+from board_walk import UIDS, expressions, load, metric_names, panels_of, promql, rules, variable_selector
 
 BOARDS = load()
 DATASOURCE_UIDS = ("$datasource", "${datasource}")
 SCOPE_VARS = ("cluster", "namespace", "job", "instance")
 MODEL_VARS = ("model", "version")
 NO_TRAFFIC = "No traffic"
-RECORDED_LABELS = panels.RECORDED_LABELS
+RECORDED_LABELS = promql.RECORDED_LABELS
 # Grafana unit ids (packages/grafana-data/src/valueFormats/categories.ts), the ones a linter accepts
 # that make sense for these dashboards.
 VALID_UNITS = frozenset(
@@ -34,47 +34,18 @@ VALID_UNITS = frozenset(
         *("dateTimeAsIso", "dateTimeFromNow", "celsius", "watt", "joule", "hertz"),
     }
 )
+# Variables that select one value: the model dashboard is about one model.
+SINGLE_SELECT = {("inference-model", "model")}
 COUNTER_SUFFIXES = ("_total", "_sum", "_count", "_bucket")
 RATE_FUNCS = ("rate(", "irate(", "increase(")
 
 
 def _mask(expr: str) -> str:
-    """EXPR with string, matcher, range and label-list contents blanked (same length)."""
-
-    def blank(m: re.Match) -> str:
-        s = m.group(0)
-        return s[0] + " " * (len(s) - 2) + s[-1]
-
-    text = re.sub(r'"(?:[^"\\]|\\.)*"', blank, expr)
-    text = re.sub(r"\{[^{}]*\}", blank, text)
-    text = re.sub(r"\[[^\[\]]*\]", blank, text)
-    return re.sub(
-        r"\b(?:by|without|on|ignoring|group_left|group_right)\s*(\([^()]*\))",
-        lambda m: m.group(0)[: m.start(1) - m.start(0)] + blank(re.match(r".*", m.group(1), re.S)),
-        text,
-    )
+    return promql.mask(expr)
 
 
 def selectors(expr: str) -> list[tuple[str, str, int, int]]:
-    """(metric, matchers, start, end) of every vector selector in EXPR."""
-    masked = _mask(expr)
-    out = []
-    for m in re.finditer(r"(?<![\w.$])([A-Za-z_:][A-Za-z0-9_:]*)", masked):
-        name, end = m.group(1), m.end()
-        rest = masked[end:].lstrip()
-        if rest.startswith("(") or name.lower() in _keywords():
-            continue
-        matchers = ""
-        if rest.startswith("{"):
-            open_at = masked.index("{", end)
-            close_at = masked.index("}", open_at)
-            matchers, end = expr[open_at + 1 : close_at], close_at + 1
-        out.append((name, matchers, m.start(), end))
-    return out
-
-
-def _keywords() -> frozenset[str]:
-    return panels.KEYWORDS
+    return promql.vector_selectors(expr)
 
 
 def panel_exprs() -> list:
@@ -109,9 +80,41 @@ def test_template_variables_job_instance_and_the_chain(uid):
         assert var["type"] == "query", name
         assert var["datasource"]["uid"] in DATASOURCE_UIDS, name
         assert var["label"] == name.title(), name
+        assert var["refresh"] == 2, f"{name}: template-on-time-change-reload"
+        if (uid, name) in SINGLE_SELECT:
+            continue
         assert var["multi"] and var["includeAll"], f"{name}: multi-select with All"
         assert var["allValue"] == ".*", name
-        assert var["refresh"] == 2, f"{name}: template-on-time-change-reload"
+
+
+def test_the_model_dashboard_shows_exactly_one_model():
+    """All would merge every server's bucket layout in one heatmap and touch the whole fleet."""
+    (var,) = [v for v in BOARDS["inference-model"]["templating"]["list"] if v["name"] == "model"]
+    assert var["multi"] is False and var["includeAll"] is False
+    assert "allValue" not in var and "current" not in var  # Grafana selects the first model
+
+
+def test_one_latency_heatmap_per_server_kind():
+    board = BOARDS["inference-model"]
+    (heat,) = [p for p in panels_of(board) if p["type"] == "heatmap"]
+    assert heat["repeat"] == "server" and "$server" in heat["title"]
+    (expr,) = [t["expr"] for t in heat["targets"]]
+    assert 'server=~"$server"' in expr and expr.startswith("sum by (le) (")
+
+
+def test_model_dashboard_reads_recorded_quantiles_where_the_pack_records_them():
+    recorded = {r["record"] for r in rules() if "record" in r}
+    for p in panels_of(BOARDS["inference-model"]):
+        for t in p["targets"]:
+            for name in metric_names(t["expr"]):
+                if not name.endswith("_bucket") or p["type"] == "heatmap":
+                    continue
+                base = name.removesuffix("_bucket")
+                legend = t["legendFormat"]
+                quantile = re.search(r"p(\d+)", legend)
+                if quantile:
+                    rule = f"model:{base}:p{quantile.group(1)}_rate5m"
+                    assert rule not in recorded, f"{p['title']}: {legend} from buckets, but {rule} exists"
 
 
 @pytest.mark.parametrize("uid", UIDS)

@@ -53,6 +53,7 @@ EXPECTED_EMPTY: dict[tuple[str, str], Empty] = {
     ("inference-model", "KV cache in use"): NOT_GENERATIVE,
     ("inference-model", "Canary success"): NO_CANARY,
     ("inference-model", "Canary quality score"): NO_CANARY,
+    ("inference-model", "Canary duration (exemplars: the run ids)"): NO_CANARY,
     ("inference-slo", "Availability budget left (lowest model)"): BUDGET,
     ("inference-slo", "Availability budget left"): BUDGET,
     ("inference-slo", "Latency budget left (lowest model)"): BUDGET,

@@ -5,10 +5,15 @@ variables it has."""
 from __future__ import annotations
 
 import functools
+import importlib.util
+import re
+import shutil
+import subprocess
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
-from board_walk import expressions, load, metric_names, rule_files, rules
+import yaml
+from board_walk import ROOT, expressions, load, metric_names, rule_files, rules
 from inference_exporter import schema
 
 BOARDS = load()
@@ -64,3 +69,41 @@ def test_dashboard_url_opens_an_existing_dashboard_and_its_variables(alert, url)
     for key, _ in parse_qsl(parts.query, keep_blank_values=True):
         assert key.startswith("var-"), f"{alert}: unexpected parameter {key}"
         assert key.removeprefix("var-") in variables, f"{alert}: {uid} has no variable {key}"
+
+
+def test_without_a_grafana_url_the_pack_writes_no_dashboard_url(tmp_path):
+    """A link to a Grafana nobody configured (grafana.example.com) is worse than none."""
+    config = yaml.safe_load((ROOT / "rules" / "config.yml").read_text())
+    config["urls"]["grafana"] = ""
+    path = tmp_path / "config.yml"
+    path.write_text(yaml.safe_dump(config))
+    spec = importlib.util.spec_from_file_location("rule_pack_generate", ROOT / "rules" / "generate.py")
+    generator = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(generator)
+    rendered = generator.render(path)
+    alerts = [
+        r
+        for name, text in rendered.items()
+        if name.suffix == ".yml" and "groups:" in text
+        for g in yaml.safe_load(text)["groups"]
+        for r in g["rules"]
+        if "alert" in r
+    ]
+    assert alerts and all("dashboard_url" not in r["annotations"] for r in alerts)
+    assert all("runbook_url" in r["annotations"] for r in alerts)
+    runbooks = [text for name, text in rendered.items() if name.suffix == ".md" and "Dashboard: `" in text]
+    assert runbooks and all("Dashboard: `/d/inference-" in text for text in runbooks)
+
+
+def test_the_documented_performance_index_is_a_valid_rule_over_recorded_series(tmp_path):
+    doc = (ROOT / "docs" / "model-performance-index.md").read_text()
+    (block,) = re.findall(r"```yaml\n(.*?)```", doc, re.S)
+    path = tmp_path / "index.yml"
+    path.write_text(block)
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool missing: run 'make test' (it installs the Debian prometheus package)"
+    checked = subprocess.run([promtool, "check", "rules", str(path)], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    (rule,) = [r for g in yaml.safe_load(block)["groups"] for r in g["rules"]]
+    assert set(metric_names(rule["expr"])) <= recorded()
+    assert "model-performance-index.md" in (ROOT / "docs" / "metrics.md").read_text()
