@@ -42,26 +42,6 @@ def _secrets(config: Config) -> list[str]:
     return out
 
 
-class _Rendered:
-    """A source's rendered lines, kept until its next successful collection."""
-
-    def __init__(self) -> None:
-        self.renderers: dict[tuple, SourceRenderer] = {}  # one per identity: label strings are per series
-        self.result: Result | None = None
-        self.lines: list[RenderedSource] = []
-
-    def of(self, result: Result) -> list[RenderedSource]:
-        if result is not self.result:
-            out = []
-            for snap in result.snapshots:
-                renderer = self.renderers.get((snap.identity, snap.static))
-                if renderer is None:
-                    renderer = self.renderers[(snap.identity, snap.static)] = SourceRenderer()
-                out.append(renderer.render(snap))
-            self.result, self.lines = result, out
-        return self.lines
-
-
 class Exporter:
     def __init__(
         self,
@@ -88,7 +68,6 @@ class Exporter:
         self.last_reload_ok = True
         self.last_reload_time = self.started
         self._process = ProcessMetrics()
-        self._rendered: dict[int, _Rendered] = {}  # by id of the SourceState
         self._own_renderer = SourceRenderer()
         self._render_duration = 0.0
         self._page = self._render(time.time())
@@ -123,7 +102,7 @@ class Exporter:
                 f"health:{t.name}",
                 False,
                 t,
-                lambda t=t: health_source(t, self.journal, sched.kind_of, sched.last_snapshot),
+                lambda t=t: health_source(t, self.journal, sched.kind_of, sched.last_ok),
             )
             for t in config.targets
             if t.health.enabled
@@ -234,12 +213,9 @@ class Exporter:
             self.journal,
         )
         own = self_snapshot(facts, fresh, now)
-        live = {id(s) for s, _ in fresh}
-        self._rendered = {k: v for k, v in self._rendered.items() if k in live}
-        lines: list[RenderedSource] = []
-        for state, result in fresh:
-            if result is not None:
-                lines.extend(self._rendered.setdefault(id(state), _Rendered()).of(result))
+        lines: list[RenderedSource] = [
+            r for _, result in fresh if result is not None for r in result.rendered
+        ]
         lines.append(self._own_renderer.render(own))
         page = assemble(lines, self._process.render(), created=now)
         self._render_duration = time.perf_counter() - t0

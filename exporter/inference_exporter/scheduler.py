@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .snapshot import Result, Snapshot
+from .snapshot import Result
 from .sources import Source
 
 log = logging.getLogger("inference_exporter.scheduler")
@@ -78,10 +78,9 @@ class Scheduler:
         state = self.target(target)
         return state.source.kind if state is not None else ""
 
-    def last_snapshot(self, target: str) -> Snapshot | None:
+    def last_ok(self, target: str) -> Result | None:
         state = self.target(target)
-        ok = state.last_ok if state is not None else None
-        return ok.snapshots[0] if ok is not None and ok.snapshots else None
+        return state.last_ok if state is not None else None
 
     @property
     def ready(self) -> bool:

@@ -15,6 +15,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .exposition import RenderedSource
 
 Labels = tuple[tuple[str, str], ...]
 SeriesKey = tuple[str, str, Labels]  # (model, version, the metric's own labels)
@@ -78,7 +82,13 @@ class Snapshot:
 
 @dataclass
 class Result:
-    """The outcome of one collection of one source: its snapshots, or why it failed."""
+    """The outcome of one collection of one source: its snapshots, or why it failed.
+
+    A running exporter renders the snapshots as soon as they are collected and keeps only
+    their lines and the facts it reads from them (``sources.py``), so it never holds one
+    source's data twice: ``rendered``, ``series``, ``requests_total`` and ``models`` are
+    filled then, and ``snapshots`` emptied.
+    """
 
     ok: bool
     started: float  # wall-clock
@@ -89,7 +99,7 @@ class Result:
     message: str = ""
     native_samples: int = 0
     invalid_lines: int = 0
-
-    @property
-    def series(self) -> int:
-        return sum(s.series for s in self.snapshots)
+    rendered: tuple[RenderedSource, ...] = ()
+    series: int = 0  # sample lines served, model info included
+    requests_total: float | None = None  # inference_requests_total over every series (canary traffic cap)
+    models: frozenset[tuple[str, str]] = frozenset()  # (model, version) the snapshots name

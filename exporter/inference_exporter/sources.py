@@ -9,6 +9,7 @@ config did not change is kept with its threads and state (``Source.config``).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from typing import Any
 
 from . import collectors
 from .config import Config, TargetConfig
+from .exposition import SourceRenderer
 from .journal import Journal
 from .scrape import TargetScraper
 from .snapshot import Result, Snapshot
@@ -24,9 +26,45 @@ from .snapshot import Result, Snapshot
 log = logging.getLogger("inference_exporter.sources")
 
 
+class Rendering:
+    """Renders each collection's snapshots at once, in the collecting thread, and keeps their lines
+    and the facts read from them in the Result instead of the snapshots.
+
+    The label strings are kept per identity from one collection to the next, and the values
+    become garbage as soon as they are rendered: the exporter holds each source's lines once.
+    """
+
+    def __init__(self, collect: Callable[[], Result]):
+        self._collect = collect
+        self._renderers: dict[tuple, SourceRenderer] = {}
+
+    def __call__(self) -> Result:
+        result = self._collect()
+        if not result.snapshots:
+            return result
+        rendered = []
+        totals = []
+        for snap in result.snapshots:
+            renderer = self._renderers.get((snap.identity, snap.static))
+            if renderer is None:
+                renderer = self._renderers[(snap.identity, snap.static)] = SourceRenderer()
+            rendered.append(renderer.render(snap))
+            total = snap.total("inference_requests_total")
+            if total is not None:
+                totals.append(total)
+        return dataclasses.replace(
+            result,
+            snapshots=(),
+            rendered=tuple(rendered),
+            series=sum(r.series for r in rendered),
+            requests_total=sum(totals) if totals else None,
+            models=frozenset().union(*(s.models for s in result.snapshots)),
+        )
+
+
 @dataclass
 class Source:
-    """Something collected on a schedule; ``collect`` returns a Result."""
+    """Something collected on a schedule; ``collect`` returns a Result with its lines rendered."""
 
     name: str
     interval: float
@@ -45,7 +83,7 @@ def target_source(target: TargetConfig) -> Source:
         name=target.name,
         interval=target.scrape_interval,
         stale_after=target.stale_after,
-        collect=scraper.collect,
+        collect=Rendering(scraper.collect),
         close=scraper.close,
         kind=target.kind,
         url=target.metrics_url,
@@ -72,7 +110,12 @@ def local_source(
             return Result(False, started, time.perf_counter() - t0, reason="collector", message=str(exc))
 
     return Source(
-        name=name, interval=interval, stale_after=4 * interval, collect=run, close=close, is_target=False
+        name=name,
+        interval=interval,
+        stale_after=4 * interval,
+        collect=Rendering(run),
+        close=close,
+        is_target=False,
     )
 
 
@@ -102,19 +145,19 @@ def health_source(
     target: TargetConfig,
     journal: Journal | None,
     kind_of: Callable[[str], str],
-    last_snapshot: Callable[[str], Snapshot | None],
+    last_ok: Callable[[str], Result | None],
 ) -> Source:
-    """The target's health probes and canaries, reading the target's last snapshot for its
+    """The target's health probes and canaries, reading the target's last collection for its
     request total (the canaries' traffic cap) and the models its metrics name."""
     from .health.probes import HealthChecker
 
     def traffic() -> float | None:
-        snap = last_snapshot(target.name)
-        return snap.total("inference_requests_total") if snap is not None else None
+        result = last_ok(target.name)
+        return result.requests_total if result is not None else None
 
     def seen_models() -> set[tuple[str, str]]:
-        snap = last_snapshot(target.name)
-        return set(snap.models) if snap is not None else set()
+        result = last_ok(target.name)
+        return set(result.models) if result is not None else set()
 
     checker = HealthChecker(
         target, journal, kind=lambda: kind_of(target.name), traffic=traffic, seen_models=seen_models

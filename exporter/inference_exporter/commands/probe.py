@@ -198,7 +198,7 @@ def run_probe(url: str, kind: str, timeout: str, mapping_file: str, raw: bool) -
         f"Native   {result.native_samples} samples read, {result.invalid_lines} invalid lines skipped, "
         f"{result.duration * 1000:.0f} ms"
     )
-    print(f"Unified  {result.series} series\n")
+    print(f"Unified  {sum(s.series for s in result.snapshots)} series\n")
     print(render_table(summarize(result.snapshots[0])))
     return 0
 
