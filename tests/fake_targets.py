@@ -15,13 +15,17 @@ class _Server(ThreadingHTTPServer):
 
 
 class FakeTarget:
-    """Serves ``body`` (str or callable returning str) on 127.0.0.1; ``url`` is its /metrics."""
+    """Serves ``body`` on 127.0.0.1; ``url`` is its /metrics.
+
+    ``body`` is a str, a callable returning one, or a callable taking the request path (to
+    answer an API beside the metrics). ``paths`` lists the paths asked for, in order."""
 
     def __init__(self, body="", status: int = 200, delay: float = 0.0):
         self.body = body
         self.status = status
         self.delay = delay
         self.requests = 0
+        self.paths: list[str] = []
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -30,9 +34,12 @@ class FakeTarget:
 
             def do_GET(self):  # noqa: N802
                 outer.requests += 1
+                outer.paths.append(self.path)
                 if outer.delay:
                     time.sleep(outer.delay)
-                body = outer.body() if callable(outer.body) else outer.body
+                body = outer.body
+                if callable(body):
+                    body = body(self.path) if body.__code__.co_argcount else body()
                 data = body.encode() if isinstance(body, str) else body
                 self.send_response(outer.status)
                 self.send_header("Content-Type", "text/plain; version=0.0.4")

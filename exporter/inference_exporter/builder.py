@@ -29,9 +29,15 @@ def normalize_version(version: str | None) -> str:
 class Builder:
     """Unified series of one source (a target, its health probes, or a local collector)."""
 
-    def __init__(self, identity: Iterable[tuple[str, str]] = (), static: Iterable[tuple[str, str]] = ()):
+    def __init__(
+        self,
+        identity: Iterable[tuple[str, str]] = (),
+        static: Iterable[tuple[str, str]] = (),
+        default_model: str = "",
+    ):
         self._identity = tuple(identity)  # e.g. (("target", "t1"), ("server", "triton"))
         self._static = tuple(static)
+        self._default_model = default_model  # for servers whose metrics name no model (llama.cpp)
         self._values: dict[str, dict[SeriesKey, float]] = {}
         self._hists: dict[str, dict[SeriesKey, Histogram]] = {}
         self._models: set[tuple[str, str]] = set()
@@ -90,6 +96,8 @@ class Builder:
             if model and "model" in metric.labels:
                 labels = {**labels, "model": model}
             model = version = ""
+        elif not model:
+            model = self._default_model
         version = normalize_version(version)
         if model:
             self._models.add((model, version))

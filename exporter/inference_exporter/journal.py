@@ -60,6 +60,8 @@ EVENT_TYPES: dict[str, str] = {
     "config_reload": INFO,
     "config_reload_failed": WARNING,
 }
+# Written at every canary run: the record behind the failures, summarised unless asked for.
+ROUTINE_TYPES = frozenset({"canary_run"})
 
 
 def _iso(ts: float) -> str:

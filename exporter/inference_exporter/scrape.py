@@ -15,6 +15,7 @@ import socket
 import threading
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -28,6 +29,8 @@ log = logging.getLogger("inference_exporter.collection")
 ACCEPT = "text/plain;version=0.0.4;q=0.9,application/openmetrics-text;version=1.0.0;q=0.5,*/*;q=0.1"
 USER_AGENT = f"inference-exporter/{__version__}"
 CHUNK = 64 * 1024
+# How often a server whose metrics name no model is asked again which model it serves.
+MODEL_NAME_REFRESH_SECONDS = 60.0
 
 
 class CollectionError(Exception):
@@ -199,6 +202,12 @@ class HTTPFetcher:
         self.session.close()
 
 
+def origin(url: str) -> str:
+    """scheme://host:port of a URL."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     return text.splitlines()[0][:300]
@@ -232,6 +241,8 @@ class TargetScraper:
         self._server: servers.ServerKind | None = None
         self._translator: servers.Translator | None = None
         self._wanted: frozenset[str] | None = None
+        self._model_name = ""
+        self._model_name_asked = -MODEL_NAME_REFRESH_SECONDS
         if self.kind:
             self._bind(self.kind)
 
@@ -242,10 +253,10 @@ class TargetScraper:
         native = self._translator.native
         self._wanted = parser.wanted_names(native) if native else None
 
-    def _get_json(self, path: str) -> Any:
+    def _get_json(self, path: str, base: str = "") -> Any:
         import json
 
-        base = (self.target.api_url or self.target.metrics_url).rstrip("/")
+        base = (base or self.target.api_url or self.target.metrics_url).rstrip("/")
         raw, _ = self.fetcher.get(base + path, self.target.scrape_timeout, accept="application/json")
         body = raw.decode("utf-8", errors="replace")
         try:
@@ -277,7 +288,25 @@ class TargetScraper:
         return result
 
     def _new_builder(self) -> Builder:
-        return Builder((("target", self.target.name), ("server", self.kind)), self.static)
+        return Builder(
+            (("target", self.target.name), ("server", self.kind)), self.static, self._served_model()
+        )
+
+    def _served_model(self) -> str:
+        """The model a server whose metrics name none serves, asked from its API: at every collection
+        until it answers, then every MODEL_NAME_REFRESH_SECONDS; a failed refresh keeps the last name."""
+        if self._server is None or self._server.model_name is None:
+            return ""
+        now = time.monotonic()
+        if self._model_name and now - self._model_name_asked < MODEL_NAME_REFRESH_SECONDS:
+            return self._model_name
+        self._model_name_asked = now
+        base = self.target.api_url or origin(self.target.metrics_url)
+        try:
+            self._model_name = self._server.model_name(lambda path: self._get_json(path, base))
+        except (CollectionError, ValueError) as exc:
+            log.debug("model name unknown", extra={"target": self.target.name, "err": str(exc)})
+        return self._model_name
 
     def _collect(self, started: float) -> Result:
         t = self.target

@@ -15,7 +15,7 @@ from .config import redacted
 from .durations import parse_duration
 from .exporter import Exporter
 from .exposition import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, negotiate
-from .journal import Filter
+from .journal import EVENT_TYPES, Filter
 from .landing import landing_page
 
 EVENTS_LIMIT = 1000  # default and cap of /events?limit=
@@ -80,6 +80,9 @@ def events_query(query: str) -> tuple[Filter, int]:
             raise ValueError(f"limit: expected a whole number from 1 to {EVENTS_LIMIT}")
         limit = int(q["limit"])
     types = frozenset(t for t in q.get("type", "").split(",") if t)
+    unknown = sorted(types - set(EVENT_TYPES))
+    if unknown:
+        raise ValueError(f"type: unknown event type {unknown[0]!r}")
     since = parse_since(q["since"]) if q.get("since") else 0.0
     return Filter(since=since, types=types, model=q.get("model", ""), target=q.get("target", "")), limit
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import random
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -201,6 +202,12 @@ class LiveStack:
                 pass
             time.sleep(0.2)
         raise RuntimeError(f"exporter not ready:\n{self.exporter_log()}")
+
+    def reload_exporter(self) -> None:
+        """An edited config and SIGHUP, as an operator reloads: a config_reload event in the journal."""
+        config = self.workdir / "exporter.yml"
+        config.write_text(config.read_text() + f"# edited at {time.time():.0f}\n")
+        self.exporter.send_signal(signal.SIGHUP)
 
     def exporter_log(self) -> str:
         return (self.workdir / "exporter.log").read_text(errors="replace")[-3000:]

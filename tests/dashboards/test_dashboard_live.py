@@ -116,8 +116,12 @@ def panel_results(stack: LiveStack) -> dict[tuple[str, str], int]:
 def settled(stack):
     """Panel results once every panel that should have data has it (or the wait is over)."""
     deadline = time.monotonic() + SETTLE_SECONDS
+    reloaded = False
     while True:
         results = panel_results(stack)
+        if not reloaded:  # after the first scrapes: the journal panels see the event counter rise
+            stack.reload_exporter()
+            reloaded = True
         missing = [k for k, n in results.items() if n == 0 and k not in EXPECTED_EMPTY]
         if not missing or time.monotonic() > deadline:
             return results

@@ -120,6 +120,36 @@ def test_events_command_prints_readable_lines(tmp_path, capsys):
     assert line.startswith("1970-01-01T00:33:20.000Z")
 
 
+def test_events_command_rejects_an_unknown_type_in_one_line(tmp_path, capsys):
+    _sample(tmp_path).close()
+    assert cli.main(["events", f"--journal.path={tmp_path}", "--type", "version_chnaged"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "'version_chnaged'" in err and "did you mean 'version_changed'" in err
+    assert cli.main(["events", f"--journal.path={tmp_path}", "--type", "bogus"]) == 2
+    assert "one of: target_up" in capsys.readouterr().err
+
+
+def test_events_command_leads_with_changes_and_sums_up_canary_runs(tmp_path, capsys):
+    j = Journal(tmp_path)
+    j.emit("target_down", target="ranker", ts=1000.0)
+    for i in range(30):
+        j.emit("canary_run", target="ranker", model="ranker", ts=1001.0 + i, ok=i % 10 != 3, reason="")
+    j.emit("target_up", target="ranker", ts=1040.0)
+    j.emit("canary_run", target="embedder", model="embedder", ts=1041.0, ok=True, reason="")
+    j.close()
+    assert cli.main(["events", f"--journal.path={tmp_path}"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[2] for line in lines[:2]] == ["target_down", "target_up"]
+    assert len(lines) == 4
+    assert lines[2].startswith("1 x canary_run  target=embedder model=embedder  0 failed")
+    assert lines[3].startswith("30 x canary_run  target=ranker model=ranker  3 failed")
+    assert cli.main(["events", f"--journal.path={tmp_path}", "--all"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 33
+    only_runs = ["events", f"--journal.path={tmp_path}", "--type", "canary_run", "--target", "ranker"]
+    assert cli.main(only_runs) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 30
+
+
 def test_events_command_rejects_a_missing_journal(tmp_path, capsys):
     assert cli.main(["events", f"--journal.path={tmp_path / 'none'}"]) == 2
     assert "no journal folder" in capsys.readouterr().err
@@ -155,6 +185,8 @@ def test_since_forms():
     assert flt.types == {"target_down", "canary_failed"} and flt.model == "ranker" and limit == 5
     with pytest.raises(ValueError, match="since"):
         parse_since("yesterday")
+    with pytest.raises(ValueError, match="unknown event type 'bogus'"):
+        events_query("type=target_down,bogus")
 
 
 def test_a_second_journal_on_the_same_folder_is_flagged_as_shared(tmp_path):

@@ -150,6 +150,32 @@ def test_a_restarted_exporter_keeps_first_seen_and_writes_no_second_loaded_event
     again.close()
 
 
+def test_a_sidecar_restarted_with_its_server_reports_the_recovery(api, tmp_path):
+    """The demo's `inject.sh down` then `reset` restarts the server and its sidecar: the new exporter
+    reads the journal, so the recovery is an event (model_ready, canary_recovered, target_up)."""
+    canary = "{id: c1, every: 1ms, kserve_v2: {inputs: [{name: x, shape: [1], datatype: FP32, data: [1]}]}}"
+    models = f'- name: ranker\n  version: "3"\n  canaries:\n    - {canary}\n'
+    infer = ("POST", "/v2/models/ranker/infer")
+    api.routes[infer] = (200, {"outputs": [{"name": "y", "data": [1]}]})
+    before = Checked(target_config(api.url, "triton", models), tmp_path)
+    before.run()
+    api.v2_server({"ranker": ["3"]}, ready=False)
+    api.routes[infer] = (503, {"error": "down"})
+    before.run()
+    failed = ("target_down", "model_not_ready", "canary_failed")
+    assert sorted(e["type"] for e in before.events(*failed)) == sorted(failed)
+    before.close()  # the sidecar goes with its server
+    api.v2_server({"ranker": ["3"]})
+    api.routes[infer] = (200, {"outputs": [{"name": "y", "data": [1]}]})
+    after = Checked(target_config(api.url, "triton", models), tmp_path)
+    after.run()
+    after.run()  # a second healthy check: no repeated event
+    recovered = ("target_up", "model_ready", "canary_recovered")
+    # target_up: at the first start, then now; the others once, now.
+    assert [len(after.events(t)) for t in recovered] == [2, 1, 1]
+    after.close()
+
+
 def test_probe_flapping_is_one_event(api, tmp_path):
     target = target_config(api.url, "mlserver", extra="health: {flap_changes: 3, flap_window: 1m}\n")
     c = Checked(target, tmp_path)

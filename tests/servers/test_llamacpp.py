@@ -52,3 +52,38 @@ def test_values_agree_with_prometheus_client_oracle():
     out = translate_fixture("llamacpp", FIXTURE)
     assert sample_value(out, "inference_output_tokens_total") == native["llamacpp:tokens_predicted_total"]
     assert sample_value(out, "inference_requests_waiting") == native["llamacpp:requests_deferred"]
+
+
+def test_the_model_name_comes_from_the_api(tmp_path):
+    """llama-server's metrics name no model: the scraper asks /v1/models and labels every series."""
+    from fake_targets import FakeTarget
+    from inference_exporter.config import loads
+    from inference_exporter.exposition import render_snapshots
+    from inference_exporter.scrape import TargetScraper
+
+    metrics = read_fixture(FIXTURE)
+    models = '{"object": "list", "data": [{"id": "tiny-llama-q8.gguf", "object": "model"}]}'
+    answers = {"/metrics": metrics, "/v1/models": models}
+    target = FakeTarget(lambda path: answers[path])
+    try:
+        config = loads(f"targets:\n  - {{name: chat, kind: llamacpp, metrics_url: '{target.url}'}}\n")
+        scraper = TargetScraper(config.targets[0])
+        result = scraper.collect()
+        assert result.ok, result.message
+        out = render_snapshots(result.snapshots).text.decode()
+        assert sample_value(out, "inference_output_tokens_total", model="tiny-llama-q8.gguf") == 24
+        assert sample_value(out, "inference_model_info", model="tiny-llama-q8.gguf") == 1
+        assert 'model=""' not in out and "inference_requests_running{" in out
+        # Known now: asked again only after the refresh interval, not at every collection.
+        asked = target.paths.count("/v1/models")
+        scraper.collect()
+        assert target.paths.count("/v1/models") == asked == 1
+        # Unknown until the API answers: the series are served without a model, never dropped.
+        answers["/v1/models"] = "not json"
+        fresh = TargetScraper(config.targets[0])
+        out = render_snapshots(fresh.collect().snapshots).text.decode()
+        assert sample_value(out, "inference_output_tokens_total") == 24 and 'model="' not in out
+        scraper.close()
+        fresh.close()
+    finally:
+        target.close()

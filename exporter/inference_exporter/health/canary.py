@@ -177,6 +177,7 @@ class Canary:
         self.last_duration = 0.0
         self.last_wall = 0.0
         self.last_failure_wall = 0.0
+        self.restored_ok: bool | None = None  # the outcome the journal last reported, before a restart
         self._sent: deque[float] = deque()  # monotonic times of recent sends
         self._traffic: deque[tuple[float, float]] = deque()  # (monotonic, requests total)
 
@@ -229,7 +230,7 @@ class Canary:
                 self.buckets[i] += 1
         self.sum += duration
         self.count += 1
-        was_ok = self.last.ok if self.last is not None else None
+        was_ok = self.last.ok if self.last is not None else self.restored_ok
         self.last, self.last_id, self.last_duration, self.last_wall = verdict, run_id, duration, wall
         if not verdict.ok:
             self.last_failure_wall = wall

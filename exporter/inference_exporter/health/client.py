@@ -11,12 +11,11 @@ import json
 import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import requests
 
 from ..config import TargetConfig
-from ..scrape import HTTPFetcher
+from ..scrape import HTTPFetcher, origin
 from ..servers import ApiError
 
 MAX_BODY = 4 * 1024 * 1024
@@ -32,11 +31,6 @@ class Answer:
     @property
     def ok(self) -> bool:
         return 200 <= self.status < 300
-
-
-def origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
 
 
 class ApiClient:

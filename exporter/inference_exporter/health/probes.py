@@ -34,8 +34,13 @@ from .settings import HealthConfig
 
 log = logging.getLogger("inference_exporter.health")
 
-# The journal events that rebuild a target's inventory after a restart.
-RESTORED = frozenset(("model_loaded", "model_unloaded", "version_changed"))
+# The journal events that rebuild a target's state after an exporter restart: its inventory, and the
+# last readiness, canary outcome and up/down it reported (so the first check after a restart reports
+# the change, e.g. model_ready or canary_recovered, instead of taking the state as new).
+INVENTORY_EVENTS = frozenset(("model_loaded", "model_unloaded", "version_changed"))
+STATE_EVENTS = frozenset(
+    ("model_ready", "model_not_ready", "canary_failed", "canary_recovered", "target_up", "target_down")
+)
 
 
 class FlapDetector:
@@ -80,8 +85,6 @@ class HealthChecker:
         self._seen_models = seen_models
         self.client = ApiClient(target)
         self.inventory = Inventory(target.name, journal)
-        if journal is not None:
-            self.inventory.restore(journal.read(Filter(types=RESTORED, target=target.name)))
         self.manifest = ManifestState(target.name, journal)
         self.hasher = ArtifactHasher()
         self.flaps = FlapDetector(self.health.flap_changes, self.health.flap_window)
@@ -90,6 +93,24 @@ class HealthChecker:
         self.model_ready: dict[tuple[str, str], bool] = {}
         self.last_check: dict[tuple[str, str], float] = {}
         self.last_success: dict[tuple[str, str], float] = {}
+        if journal is not None:
+            events = journal.read(Filter(types=INVENTORY_EVENTS | STATE_EVENTS, target=target.name))
+            self.inventory.restore(events)
+            self._restore(events)
+
+    def _restore(self, events: list[dict]) -> None:
+        """The last state this target's journal events report, oldest first."""
+        canaries = {c.config.id: c for c in self.canaries}
+        for e in events:
+            type_ = e.get("type")
+            if type_ in ("model_ready", "model_not_ready"):
+                self.model_ready[(e.get("model", ""), e.get("version", ""))] = type_ == "model_ready"
+            elif type_ in ("canary_failed", "canary_recovered"):
+                canary = canaries.get((e.get("details") or {}).get("canary", ""))
+                if canary is not None:
+                    canary.restored_ok = type_ == "canary_recovered"
+            elif type_ in ("target_up", "target_down"):
+                self.up = type_ == "target_up"
 
     def kind(self) -> str:
         kind = self._kind() or self.target.kind

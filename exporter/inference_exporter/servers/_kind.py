@@ -38,9 +38,11 @@ class ServerKind:
     families is still named correctly); ``detect_body`` looks at the raw answer of a
     server without a metrics format (Ollama's banner). ``poll`` replaces parsing for a
     server with no metrics endpoint; ``configure`` builds a per-target translator from
-    the target's mapping file (the generic kind). ``api`` is the health, readiness,
-    inventory and config API; ``api_on_other_port`` says the API does not listen on the
-    metrics port, so health probes need the target's ``api_url``.
+    the target's mapping file (the generic kind); ``model_name`` asks the API which model a
+    server serves whose metrics name none (llama.cpp), so its series carry ``model``.
+    ``api`` is the health, readiness, inventory and config API; ``api_on_other_port``
+    says the API does not listen on the metrics port, so health probes need the target's
+    ``api_url``.
     """
 
     name: str
@@ -51,6 +53,7 @@ class ServerKind:
     detect_body: Callable[[str], bool] | None = None
     poll: Callable[[GetJson, Builder], None] | None = None
     configure: Callable[[str], Translator] | None = None
+    model_name: Callable[[GetJson], str] | None = None
     api: ServerAPI = ServerAPI()
     api_on_other_port: bool = False
 

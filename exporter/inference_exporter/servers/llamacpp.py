@@ -16,8 +16,9 @@ only, so older builds undercount input tokens by the cache hits); output tokens 
 Missing at the source, so not served: request counts and errors (a failed request
 leaves no trace), any latency histogram, time to first token, per-token latency
 (only the cumulative ``*_seconds_total`` busy time and rolling tok/s gauges), batch size.
-The metrics carry no model name, so ``model`` is empty: name the model with a static
-label on the target.
+The metrics carry no model name: the exporter asks ``GET /v1/models`` for it (``data[0].id``,
+the model file's name or llama-server's ``--alias``), as it asks Ollama's ``/api/ps``, and
+labels every series with it; until the API has answered, ``model`` is empty.
 Source: ggml-org/llama.cpp tools/server/server-task.cpp (metrics task result),
 tools/server/README.md.
 """
@@ -29,7 +30,7 @@ from typing import Any
 from ..builder import Builder
 from ..parser import Exposition
 from ._api import Call, ServerAPI, flatten, openai_models
-from ._kind import ServerKind
+from ._kind import GetJson, ServerKind
 from ._native import detect_any
 
 PROMPT = "llamacpp:prompt_tokens_total"
@@ -69,6 +70,16 @@ def model_config(call: Call, model: str, version: str) -> dict[str, Any]:
     return flat
 
 
+def served_model(get_json: GetJson) -> str:
+    """The one model llama-server serves, from ``GET /v1/models``."""
+    answer = get_json("/v1/models")
+    data = answer.get("data") if isinstance(answer, dict) else None
+    first = data[0] if isinstance(data, list) and data else None
+    if not isinstance(first, dict) or not isinstance(first.get("id"), str) or not first["id"]:
+        raise ValueError("/v1/models answer has no data[0].id")
+    return first["id"]
+
+
 # API: tools/server/README.md (``/health`` 503 while loading, ``/v1/models``, ``/props``).
 SERVER = ServerKind(
     name="llamacpp",
@@ -77,4 +88,5 @@ SERVER = ServerKind(
     detect=detect,
     detection_order=110,
     api=ServerAPI(live="/health", ready="/health", inventory=openai_models, config=model_config),
+    model_name=served_model,
 )
