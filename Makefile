@@ -7,13 +7,13 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
 # The dashboard schema checker: TypeScript and @grafana/schema from npm, pinned by the lock file.
 SCHEMA_TOOLS := grafana-dashboards/schema/node_modules/.package-lock.json
 
-.PHONY: venv tools schema-tools test lint docs generate demo demo-stop bench clean
+.PHONY: venv tools schema-tools test lint docs generate check-generated demo demo-stop bench clean
 
 $(STAMP): pyproject.toml
 	@echo ">> creating virtual environment in $(VENV)"
 	@$(PYTHON) -m venv $(VENV)
 	@$(BIN)/pip install -q --upgrade pip
-	@$(BIN)/pip install -q -e '.[test,demo,dashboards]'
+	@$(BIN)/pip install -q -e '.[test,demo,dashboards]' -e ./devtools
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
@@ -33,17 +33,28 @@ lint: venv
 	$(BIN)/ruff check .
 
 docs: venv
-	$(BIN)/python -m inference_exporter.schema_doc
+	$(BIN)/python -m inference_devtools.metrics_doc
 
-# Every committed generated file, in dependency order (the tests fail when one is stale).
+# Every committed generated file, in dependency order.
 generate: venv
-	$(BIN)/python -m inference_exporter.schema_doc
-	$(BIN)/python rules/generate.py
-	$(BIN)/python grafana-dashboards/generate.py
-	$(BIN)/python deploy/kubernetes/sync_dashboards.py
-	@if [ -f alertmanager/to_operator.py ]; then $(BIN)/python alertmanager/to_operator.py; fi
+	@$(BIN)/python -m inference_devtools.metrics_doc
+	@$(BIN)/python rules/generate.py
+	@$(BIN)/python tests/rules/unit_cases.py
+	@$(BIN)/python grafana-dashboards/generate.py
+	@$(BIN)/python deploy/kubernetes/sync_dashboards.py
+	@$(BIN)/python alertmanager/to_operator.py
 
-test: venv tools schema-tools
+# Regenerating must change nothing, as node_exporter checks `make generate && git diff --exit-code`;
+# comparing the working tree before and after (not against HEAD) also works with uncommitted edits.
+STATE = { git diff; git status --porcelain --untracked-files=all; } | sha256sum
+check-generated: venv
+	@before=$$($(STATE)); $(MAKE) --no-print-directory -s generate >/dev/null; after=$$($(STATE)); \
+	if [ "$$before" != "$$after" ]; then \
+	  echo "generated files were stale and are now regenerated: review and commit them" >&2; \
+	  git status --short >&2; exit 1; fi; \
+	echo ">> generated files are fresh"
+
+test: venv tools schema-tools check-generated
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 demo: venv tools

@@ -22,9 +22,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "bench"))
-
-import scenario  # noqa: E402
+import scenario  # noqa: E402  (bench/, the script's own folder)
 
 
 def quality(work: Path) -> None:
@@ -143,7 +141,7 @@ def _serve(last: dict[str, tuple[float, float]], since: float):
 def cost(work: Path, models: int) -> None:
     import subprocess
 
-    from prom import Prometheus
+    from inference_devtools.prom import Prometheus
 
     now = int(time.time())
     work.mkdir(parents=True, exist_ok=True)

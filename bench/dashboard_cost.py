@@ -21,14 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "grafana-dashboards"))
-sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT / "bench"))
-
-import dashboard_fleet  # noqa: E402
-import query_cost  # noqa: E402
-from prom import Prometheus  # noqa: E402
+from inference_devtools import dashboard_fleet, query_cost
+from inference_devtools.prom import Prometheus
+from inference_devtools.repo import ROOT
 
 
 def boards() -> dict[str, dict]:

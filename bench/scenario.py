@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -33,11 +32,8 @@ import numpy as np
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "rules"))
-sys.path.insert(0, str(ROOT / "tests"))
-
+from inference_devtools.promql import metric_names  # noqa: E402
 from inference_exporter.commands.backtest import Result, backtest, load_alerts, parse_duration  # noqa: E402
-from pack.promql import metric_names  # noqa: E402
 
 START = int(datetime(2026, 3, 2, tzinfo=timezone.utc).timestamp())  # a Monday
 DAY = 86400
@@ -424,12 +420,12 @@ def stages(files: list[Path]) -> tuple[list[Stage], list[Stage], list[Stage]]:
     names = {r["record"] for _, r in rules}
     deps = {}
     for _, r in rules:
-        deps.setdefault(r["record"], set()).update(metric_names(r["expr"]) & names)
+        deps.setdefault(r["record"], set()).update(set(metric_names(r["expr"])) & names)
     # Only what the alerts read (directly or through other rules) is worth backfilling.
     alerts = [
         r for f in files for g in yaml.safe_load(f.read_text())["groups"] for r in g["rules"] if "alert" in r
     ]
-    needed, todo = set(), [n for a in alerts for n in metric_names(a["expr"]) & names]
+    needed, todo = set(), [n for a in alerts for n in set(metric_names(a["expr"])) & names]
     while todo:
         name = todo.pop()
         if name not in needed:
@@ -498,7 +494,7 @@ class Replay:
     """A Prometheus over the scenario's TSDB, restarted whenever new blocks are added."""
 
     def __init__(self, workdir: Path):
-        from prom import Prometheus
+        from inference_devtools.prom import Prometheus
 
         self._cls = Prometheus
         self.workdir = workdir

@@ -40,15 +40,13 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import expositions  # noqa: E402 - bench/, the script's own folder
 import psutil
-from prometheus_client.parser import text_string_to_metric_families
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import expositions  # noqa: E402 - the sibling module, importable however the script is started
 from inference_exporter import parser  # noqa: E402
 from inference_exporter.config import TargetConfig  # noqa: E402
 from inference_exporter.exposition import SourceRenderer  # noqa: E402
 from inference_exporter.scrape import TargetScraper  # noqa: E402
+from prometheus_client.parser import text_string_to_metric_families
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SECTIONS = ("latency", "cpu", "memory", "hung")

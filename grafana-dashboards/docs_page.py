@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-import query_cost
+from inference_devtools import query_cost
 
 HEADER = """# Dashboards
 

@@ -23,11 +23,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import requests
+import slo_config
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-
-import slo_config  # noqa: E402
 
 
 @dataclass(frozen=True)

@@ -30,14 +30,12 @@ import tempfile
 import time
 from pathlib import Path
 
+import plot
+from inference_devtools.live_stack import LiveStack
+from inference_devtools.prom import Prometheus
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path.insert(0, str(HERE))
-sys.path.insert(0, str(ROOT / "tests" / "dashboards"))
-
-import plot  # noqa: E402
-from live_stack import LiveStack  # noqa: E402
-from prom import Prometheus  # noqa: E402
 
 SIGNAL = "model:inference_request_duration_seconds:mean_rate5m"
 HISTORY_OFFSETS = (86400, 7 * 86400)  # the rule pack reads the same hour a day and a week back

@@ -14,13 +14,11 @@ import sys
 from pathlib import Path
 
 import yaml
+from pack import anomaly, exporter, health, inhibition, recording, resources, slo
+from pack.common import Pack
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
-sys.path.insert(0, str(HERE))
-
-from pack import anomaly, exporter, health, inhibition, recording, resources, slo  # noqa: E402
-from pack.common import Pack  # noqa: E402
 
 FILES = {
     "recording.yml": recording.groups,

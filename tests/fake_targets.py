@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import random
 import socket
 import threading
@@ -39,7 +40,7 @@ class FakeTarget:
                     time.sleep(outer.delay)
                 body = outer.body
                 if callable(body):
-                    body = body(self.path) if body.__code__.co_argcount else body()
+                    body = body(self.path) if inspect.signature(body).parameters else body()
                 data = body.encode() if isinstance(body, str) else body
                 self.send_response(outer.status)
                 self.send_header("Content-Type", "text/plain; version=0.0.4")

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
+from inference_devtools import prom
 from inference_exporter import exposition, parser, servers
 from inference_exporter.builder import Builder
 
@@ -62,6 +62,4 @@ def sample_value(text: str, name: str, /, **labels: str) -> float | None:
 
 
 def promtool_check_metrics(text: str) -> subprocess.CompletedProcess:
-    promtool = shutil.which("promtool")
-    assert promtool, "promtool missing: run 'make test' (it installs the Debian prometheus package)"
-    return subprocess.run([promtool, "check", "metrics"], input=text, text=True, capture_output=True)
+    return prom.check_metrics(text)

@@ -4,6 +4,7 @@ extension point."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 from inference_exporter import collectors, servers
@@ -125,3 +126,50 @@ def test_every_collector_module_registers_one_collector_and_gets_its_flag():
     flags = {opt for action in cli._run_parser()._actions for opt in action.option_strings}
     for name in modules:
         assert {f"--collector.{name}", f"--no-collector.{name}"} <= flags
+
+
+REPOSITORY = PACKAGE.parents[1]
+CODE_FOLDERS = (
+    "exporter",
+    "devtools",
+    "bench",
+    "grafana-dashboards",
+    "rules",
+    "deploy",
+    "tests",
+    "alertmanager",
+)
+
+
+def _python_files() -> list[Path]:
+    return [
+        p
+        for folder in CODE_FOLDERS
+        for p in (REPOSITORY / folder).rglob("*.py")
+        if "node_modules" not in p.parts
+    ]
+
+
+def test_only_the_shared_tooling_touches_sys_path():
+    """Folders depend on inference_devtools, not on each other: repo.use is the one way in."""
+    touching = re.compile(
+        r"\bsys\.path\s*(\.\s*(insert|append|extend|remove)\s*\(|\[[^\]]*\]\s*=|\s*=|\s*\+=)"
+    )
+    offenders = {
+        str(p.relative_to(REPOSITORY))
+        for p in _python_files()
+        for line in p.read_text().splitlines()
+        if touching.search(line)
+    }
+    assert offenders == {"devtools/inference_devtools/repo.py"}
+
+
+def test_vulture_finds_no_unused_code():
+    import shutil
+    import subprocess
+    import sys
+
+    vulture = shutil.which("vulture") or str(Path(sys.executable).parent / "vulture")
+    folders = [str(REPOSITORY / f) for f in CODE_FOLDERS]
+    result = subprocess.run([vulture, "--min-confidence", "80", *folders], capture_output=True, text=True)
+    assert result.returncode == 0 and not result.stdout.strip(), result.stdout + result.stderr

@@ -1,4 +1,4 @@
-"""Repository hygiene: lint, generated docs fresh, no machine-specific paths."""
+"""Repository hygiene: lint, the metrics doc covers the schema, no machine-specific paths."""
 
 import re
 import shutil
@@ -13,16 +13,6 @@ def test_ruff_lint_clean():
     ruff = shutil.which("ruff") or str(Path(sys.executable).parent / "ruff")
     result = subprocess.run([ruff, "check", "."], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
-
-
-def test_metrics_doc_is_fresh():
-    result = subprocess.run(
-        [sys.executable, "-m", "inference_exporter.schema_doc", "--check"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
-    assert result.returncode == 0, result.stderr
 
 
 def test_every_schema_metric_is_documented():

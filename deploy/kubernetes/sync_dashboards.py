@@ -2,10 +2,10 @@
 
 kustomize reads no file outside a kustomization's folder, so the component keeps copies of
 the dashboards and a configMapGenerator entry per dashboard; this script writes both.
-Run it after regenerating the dashboards; ``--check`` (run by the tests) fails when the
-copies or the generator list are stale.
+Run it after regenerating the dashboards (``make generate`` runs both; CI's
+``make check-generated`` fails when a copy is stale).
 
-    python deploy/kubernetes/sync_dashboards.py [--check]
+    python deploy/kubernetes/sync_dashboards.py
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ import argparse
 import re
 import sys
 from pathlib import Path
+
+from inference_devtools import generated
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCE = ROOT / "grafana-dashboards"
@@ -62,24 +64,10 @@ def expected() -> dict[Path, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="report stale files instead of writing")
-    args = parser.parse_args(argv)
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args(argv)
     want = expected()
-    present = set(COPIES.glob("*.json")) if COPIES.is_dir() else set()
-    stale = sorted(
-        str(p.relative_to(ROOT)) for p, text in want.items() if not p.is_file() or p.read_text() != text
-    )
-    extra = sorted(str(p.relative_to(ROOT)) for p in present - set(want))
-    if args.check:
-        for name in stale + extra:
-            print(f"stale: {name} (run python deploy/kubernetes/sync_dashboards.py)", file=sys.stderr)
-        return 1 if stale or extra else 0
-    COPIES.mkdir(parents=True, exist_ok=True)
-    for path, text in want.items():
-        path.write_text(text)
-    for name in extra:
-        (ROOT / name).unlink()
+    changed = generated.write(want, COPIES.glob("*.json") if COPIES.is_dir() else ())
+    print(generated.report("sync_dashboards", want, changed))
     return 0
 
 

@@ -26,10 +26,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from inference_devtools import repo
+
 HERE = Path(__file__).resolve().parent
-REPO = HERE.parents[1]
-sys.path.insert(0, str(HERE / "servers"))
-sys.path.insert(0, str(HERE))
+REPO = repo.ROOT
+repo.use("deploy/local/servers")  # the model-server launcher and models, shared with the tests
 
 import control  # noqa: E402
 import demo_speed  # noqa: E402

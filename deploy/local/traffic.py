@@ -18,16 +18,16 @@ from __future__ import annotations
 
 import math
 import random
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "servers"))
+from inference_devtools import repo
+
+repo.use("deploy/local/servers")
 import control  # noqa: E402
 import embedding_model  # noqa: E402
 import ranking_model  # noqa: E402

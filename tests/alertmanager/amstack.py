@@ -14,18 +14,18 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import requests
 import yaml
+from inference_devtools import repo
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "alertmanager" / "alertmanager.yml"
 TEMPLATES = REPO / "alertmanager" / "templates"
-sys.path.insert(0, str(REPO / "deploy" / "local"))
+repo.use("deploy/local")
 
 import slack_standin  # noqa: E402
 

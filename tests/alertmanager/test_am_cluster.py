@@ -9,7 +9,7 @@ import pytest
 import requests
 import yaml
 from amstack import Alertmanager, StandIn, config_for_tests, free_port, wait_for
-from prom import Prometheus
+from inference_devtools.prom import Prometheus
 
 pytestmark = pytest.mark.prometheus
 

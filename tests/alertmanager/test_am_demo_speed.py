@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 from amstack import CONFIG, REPO
+from inference_devtools import repo
 
-sys.path.insert(0, str(REPO / "deploy" / "local"))
+repo.use("deploy/local")
 
 import demo_speed  # noqa: E402
 

@@ -8,14 +8,13 @@ gives them: those label sets are the expectations of its promtool tests
 
 from __future__ import annotations
 
-import sys
 import time
-from pathlib import Path
 
 import pytest
 from amstack import Alertmanager, StandIn, alert, config_for_tests, wait_for
+from inference_devtools import repo
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "rules"))
+repo.use("tests/rules")
 import unit_cases as rules  # noqa: E402
 
 pytestmark = pytest.mark.prometheus

@@ -16,16 +16,16 @@ back, each naming an InferenceModelAffected alert as its inhibitor.
 
 from __future__ import annotations
 
-import sys
 import time
 
 import pytest
 import yaml
 from amstack import REPO, Alertmanager, StandIn, config_for_tests, wait_for
 from fake_targets import FakeTarget
-from prom import Prometheus
+from inference_devtools import repo
+from inference_devtools.prom import Prometheus
 
-sys.path.insert(0, str(REPO / "deploy" / "local"))
+repo.use("deploy/local")
 import demo_speed  # noqa: E402
 
 pytestmark = pytest.mark.prometheus

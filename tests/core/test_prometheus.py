@@ -9,7 +9,7 @@ import pytest
 import requests
 from fake_targets import FakeTarget
 from helpers import promtool_check_metrics, read_fixture
-from prom import Prometheus, free_port
+from inference_devtools.prom import Prometheus, free_port
 
 TRITON = read_fixture("triton/pytriton-0.7.0-tritonserver-2.51.prom")
 
@@ -33,6 +33,7 @@ def exporter(tmp_path):
             "inference_exporter",
             f"--config.file={config}",
             f"--web.listen-address=127.0.0.1:{port}",
+            f"--journal.path={tmp_path / 'journal'}",  # not ./inference-exporter-journal in the repository
         ],
         stderr=subprocess.PIPE,
         text=True,

@@ -5,28 +5,20 @@ from __future__ import annotations
 import functools
 import json
 import re
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+from inference_devtools import packconfig, repo
 
-ROOT = Path(__file__).resolve().parents[2]
-DASHBOARD_DIR = ROOT / "grafana-dashboards"
+ROOT = repo.ROOT
+DASHBOARD_DIR = repo.use("grafana-dashboards")
 RULES_DIR = ROOT / "rules"
-sys.path.insert(0, str(DASHBOARD_DIR))
+UIDS = packconfig.DASHBOARDS
 
-import promql  # noqa: E402  (the generator's PromQL helpers: metric_names)
+import promql  # noqa: E402  (the generator's PromQL helpers)
 
-UIDS = (
-    "inference-fleet",
-    "inference-model",
-    "inference-resources",
-    "inference-slo",
-    "inference-anomalies",
-    "inference-exporter",
-)
 LABEL_VALUES = re.compile(r"^label_values\((?P<selector>.*),\s*(?P<label>\w+)\)$", re.S)
 
 

@@ -9,17 +9,11 @@ docs/dashboards.md; its committed figures must cover exactly today's panels, wit
 from __future__ import annotations
 
 import json
-import sys
 
 import pytest
 from board_walk import DASHBOARD_DIR, ROOT, load, panels_of
-
-sys.path.insert(0, str(ROOT / "bench"))
-sys.path.insert(0, str(ROOT / "tests"))
-
-import dashboard_fleet  # noqa: E402
-import query_cost  # noqa: E402  (grafana-dashboards/, on sys.path through board_walk)
-from prom import Prometheus  # noqa: E402
+from inference_devtools import dashboard_fleet, query_cost
+from inference_devtools.prom import Prometheus
 
 BOARDS = load()
 FLEET = {"small": 10, "large": 40}

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import pytest
 import requests
 from board_walk import expressions, load, panels_of, variable_selector
-from live_stack import CLUSTER, LiveStack, substitute
+from inference_devtools.live_stack import CLUSTER, LiveStack, substitute
 
 pytestmark = [pytest.mark.integration, pytest.mark.prometheus]
 
@@ -119,7 +119,10 @@ def settled(stack):
     reloaded = False
     while True:
         results = panel_results(stack)
-        if not reloaded:  # after the first scrapes: the journal panels see the event counter rise
+        if not reloaded:
+            # Once Prometheus holds the counter at 0: an event before the first scrape would give a
+            # series born at 1, which increase() cannot see.
+            stack.prometheus.wait_for('inference_events_total{type="config_reload"} == 0', bool, 60)
             stack.reload_exporter()
             reloaded = True
         missing = [k for k, n in results.items() if n == 0 and k not in EXPECTED_EMPTY]

@@ -5,7 +5,6 @@ variables it has."""
 from __future__ import annotations
 
 import functools
-import importlib.util
 import re
 import shutil
 import subprocess
@@ -14,6 +13,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 import yaml
 from board_walk import ROOT, expressions, load, metric_names, rule_files, rules
+from inference_devtools import repo
 from inference_exporter import schema
 
 BOARDS = load()
@@ -77,9 +77,7 @@ def test_without_a_grafana_url_the_pack_writes_no_dashboard_url(tmp_path):
     config["urls"]["grafana"] = ""
     path = tmp_path / "config.yml"
     path.write_text(yaml.safe_dump(config))
-    spec = importlib.util.spec_from_file_location("rule_pack_generate", ROOT / "rules" / "generate.py")
-    generator = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(generator)
+    generator = repo.load("rules/generate.py", "rule_pack_generate")
     rendered = generator.render(path)
     alerts = [
         r

@@ -10,14 +10,10 @@ from grafana-dashboards/schema/package-lock.json); without them these tests fail
 from __future__ import annotations
 
 import copy
-import sys
 
 import pytest
-from board_walk import DASHBOARD_DIR, load
-
-sys.path.insert(0, str(DASHBOARD_DIR))
-
-import schema_check  # noqa: E402
+import schema_check  # grafana-dashboards/, importable through board_walk
+from board_walk import load
 
 BOARDS = load()
 

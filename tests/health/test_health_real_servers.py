@@ -9,17 +9,17 @@ new model_info series, unloading must show not-ready, and stopping must be a dow
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 from checks import Checked, target_config
 from helpers import sample_value
+from inference_devtools import repo
 
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "deploy" / "local" / "servers"))
+repo.use("deploy/local/servers")
 
 import launch  # noqa: E402
 import ranking_model  # noqa: E402

@@ -14,8 +14,10 @@ import time
 import urllib.request
 from pathlib import Path
 
+from inference_devtools import repo
+
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "deploy" / "local" / "servers"))
+repo.use("deploy/local/servers")
 
 import launch  # noqa: E402
 

@@ -11,9 +11,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from inference_devtools import repo
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "deploy" / "local" / "servers"))
+repo.use("deploy/local/servers")
 
 import launch  # noqa: E402
 import venvs  # noqa: E402

@@ -23,13 +23,14 @@ from pathlib import Path
 
 import pytest
 import requests
+from inference_devtools import repo
 
 pytestmark = [pytest.mark.integration, pytest.mark.prometheus]
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "deploy" / "local" / "demo.py"
 INJECT = REPO / "deploy" / "local" / "inject.sh"
-sys.path.insert(0, str(REPO / "deploy" / "local"))
+repo.use("deploy/local")
 
 import procs  # noqa: E402
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from inference_devtools import repo
 from inference_exporter.parser import parse
 
 pytestmark = [pytest.mark.integration, pytest.mark.prometheus]
@@ -33,7 +34,7 @@ SCRAPE_S = 2
 
 def test_stored_embedding_reference_is_the_models_answer():
     """The canary's reference vector still matches the model (rewrite it after changing the model)."""
-    sys.path.insert(0, str(REPO / "deploy" / "local" / "servers"))
+    repo.use("deploy/local/servers")
     import embedding_model
 
     reference = json.loads(embedding_model.REFERENCE_FILE.read_text())
@@ -45,7 +46,7 @@ def test_stored_embedding_reference_is_the_models_answer():
 def test_ranking_canary_expects_what_the_trained_model_ranks_first():
     """The ranking canary's expected top 3 (from the hidden relevance) is the served model's top 3
     (as a set: the canary's top-K overlap ignores order)."""
-    sys.path.insert(0, str(REPO / "deploy" / "local" / "servers"))
+    repo.use("deploy/local/servers")
     import ranking_model
 
     scores = ranking_model.score(ranking_model.train(), ranking_model.canary_rows())

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,6 @@ from inference_exporter.commands import backtest
 from inference_exporter.commands.backtest import Episode, firing_episodes, parse_time
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests"))
 
 T0 = 1_767_225_600  # 2026-01-01T00:00:00Z
 
@@ -46,7 +44,7 @@ def test_times_parse_in_every_accepted_form():
 
 @pytest.mark.prometheus
 def test_backtest_against_backfilled_history(tmp_path, capsys):
-    from prom import Prometheus
+    from inference_devtools.prom import Prometheus
 
     # Two hours of one-minute samples: errors from 30m to 50m (20 minutes) and from 90m to 93m.
     lines = []

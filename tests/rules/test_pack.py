@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pytest
 import yaml
+from inference_devtools import repo
 from inference_exporter import schema
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "rules"
-sys.path.insert(0, str(RULES))
-from pack.promql import metric_names  # noqa: E402
+repo.use("rules")
+from inference_devtools.promql import metric_names  # noqa: E402
 
 RULE_FILES = sorted(p for p in RULES.glob("*.yml") if p.name != "config.yml")
 PROMETHEUS_RULE = ROOT / "deploy" / "kubernetes" / "base" / "prometheusrule.yaml"
@@ -45,7 +46,7 @@ def test_every_rule_reads_only_schema_or_pack_series():
     known |= {r["record"] for r in all_rules() if "record" in r}
     unknown = {}
     for rule in all_rules():
-        missing = metric_names(rule["expr"]) - known
+        missing = set(metric_names(rule["expr"])) - known
         if missing:
             unknown[rule.get("alert") or rule["record"]] = sorted(missing)
     assert not unknown, unknown
@@ -56,7 +57,7 @@ def test_name_extraction_sees_metrics_not_labels_or_functions():
         'sum by (model, le) (rate(inference_requests_total{job=~"a", outcome="failure"}[5m] offset 1d))\n'
         "/ on (model) group_left () (model:inference_requests:rate5m > 0) or vector(1)"
     )
-    assert metric_names(expr) == {"inference_requests_total", "model:inference_requests:rate5m"}
+    assert metric_names(expr) == ["inference_requests_total", "model:inference_requests:rate5m"]
 
 
 @needs_promtool

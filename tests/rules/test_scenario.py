@@ -5,13 +5,13 @@ fault-free days must not page. bench/alert_quality.py prints the same run's figu
 from __future__ import annotations
 
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
+from inference_devtools import repo
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "bench"))
+repo.use("bench")
 
 pytestmark = pytest.mark.prometheus
 

@@ -30,7 +30,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import sysconfig
 import time
 import urllib.error
@@ -39,10 +38,9 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import embedding_model  # noqa: E402
-import ranking_model  # noqa: E402
-import venvs  # noqa: E402
+import embedding_model
+import ranking_model
+import venvs
 
 SERVERS_DIR = venvs.SERVERS_DIR
 MARKER_ENV = "INFERENCE_EXPORTER_LOCAL_SERVER"
@@ -311,7 +309,8 @@ def start(
     tmp = workdir / "tmp"
     tmp.mkdir(exist_ok=True)
     env = {**os.environ, **spec.env, MARKER_ENV: marker, "PYTHONUNBUFFERED": "1", "TMPDIR": str(tmp)}
-    env.pop("PYTHONPATH", None)  # the server's venv only, nothing of the caller's
+    # The server scripts import the shared models (ranking_model, embedding_model) from this folder.
+    env["PYTHONPATH"] = str(SERVERS_DIR)  # the shared models here, and nothing of the caller's path
     log_path = workdir / f"{name or server}.log"
     began = time.monotonic()
     with open(log_path, "wb") as log:

@@ -7,13 +7,8 @@ in ``bentoml_service_request_total{http_response_code="500"}``.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import bentoml
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-import ranking_model  # noqa: E402
+import ranking_model  # deploy/local/servers, on PYTHONPATH (launch.py)
 
 
 @bentoml.service(name=ranking_model.MODEL_NAME, workers=1)

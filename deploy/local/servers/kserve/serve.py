@@ -10,15 +10,12 @@ observed in ``request_predict_seconds`` but never reaches postprocess, so
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
+import embedding_model  # deploy/local/servers, on PYTHONPATH (launch.py)
 import kserve
 import kserve.protocol.rest.server as kserve_rest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-import embedding_model  # noqa: E402
-import ranking_model  # noqa: E402
+import ranking_model  # deploy/local/servers, on PYTHONPATH (launch.py)
 
 
 class RankerModel(kserve.Model):

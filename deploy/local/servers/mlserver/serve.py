@@ -17,9 +17,7 @@ import sys
 from pathlib import Path
 
 import joblib
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-import ranking_model  # noqa: E402
+import ranking_model  # deploy/local/servers, on PYTHONPATH (launch.py)
 
 
 def main() -> None:

@@ -9,16 +9,13 @@ A row of the wrong width makes the model raise, which Triton counts as
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
+import ranking_model  # deploy/local/servers, on PYTHONPATH (launch.py)
 from pytriton.decorators import batch
 from pytriton.model_config import ModelConfig, Tensor
 from pytriton.triton import Triton, TritonConfig, TritonSecurityConfig
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-import ranking_model  # noqa: E402
 
 
 def main() -> None:

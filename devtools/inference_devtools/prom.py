@@ -1,4 +1,4 @@
-"""Starts a real Prometheus (the Debian package's binary) for tests."""
+"""A real Prometheus (the Debian package's binary) and promtool, for tests and benchmarks."""
 
 from __future__ import annotations
 
@@ -17,10 +17,27 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def binary(name: str) -> str:
+    """The path of a tool `make test` installs (prometheus, promtool, amtool, ...)."""
+    path = shutil.which(name)
+    if not path:
+        raise AssertionError(f"{name} missing: run 'make test' (it installs the Debian packages)")
+    return path
+
+
+def promtool(*args: str, stdin: str | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [binary("promtool"), *args], input=stdin, text=True, capture_output=True, timeout=timeout
+    )
+
+
+def check_metrics(text: str) -> subprocess.CompletedProcess:
+    """``promtool check metrics`` over an exposition (returncode 0 and no output: clean)."""
+    return promtool("check", "metrics", stdin=text)
+
+
 class Prometheus:
     def __init__(self, workdir: Path, config: str, extra_args: tuple[str, ...] = ()):
-        binary = shutil.which("prometheus")
-        assert binary, "prometheus missing: run 'make test' (it installs the Debian prometheus package)"
         workdir.mkdir(parents=True, exist_ok=True)
         (workdir / "prometheus.yml").write_text(config)
         self.port = free_port()
@@ -28,7 +45,7 @@ class Prometheus:
         self.log = open(workdir / "prometheus.log", "w")  # noqa: SIM115 - closed in close()
         self.proc = subprocess.Popen(
             [
-                binary,
+                binary("prometheus"),
                 f"--config.file={workdir / 'prometheus.yml'}",
                 f"--storage.tsdb.path={workdir / 'data'}",
                 f"--web.listen-address=127.0.0.1:{self.port}",

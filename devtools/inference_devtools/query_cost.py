@@ -17,8 +17,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-MEASURED = HERE / "query-cost" / "fleet-1000.json"
+from .repo import ROOT
+
+MEASURED = ROOT / "grafana-dashboards" / "query-cost" / "fleet-1000.json"
 MODEL_PANEL_BUDGET = 200
 PER_MODEL = 8
 FIXED = 50
@@ -46,7 +47,7 @@ def table(path: Path = MEASURED) -> str:
         "the model dashboard's `model` (one model) and a repeated panel's variable (one value: "
         "the cost is per repeat). Budget: "
         f"{MODEL_PANEL_BUDGET} series for a model-dashboard panel, {PER_MODEL} per model + {FIXED} "
-        f"({budget('', models):,}) for any other panel (`grafana-dashboards/query_cost.py`). "
+        f"({budget('', models):,}) for any other panel (`devtools/inference_devtools/query_cost.py`). "
         "0 means the fleet has no such series (no GPU, canary or alert).\n\n",
         "| Dashboard | Panel | Series | Samples | Budget |\n|---|---|---:|---:|---:|\n",
     ]

@@ -28,14 +28,13 @@ from pathlib import Path
 import requests
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "deploy" / "local" / "servers"))
-sys.path.insert(0, str(ROOT / "tests"))
+from .prom import Prometheus
+from .repo import ROOT, use
 
-import launch  # noqa: E402
+use("deploy/local/servers")
+import launch  # noqa: E402  (the demo's model-server launcher)
 import ranking_model  # noqa: E402
 import venvs  # noqa: E402
-from prom import Prometheus  # noqa: E402
 
 SERVERS = {"triton": r"triton/serve\.py", "bentoml": r"bentoml serve service:Ranker"}
 JOB = "inference-exporter"  # the rule pack selects job=~"inference-exporter.*"

@@ -28,7 +28,9 @@ import requests
 import yaml
 from inference_exporter.journal import EVENT_TYPES
 
-ROOT = Path(__file__).resolve().parents[1]
+from .promql import vector_selectors
+from .repo import ROOT  # noqa: E402
+
 KINDS = ("bentoml", "triton", "vllm")
 CLASSES = ("ranking", "embedding", "generative", "default")
 BUCKETS = {
@@ -200,9 +202,7 @@ class Cost:
 
 
 def _selectors(expr: str) -> list[str]:
-    import promql  # grafana-dashboards/, on sys.path for the caller
-
-    return [f"{name}{{{matchers}}}" for name, matchers, _, _ in promql.vector_selectors(expr)]
+    return [f"{name}{{{matchers}}}" for name, matchers, _, _ in vector_selectors(expr)]
 
 
 def substitute(expr: str, values: dict[str, str], rate_interval: str = "1m", time_range: str = "1h") -> str:
