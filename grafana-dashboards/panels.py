@@ -318,9 +318,10 @@ def table(
 
 
 def query_variable(
-    name: str, metric: str, label: str, scope: tuple[str, ...], *, multi: bool = True
+    name: str, metric: str, label: str, scope: tuple[str, ...], *, multi: bool = True, all_: bool = True
 ) -> db.QueryVariable:
-    """label_values(METRIC{scope}, LABEL); MULTI: multi-select with All (`.*`), else one value."""
+    """label_values(METRIC{scope}, LABEL); MULTI: multi-select (with All, `.*`, unless not ALL_),
+    else one value."""
     selector = ", ".join(f'{v}=~"${v}"' for v in scope)
     query = (
         f"label_values({metric}{{{selector}}}, {label})" if selector else f"label_values({metric}, {label})"
@@ -338,6 +339,8 @@ def query_variable(
     )
     if not multi:
         return var.multi(False).include_all(False)
+    if not all_:
+        return var.multi(True).include_all(False)  # the first value until more are picked
     # `.*`, not dashboard-linter's `.+`: recording rules aggregate `instance` away and
     # `namespace`/`cluster` are absent outside Kubernetes; `.*` matches an absent label.
     return (
@@ -356,18 +359,25 @@ def presence_variable(name: str, metric: str, label: str = "model") -> db.QueryV
 
 
 def variables(
-    metric: str = "inference_model_info", with_models: bool = True, single_model: bool = False
+    metric: str = "inference_model_info",
+    with_models: bool = True,
+    single_model: bool = False,
+    picked_models: bool = False,
 ) -> list:
     """datasource, then the scope chain, then model and version (when the dashboard has models).
 
     SINGLE_MODEL: `model` selects exactly one model (no All): the dashboard's panels are
     per-model views whose cost and meaning would not survive a whole fleet at once.
+    PICKED_MODELS: `model` selects the models picked, without All: panels repeated per model
+    stay a handful at any fleet size (a thousand models would be three thousand panels); such a
+    dashboard reads model-level recordings, so it has no `version`.
     """
     out: list = [db.DatasourceVariable("datasource").label("Data source").type("prometheus").regex("")]
-    chain = SCOPE_VARS + (MODEL_VARS if with_models else ())
+    chain = SCOPE_VARS + ((("model",) if picked_models else MODEL_VARS) if with_models else ())
     for i, name in enumerate(chain):
         multi = not (single_model and name == "model")
-        out.append(query_variable(name, metric, name, chain[:i], multi=multi))
+        all_ = not (picked_models and name == "model")
+        out.append(query_variable(name, metric, name, chain[:i], multi=multi, all_=all_))
     return out
 
 

@@ -424,11 +424,12 @@ def anomalies() -> dict:
     lay.add(
         state_timeline(
             "Anomaly alert state",
-            "Pending and firing anomaly and traffic-drop alerts per model.",
+            "Pending and firing anomaly and traffic-drop alerts of every model in scope (pick "
+            "models above to see their bands).",
             [
                 Query(
-                    f"max by (alertname, model) ({MODEL('ALERTS', ANOMALY_ALERTS, FIRING)}) * 2"
-                    f" or max by (alertname, model) ({MODEL('ALERTS', ANOMALY_ALERTS)})",
+                    f"max by (alertname, model) ({SCOPE('ALERTS', ANOMALY_ALERTS, FIRING)}) * 2"
+                    f" or max by (alertname, model) ({SCOPE('ALERTS', ANOMALY_ALERTS)})",
                     "{{model}} {{alertname}}",
                 )
             ],
@@ -444,9 +445,9 @@ def anomalies() -> dict:
         "inference-anomalies",
         "Inference / Anomalies",
         "Seasonal anomaly bands of the rule pack (request rate, mean latency, error ratio) around the live "
-        "series, one panel per model, and the anomaly alerts.",
+        "series, one panel per picked model, and the anomaly alerts of every model.",
         lay,
-        variables(),
+        variables(picked_models=True),
         [version_annotation()],
         dashboard_links(),
     )

@@ -36,6 +36,7 @@ VALID_UNITS = frozenset(
 )
 # Variables that select one value: the model dashboard is about one model.
 SINGLE_SELECT = {("inference-model", "model")}
+PICKED = {("inference-anomalies", "model")}  # repeated band panels: the models picked, never All
 COUNTER_SUFFIXES = ("_total", "_sum", "_count", "_bucket")
 RATE_FUNCS = ("rate(", "irate(", "increase(")
 
@@ -73,7 +74,8 @@ def test_template_datasource(uid):
 @pytest.mark.parametrize("uid", UIDS)
 def test_template_variables_job_instance_and_the_chain(uid):
     variables = {v["name"]: v for v in BOARDS[uid]["templating"]["list"]}
-    wanted = SCOPE_VARS + (() if uid == "inference-exporter" else MODEL_VARS)
+    models = ("model",) if (uid, "model") in PICKED else MODEL_VARS  # model-level recordings only
+    wanted = SCOPE_VARS + (() if uid == "inference-exporter" else models)
     for name in wanted:
         var = variables.get(name)
         assert var is not None, f"{uid}: no {name} variable"
@@ -83,8 +85,26 @@ def test_template_variables_job_instance_and_the_chain(uid):
         assert var["refresh"] == 2, f"{name}: template-on-time-change-reload"
         if (uid, name) in SINGLE_SELECT:
             continue
+        if (uid, name) in PICKED:
+            assert var["multi"] and not var["includeAll"], f"{name}: multi-select without All"
+            continue
         assert var["multi"] and var["includeAll"], f"{name}: multi-select with All"
         assert var["allValue"] == ".*", name
+
+
+@pytest.mark.parametrize("uid", UIDS)
+def test_repeated_panels_stay_few_at_any_fleet_size(uid):
+    """A panel repeated over a variable at All draws one copy per value: at a thousand models,
+    thousands of panels. Repeats go over picked values (no All), or over a hidden variable that
+    lists what one selected model has (the model dashboard's server kinds)."""
+    variables = {v["name"]: v for v in BOARDS[uid]["templating"]["list"]}
+    one_model = variables.get("model", {}).get("multi") is False
+    for p in panels_of(BOARDS[uid]):
+        if not p.get("repeat"):
+            continue
+        var = variables[p["repeat"]]
+        bounded = not var["includeAll"] or (var["hide"] == 2 and one_model)
+        assert bounded, f"{p['title']}: repeated over {p['repeat']}, which can be All of a fleet"
 
 
 def test_the_model_dashboard_shows_exactly_one_model():
