@@ -22,8 +22,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import docs_page
+import exporter_board
 import model_board
-import ops_boards
+import resources_board
 import serving_boards
 from inference_devtools import generated, packconfig
 
@@ -33,10 +34,10 @@ HERE = Path(__file__).resolve().parent
 BUILDERS: tuple[Callable[[], dict], ...] = (
     serving_boards.fleet,
     model_board.model,
-    ops_boards.resources,
+    resources_board.resources,
     serving_boards.slo,
     serving_boards.anomalies,
-    ops_boards.exporter,
+    exporter_board.exporter,
 )
 # The Grafana sidecar (kiwigrid k8s-sidecar, as in kube-prometheus-stack) loads ConfigMaps with this label.
 SIDECAR_LABEL = ("grafana_dashboard", "1")

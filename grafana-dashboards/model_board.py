@@ -8,22 +8,8 @@ the journal annotation and the canary links lead from a panel to the exporter's 
 
 from __future__ import annotations
 
-from panels import (
-    Column,
-    Layout,
-    Link,
-    Panel,
-    Query,
-    annotation,
-    dashboard,
-    dashboard_links,
-    heatmap,
-    presence_variable,
-    state_timeline,
-    table,
-    timeseries,
-    variables,
-)
+from board import Layout, annotation, dashboard, dashboard_links, presence_variable, variables
+from panels import Column, Link, Panel, Query, heatmap, state_timeline, table, timeseries
 from promql import MODEL, MODEL_ONLY, SCOPE, agg, mean, p99_or_mean, quantile, rate, share, sum_rate
 from serving_boards import (
     DURATION,
@@ -118,7 +104,6 @@ def _journal_panels() -> list[Panel]:
             width=12,
         ),
     ]
-
 
 
 def model() -> dict:
@@ -343,5 +328,3 @@ def model() -> dict:
         [version_annotation(), journal_annotation()],
         dashboard_links(),
     )
-
-

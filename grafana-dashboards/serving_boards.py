@@ -10,21 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import slo_config
-from panels import (
-    Column,
-    Layout,
-    Link,
-    Panel,
-    Query,
-    annotation,
-    dashboard,
-    dashboard_links,
-    stat,
-    state_timeline,
-    table,
-    timeseries,
-    variables,
-)
+from board import Layout, annotation, dashboard, dashboard_links, variables
+from panels import Column, Link, Panel, Query, stat, state_timeline, table, timeseries
 from promql import (
     MODEL,
     SCOPE,
