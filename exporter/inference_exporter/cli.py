@@ -48,6 +48,19 @@ def _run_parser() -> argparse.ArgumentParser:
         help="address to serve on (default: %(default)s)",
     )
     p.add_argument(
+        "--web.config.file",
+        dest="web_config_file",
+        default="",
+        help="exporter-toolkit web config: TLS, client certificates, basic auth, headers "
+        "(docs/security.md; re-read on reload)",
+    )
+    p.add_argument(
+        "--web.enable-lifecycle",
+        dest="enable_lifecycle",
+        action="store_true",
+        help="answer POST /-/reload (off by default, as in Prometheus; SIGHUP always reloads)",
+    )
+    p.add_argument(
         "--web.telemetry-path",
         dest="telemetry_path",
         default="/metrics",
@@ -106,10 +119,11 @@ def run(argv: list[str]) -> int:
         return fail(f"--web.telemetry-path: expected a path like /metrics, got {args.telemetry_path!r}")
     from .config import ConfigError, load
     from .exporter import Exporter
-    from .server import make_server, serve_in_thread
+    from .server import WebState, make_server, serve_in_thread
 
     try:
         config = load(args.config_file)
+        web = WebState(args.web_config_file)
     except ConfigError as exc:
         return fail(str(exc))
     enabled = frozenset(name for name in collectors.registrations() if getattr(args, f"collector_{name}"))
@@ -132,7 +146,7 @@ def run(argv: list[str]) -> int:
         log.warning("journal: dropped a torn last line", extra={"bytes": journal.repaired_bytes})
     exporter = Exporter(config, enabled, journal, proc_root=args.procfs, sys_root=args.sysfs)
     try:
-        server = make_server(exporter, args.listen_address, args.telemetry_path)
+        server = make_server(exporter, args.listen_address, args.telemetry_path, web, args.enable_lifecycle)
     except ValueError as exc:
         return fail(str(exc))
     except OSError as exc:
@@ -147,6 +161,9 @@ def run(argv: list[str]) -> int:
             "targets": len(config.targets),
             "config": args.config_file,
             "version": __version__,
+            "tls": web.config.tls is not None,
+            "basic_auth": bool(web.config.users),
+            "lifecycle": args.enable_lifecycle,
         },
     )
     done = threading.Event()

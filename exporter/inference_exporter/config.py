@@ -21,6 +21,7 @@ from typing import Any
 
 from . import servers
 from .health.settings import HealthConfig, ModelSpec, parse_health, parse_models
+from .redaction import redact_url
 from .validation import (
     ConfigError,
     Context,
@@ -31,6 +32,7 @@ from .validation import (
     describe,
     duration,
     expect_map,
+    file_problem,
     load_yaml,
     readable_file,
     required,
@@ -42,6 +44,7 @@ from .validation import (
 __all__ = [
     "BasicAuth",
     "Config",
+    "ScrapeLimits",
     "ConfigError",
     "ProcessConfig",
     "TLSConfig",
@@ -69,6 +72,35 @@ class BasicAuth:
 
 
 @dataclass(frozen=True)
+class ScrapeLimits:
+    """What a target may send, with the names and meanings of Prometheus' scrape limits: a
+    collection over any of them fails with the limit's name as its reason. Counted on what the
+    exporter reads (the server kind's families), as Prometheus counts after relabelling."""
+
+    sample_limit: int = 50_000  # samples read from one response
+    label_limit: int = 64  # labels on one sample
+    label_name_length_limit: int = 256
+    label_value_length_limit: int = 4096
+    body_size_limit: int = 20 * 1024 * 1024  # bytes of one response, after decompression
+
+
+LIMIT_KEYS = ("sample_limit", "label_limit", "label_name_length_limit", "label_value_length_limit")
+SIZE_UNITS = {
+    "B": 1,
+    "KB": 1 << 10,
+    "KiB": 1 << 10,
+    "MB": 1 << 20,
+    "MiB": 1 << 20,
+    "GB": 1 << 30,
+    "GiB": 1 << 30,
+}
+SIZE_RE = re.compile(r"^(\d+)\s*(B|KB|KiB|MB|MiB|GB|GiB)$")
+MIN_INTERVAL = 0.1  # a shorter collection interval is a busy loop
+MIN_TIMEOUT = 0.01
+MAX_CONFIG_BYTES = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True)
 class ProcessConfig:
     """How the process collector finds the target's model-server processes (one of three)."""
 
@@ -91,7 +123,7 @@ class TargetConfig:
     basic_auth: BasicAuth | None = None
     tls: TLSConfig = field(default_factory=TLSConfig)
     mapping_file: str = ""
-    max_response_bytes: int = 20 * 1024 * 1024
+    limits: ScrapeLimits = field(default_factory=ScrapeLimits)
     process: ProcessConfig | None = None
     health: HealthConfig = field(default_factory=HealthConfig)  # probes are off unless enabled
     models: tuple[ModelSpec, ...] = ()  # expected versions, config, artifacts, canaries
@@ -122,7 +154,9 @@ TARGET_KEYS = {
     "basic_auth",
     "tls",
     "mapping_file",
-    "max_response_bytes",
+    "max_response_bytes",  # the old name of body_size_limit, still read
+    "body_size_limit",
+    *LIMIT_KEYS,
     "process",
     "health",
     "models",
@@ -149,8 +183,10 @@ def _target(ctx: Context, raw: Any, line: int, index: int, defaults: dict) -> Ta
         raise ctx.fail(data.lines.get("kind"), f"{prefix}kind", f"unknown server kind {kind!r}{extra}")
     metrics_url = url(ctx, data, "metrics_url", prefix, required=True)
     api_url = url(ctx, data, "api_url", prefix, required=False)
-    interval = duration(ctx, data, "scrape_interval", prefix, defaults["scrape_interval"])
-    timeout = duration(ctx, data, "scrape_timeout", prefix, min(defaults["scrape_timeout"], interval))
+    interval = duration(ctx, data, "scrape_interval", prefix, defaults["scrape_interval"], MIN_INTERVAL)
+    timeout = duration(
+        ctx, data, "scrape_timeout", prefix, min(defaults["scrape_timeout"], interval), MIN_TIMEOUT
+    )
     if timeout > interval:
         raise ctx.fail(
             data.lines.get("scrape_timeout", data.line),
@@ -192,7 +228,7 @@ def _target(ctx: Context, raw: Any, line: int, index: int, defaults: dict) -> Ta
             ca_file=readable_file(ctx, tdata, "ca_file", tprefix),
             cert_file=readable_file(ctx, tdata, "cert_file", tprefix),
             key_file=readable_file(ctx, tdata, "key_file", tprefix),
-            server_name=string(ctx, tdata, "server_name", tprefix),
+            server_name=_server_name(ctx, tdata, tprefix),
             insecure_skip_verify=boolean(ctx, tdata, "insecure_skip_verify", tprefix),
         )
         if bool(tls.cert_file) != bool(tls.key_file):
@@ -211,16 +247,7 @@ def _target(ctx: Context, raw: Any, line: int, index: int, defaults: dict) -> Ta
         raise ctx.fail(
             data.lines.get("mapping_file"), f"{prefix}mapping_file", f"only used with kind {mapping_kinds}"
         )
-    max_bytes = 20 * 1024 * 1024
-    if "max_response_bytes" in data:
-        value = data["max_response_bytes"]
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1024:
-            raise ctx.fail(
-                data.lines.get("max_response_bytes"),
-                f"{prefix}max_response_bytes",
-                f"expected a whole number of bytes >= 1024, got {describe(value)}",
-            )
-        max_bytes = value
+    limits = _limits(ctx, data, prefix)
     process = _process(ctx, data, prefix) if "process" in data else None
     models = parse_models(ctx, data, prefix, timeout)
     health = parse_health(ctx, data, prefix, interval, timeout, implied=bool(api_url or models))
@@ -247,8 +274,59 @@ def _target(ctx: Context, raw: Any, line: int, index: int, defaults: dict) -> Ta
         basic_auth=basic,
         tls=tls,
         mapping_file=mapping_file,
-        max_response_bytes=max_bytes,
+        limits=limits,
     )
+
+
+def _server_name(ctx: Context, data: YamlMap, prefix: str) -> str:
+    name = string(ctx, data, "server_name", prefix)
+    if name and not re.fullmatch(r"[A-Za-z0-9.\-_:\[\]]{1,253}", name):
+        raise ctx.fail(data.lines.get("server_name"), f"{prefix}server_name", "expected a host name")
+    return name
+
+
+def _limits(ctx: Context, data: YamlMap, prefix: str) -> ScrapeLimits:
+    """Prometheus' scrape limits; 0 is refused (Prometheus reads it as "no limit", which a
+    sidecar sharing its pod's memory cannot afford)."""
+    values: dict[str, int] = {}
+    for key in LIMIT_KEYS:
+        if key in data:
+            value = data[key]
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 10_000_000:
+                raise ctx.fail(
+                    data.lines.get(key),
+                    f"{prefix}{key}",
+                    f"expected a whole number from 1 to 10000000, got {describe(value)}",
+                )
+            values[key] = value
+    if "body_size_limit" in data and "max_response_bytes" in data:
+        raise ctx.fail(
+            data.lines.get("max_response_bytes"),
+            f"{prefix}max_response_bytes",
+            "is the old name of body_size_limit: set only body_size_limit",
+        )
+    for key in ("body_size_limit", "max_response_bytes"):
+        if key in data:
+            values["body_size_limit"] = _size(ctx, data, key, prefix)
+    return ScrapeLimits(**values)
+
+
+def _size(ctx: Context, data: YamlMap, key: str, prefix: str) -> int:
+    """A size in bytes: a whole number, or Prometheus' spelling with a unit (512KB, 20MB, 1GB:
+    powers of 1024), from 1 KiB to 1 GiB."""
+    value = data[key]
+    size = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        size = value
+    elif isinstance(value, str) and (m := SIZE_RE.match(value.strip())):
+        size = int(m.group(1)) * SIZE_UNITS[m.group(2)]
+    if size is None or not 1024 <= size <= 1 << 30:
+        raise ctx.fail(
+            data.lines.get(key),
+            f"{prefix}{key}",
+            f"expected a size from 1KB to 1GB like 20MB, got {describe(value)}",
+        )
+    return size
 
 
 def _process(ctx: Context, data: YamlMap, prefix: str) -> ProcessConfig:
@@ -271,21 +349,39 @@ def _process(ctx: Context, data: YamlMap, prefix: str) -> ProcessConfig:
 
 
 def load(path: str) -> Config:
-    """Read and validate a config file; raises ConfigError with a one-line message."""
+    """Read and validate a config file; raises ConfigError with a one-line message, whatever
+    went wrong (a bug included: the message then names the exception, never a traceback)."""
+    if not Path(path).exists():
+        raise ConfigError(f"{path}: file does not exist")
+    problem = file_problem(Path(path), MAX_CONFIG_BYTES)
+    if problem:
+        raise ConfigError(f"{path}: {problem}")
     try:
-        text = Path(path).read_text()
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: file does not exist") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{path}: is a directory, expected a YAML file") from None
+        with open(path, "rb") as fh:
+            text = fh.read(MAX_CONFIG_BYTES + 1).decode("utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not UTF-8 text") from None
+    if len(text) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES} bytes")
     return loads(text, path)
 
 
 def loads(text: str, path: str = "<config>") -> Config:
+    try:
+        return _loads(text, path)
+    except ConfigError:
+        raise
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply") from None
+    except MemoryError:
+        raise ConfigError(f"{path}: too large to read") from None
+    except Exception as exc:  # noqa: BLE001 - one line, never a traceback (nor the exception's text)
+        raise ConfigError(f"{path}: cannot be read as a config ({type(exc).__name__})") from None
+
+
+def _loads(text: str, path: str) -> Config:
     base = Path(path).resolve().parent if path != "<config>" else Path.cwd()
     ctx = Context(path, base)
     data = load_yaml(ctx, text)
@@ -303,9 +399,9 @@ def loads(text: str, path: str = "<config>") -> Config:
     if "global" in data:
         g = expect_map(ctx, data["global"], data.lines.get("global"), "global")
         check_keys(ctx, g, GLOBAL_KEYS, "global.")
-        defaults["scrape_interval"] = duration(ctx, g, "scrape_interval", "global.", 15.0)
+        defaults["scrape_interval"] = duration(ctx, g, "scrape_interval", "global.", 15.0, MIN_INTERVAL)
         defaults["scrape_timeout"] = duration(
-            ctx, g, "scrape_timeout", "global.", min(10.0, defaults["scrape_interval"])
+            ctx, g, "scrape_timeout", "global.", min(10.0, defaults["scrape_interval"]), MIN_TIMEOUT
         )
         defaults["stale_after"] = (
             duration(ctx, g, "stale_after", "global.", 0.0) if "stale_after" in g else 0.0
@@ -340,9 +436,17 @@ def loads(text: str, path: str = "<config>") -> Config:
 
 
 def redacted(config: Config) -> dict:
-    """The running config as plain data for /config, with secret canary bodies replaced."""
+    """The running config as plain data for /config: secret canary bodies replaced, URLs without
+    their query values and credentials. Secrets themselves are never in the config, only the
+    paths of the files that hold them."""
     data = asdict(config)
     for target in data["targets"]:
+        for key in ("metrics_url", "api_url"):
+            if target.get(key):
+                target[key] = redact_url(target[key])
+        health = target.get("health") or {}
+        if health.get("management_url"):
+            health["management_url"] = redact_url(health["management_url"])
         for model in target.get("models") or ():
             for canary in model.get("canaries") or ():
                 if canary.get("secret"):
