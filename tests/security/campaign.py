@@ -8,6 +8,7 @@ the suite.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import ssl
 import subprocess
@@ -118,7 +119,7 @@ def raw_request(port: int, data: bytes, timeout: float = 5.0, read_until_close: 
 
 def statuses(answer: bytes) -> list[int]:
     """The status codes of every response in a raw answer, in order."""
-    return [int(line.split(b" ")[1]) for line in answer.split(b"\r\n") if line.startswith(b"HTTP/1.")]
+    return [int(code) for code in re.findall(rb"HTTP/1\.[01] (\d{3}) [A-Za-z]", answer)]
 
 
 class Certificates:
