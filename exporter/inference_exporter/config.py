@@ -77,7 +77,7 @@ class ScrapeLimits:
     collection over any of them fails with the limit's name as its reason. Counted on what the
     exporter reads (the server kind's families), as Prometheus counts after relabelling."""
 
-    sample_limit: int = 50_000  # samples read from one response
+    sample_limit: int = 20_000  # samples read from one response
     label_limit: int = 64  # labels on one sample
     label_name_length_limit: int = 256
     label_value_length_limit: int = 4096

@@ -421,19 +421,21 @@ class TargetScraper:
 
     def _translate(self, text: str, started: float) -> Result:
         limits = self.target.limits
-        exp = parser.parse(
-            text,
-            wanted=self._wanted,
-            label_cache=self._label_cache,
-            resets=self._resets,
-            check_labels=self._check_labels,
-        )
+        try:
+            exp = parser.parse(
+                text,
+                wanted=self._wanted,
+                label_cache=self._label_cache,
+                resets=self._resets,
+                check_labels=self._check_labels,
+                sample_limit=limits.sample_limit,
+            )
+        except parser.SampleLimitExceeded:
+            raise CollectionError(
+                "sample_limit", f"more samples than sample_limit ({limits.sample_limit})"
+            ) from None
         if exp.sample_count == 0 and not exp.types and text.strip():
             raise CollectionError("parse", "no Prometheus exposition found in the response")
-        if exp.sample_count > limits.sample_limit:
-            raise CollectionError(
-                "sample_limit", f"{exp.sample_count} samples, more than sample_limit ({limits.sample_limit})"
-            )
         for reason, count in self._resets.dropped.items():
             self._dropped[reason] = self._dropped.get(reason, 0) + count
         out = self._new_builder()

@@ -52,6 +52,7 @@ ENTRY_KEYS = ("native", "unified", "unit", "labels", "set", "match", "aggregate"
 OUTCOMES = ("success", "failure")
 _NAME_RE = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*\Z")
 _LABEL_RE = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*\Z")
+_KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}\Z")
 
 
 class MappingError(ValueError):
@@ -96,14 +97,21 @@ def load_mapping(path: str) -> Mapping:
     return parse_mapping(document, path)
 
 
+def _shown(key: object) -> str:
+    """A key as an error message may show it: a short name, else nothing of the file's text."""
+    text = str(key)
+    return text if _KEY_RE.match(text) else "a key that is not a name"
+
+
 def parse_mapping(document: object, path: str = "<mapping>") -> Mapping:
     def fail(keypath: str, problem: str) -> MappingError:
         return MappingError(f"{path}: {keypath}: {problem}")
 
     if not isinstance(document, dict):
         raise fail("top level", "must be a mapping with a 'metrics' list")
-    if set(document) - {"metrics"}:
-        raise fail("top level", "takes only 'metrics' (found another key)")
+    for key in document:
+        if key != "metrics":
+            raise fail(_shown(key), "unknown key (the top level takes only 'metrics')")
     entries = document.get("metrics")
     if not isinstance(entries, list) or not entries:
         raise fail("metrics", "must be a non-empty list of entries")
