@@ -85,7 +85,8 @@ class ExporterProcess:
         return requests.post(self.url + path, **kwargs)
 
     def log(self) -> str:
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         return self.log_path.read_bytes().decode("utf-8", errors="replace")
 
     def stop(self) -> None:
