@@ -116,8 +116,9 @@ def load_yaml(ctx: Context, text: str) -> Any:
     Aliases are bounded (a few bytes of nested aliases must not expand into gigabytes) and so
     is nesting; no message quotes the text beyond the problem PyYAML names.
     """
-    loader = _Loader(text)
+    loader = None
     try:
+        loader = _Loader(text)
         node = loader.get_single_node()
         if node is None:
             return None
@@ -135,9 +136,11 @@ def load_yaml(ctx: Context, text: str) -> Any:
         line = mark.line + 1 if mark else None
         raise ctx.fail(line, "", f"invalid YAML: {exc.problem}") from None
     except yaml.YAMLError as exc:
-        raise ctx.fail(None, "", f"invalid YAML: {type(exc).__name__}") from None
+        problem = getattr(exc, "reason", "") if isinstance(exc, yaml.reader.ReaderError) else ""
+        raise ctx.fail(None, "", f"invalid YAML: {problem or type(exc).__name__}") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
 
 
 def describe(value: Any) -> str:
