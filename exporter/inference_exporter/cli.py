@@ -134,7 +134,7 @@ def run(argv: list[str]) -> int:
     from .config import ConfigError, load
     from .durations import parse_duration
     from .exporter import Exporter
-    from .httpserver import Limits
+    from .httpmessage import Limits
     from .server import WebState, make_server, serve_in_thread
 
     try:

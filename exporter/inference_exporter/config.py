@@ -21,6 +21,7 @@ from typing import Any
 
 from . import servers
 from .health.settings import HealthConfig, ModelSpec, parse_health, parse_models
+from .limits import LIMIT_KEYS, ScrapeLimits, parse_limits
 from .redaction import redact_url
 from .validation import (
     ConfigError,
@@ -71,30 +72,6 @@ class BasicAuth:
     password_file: str
 
 
-@dataclass(frozen=True)
-class ScrapeLimits:
-    """What a target may send, with the names and meanings of Prometheus' scrape limits: a
-    collection over any of them fails with the limit's name as its reason. Counted on what the
-    exporter reads (the server kind's families), as Prometheus counts after relabelling."""
-
-    sample_limit: int = 20_000  # samples read from one response
-    label_limit: int = 64  # labels on one sample
-    label_name_length_limit: int = 256
-    label_value_length_limit: int = 4096
-    body_size_limit: int = 20 * 1024 * 1024  # bytes of one response, after decompression
-
-
-LIMIT_KEYS = ("sample_limit", "label_limit", "label_name_length_limit", "label_value_length_limit")
-SIZE_UNITS = {
-    "B": 1,
-    "KB": 1 << 10,
-    "KiB": 1 << 10,
-    "MB": 1 << 20,
-    "MiB": 1 << 20,
-    "GB": 1 << 30,
-    "GiB": 1 << 30,
-}
-SIZE_RE = re.compile(r"^(\d+)\s*(B|KB|KiB|MB|MiB|GB|GiB)$")
 MIN_INTERVAL = 0.1  # a shorter collection interval is a busy loop
 MIN_TIMEOUT = 0.01
 MAX_CONFIG_BYTES = 4 * 1024 * 1024
@@ -247,7 +224,7 @@ def _target(ctx: Context, raw: Any, line: int, index: int, defaults: dict) -> Ta
         raise ctx.fail(
             data.lines.get("mapping_file"), f"{prefix}mapping_file", f"only used with kind {mapping_kinds}"
         )
-    limits = _limits(ctx, data, prefix)
+    limits = parse_limits(ctx, data, prefix)
     process = _process(ctx, data, prefix) if "process" in data else None
     models = parse_models(ctx, data, prefix, timeout)
     health = parse_health(ctx, data, prefix, interval, timeout, implied=bool(api_url or models))
@@ -283,50 +260,6 @@ def _server_name(ctx: Context, data: YamlMap, prefix: str) -> str:
     if name and not re.fullmatch(r"[A-Za-z0-9.\-_:\[\]]{1,253}", name):
         raise ctx.fail(data.lines.get("server_name"), f"{prefix}server_name", "expected a host name")
     return name
-
-
-def _limits(ctx: Context, data: YamlMap, prefix: str) -> ScrapeLimits:
-    """Prometheus' scrape limits; 0 is refused (Prometheus reads it as "no limit", which a
-    sidecar sharing its pod's memory cannot afford)."""
-    values: dict[str, int] = {}
-    for key in LIMIT_KEYS:
-        if key in data:
-            value = data[key]
-            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 10_000_000:
-                raise ctx.fail(
-                    data.lines.get(key),
-                    f"{prefix}{key}",
-                    f"expected a whole number from 1 to 10000000, got {describe(value)}",
-                )
-            values[key] = value
-    if "body_size_limit" in data and "max_response_bytes" in data:
-        raise ctx.fail(
-            data.lines.get("max_response_bytes"),
-            f"{prefix}max_response_bytes",
-            "is the old name of body_size_limit: set only body_size_limit",
-        )
-    for key in ("body_size_limit", "max_response_bytes"):
-        if key in data:
-            values["body_size_limit"] = _size(ctx, data, key, prefix)
-    return ScrapeLimits(**values)
-
-
-def _size(ctx: Context, data: YamlMap, key: str, prefix: str) -> int:
-    """A size in bytes: a whole number, or Prometheus' spelling with a unit (512KB, 20MB, 1GB:
-    powers of 1024), from 1 KiB to 1 GiB."""
-    value = data[key]
-    size = None
-    if isinstance(value, int) and not isinstance(value, bool):
-        size = value
-    elif isinstance(value, str) and (m := SIZE_RE.match(value.strip())):
-        size = int(m.group(1)) * SIZE_UNITS[m.group(2)]
-    if size is None or not 1024 <= size <= 1 << 30:
-        raise ctx.fail(
-            data.lines.get(key),
-            f"{prefix}{key}",
-            f"expected a size from 1KB to 1GB like 20MB, got {describe(value)}",
-        )
-    return size
 
 
 def _process(ctx: Context, data: YamlMap, prefix: str) -> ProcessConfig:

@@ -24,7 +24,8 @@ from requests.adapters import HTTPAdapter
 
 from . import __version__, parser, servers
 from .builder import Builder
-from .config import ScrapeLimits, TargetConfig
+from .config import TargetConfig
+from .limits import LimitExceeded, label_checker
 from .redaction import scrub
 from .snapshot import Result
 from .validation import ConfigError, read_limited
@@ -280,34 +281,6 @@ def _connection_message(exc: BaseException) -> str:
     return _first_line(exc)
 
 
-def label_checker(limits: ScrapeLimits):
-    """Checks one parsed label set against the target's label limits (each new series once)."""
-    count, name_len, value_len = (
-        limits.label_limit,
-        limits.label_name_length_limit,
-        limits.label_value_length_limit,
-    )
-
-    def check(labels: dict[str, str]) -> None:
-        if len(labels) > count:
-            raise CollectionError(
-                "label_limit", f"a sample has {len(labels)} labels, more than label_limit ({count})"
-            )
-        for name, value in labels.items():
-            if len(name) > name_len:
-                raise CollectionError(
-                    "label_name_length_limit",
-                    f"a label name is longer than label_name_length_limit ({name_len})",
-                )
-            if len(value) > value_len:
-                raise CollectionError(
-                    "label_value_length_limit",
-                    f"label {name[:64]!r} has a value longer than label_value_length_limit ({value_len})",
-                )
-
-    return check
-
-
 class TargetScraper:
     """Fetches and translates one target; keeps per-target parser state."""
 
@@ -430,6 +403,8 @@ class TargetScraper:
                 check_labels=self._check_labels,
                 sample_limit=limits.sample_limit,
             )
+        except LimitExceeded as exc:
+            raise CollectionError(exc.reason, str(exc)) from None
         except parser.SampleLimitExceeded:
             raise CollectionError(
                 "sample_limit", f"more samples than sample_limit ({limits.sample_limit})"

@@ -20,7 +20,8 @@ from .config import redacted
 from .durations import parse_duration
 from .exporter import Exporter
 from .exposition import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, negotiate
-from .httpserver import HTTPServer, Limits, Request, Response, text_response
+from .httpmessage import Limits, Request, Response, text_response
+from .httpserver import HTTPServer
 from .journal import EVENT_TYPES, Filter
 from .landing import landing_page
 from .webconfig import Authenticator, WebConfig, load_web_config, same_origin

@@ -45,7 +45,7 @@ class ExporterProcess:
         self.port = free_port()
         self.url = f"{scheme}://127.0.0.1:{self.port}"
         self.log_path = workdir / f"exporter-{self.port}.log"
-        self._log = open(self.log_path, "wb")
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         argv = [
             sys.executable,
             "-m",
@@ -141,7 +141,9 @@ class Certificates:
 
     def _issue(self, name: str, ext: str) -> tuple[Path, Path]:
         key, csr, crt = (self.folder / f"{name}.{x}" for x in ("key", "csr", "crt"))
-        self._openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}", "-keyout", key, "-out", csr)
+        self._openssl(
+            "req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}", "-keyout", key, "-out", csr
+        )
         extfile = self.folder / f"{name}.ext"
         extfile.write_text(ext + "\n")
         self._openssl(

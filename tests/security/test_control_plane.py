@@ -12,7 +12,6 @@ import sys
 import time
 
 import pytest
-import requests
 from campaign import Certificates, ExporterProcess, bcrypt_hash, raw_request, statuses
 
 CONFIG = "targets: []\n"
@@ -43,7 +42,9 @@ def test_lifecycle_reload_refuses_cross_origin_requests(tmp_path):
     """Defect 3: a web page (``Origin: http://evil.example``, ``text/plain``) could reload."""
     proc = ExporterProcess(tmp_path, CONFIG, "--web.enable-lifecycle")
     try:
-        evil = proc.post("/-/reload", data="x", headers={"Origin": "http://evil.example", "Content-Type": "text/plain"})
+        evil = proc.post(
+            "/-/reload", data="x", headers={"Origin": "http://evil.example", "Content-Type": "text/plain"}
+        )
         assert evil.status_code == 403
         fetch = proc.post("/-/reload", headers={"Sec-Fetch-Site": "cross-site"})
         assert fetch.status_code == 403
@@ -77,13 +78,16 @@ def test_tls_with_basic_auth_and_headers(tmp_path, certs):
         tmp_path,
         f"tls_server_config: {{cert_file: {certs.server}, key_file: {certs.server_key}}}\n"
         f"basic_auth_users: {{prometheus: '{bcrypt_hash('scrape-pass')}'}}\n"
-        "http_server_config: {headers: {X-Frame-Options: deny, Strict-Transport-Security: max-age=63072000}}\n",
+        "http_server_config:\n"
+        "  headers: {X-Frame-Options: deny, Strict-Transport-Security: max-age=63072000}\n",
     )
     proc = ExporterProcess(tmp_path, CONFIG, web, scheme="https", ready_kwargs={"verify": str(certs.ca)})
     try:
         ok = proc.get("/metrics", verify=str(certs.ca), auth=("prometheus", "scrape-pass"))
         assert ok.status_code == 200 and "inference_exporter_build_info" in ok.text
-        assert ok.headers["X-Frame-Options"] == "deny" and "max-age" in ok.headers["Strict-Transport-Security"]
+        assert (
+            ok.headers["X-Frame-Options"] == "deny" and "max-age" in ok.headers["Strict-Transport-Security"]
+        )
         for auth in (None, ("prometheus", "wrong"), ("nobody", "scrape-pass")):
             denied = proc.get("/config", verify=str(certs.ca), auth=auth)
             assert denied.status_code == 401 and denied.headers["WWW-Authenticate"].startswith("Basic")
@@ -92,7 +96,9 @@ def test_tls_with_basic_auth_and_headers(tmp_path, certs):
         for path in ("/", "/events", "/-/ready"):
             assert proc.get(path, verify=str(certs.ca)).status_code == 401
         assert statuses(raw_request(proc.port, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", timeout=3)) == []
-        assert proc.get("/metrics", verify=str(certs.ca), auth=("prometheus", "scrape-pass")).status_code == 200
+        assert (
+            proc.get("/metrics", verify=str(certs.ca), auth=("prometheus", "scrape-pass")).status_code == 200
+        )
     finally:
         proc.stop()
 
@@ -101,35 +107,43 @@ def test_client_certificates_and_minimum_tls_version(tmp_path, certs):
     web = _web(
         tmp_path,
         f"tls_server_config:\n  cert_file: {certs.server}\n  key_file: {certs.server_key}\n"
-        f"  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: {certs.ca}\n  min_version: TLS13\n",
+        f"  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: {certs.ca}\n"
+        "  min_version: TLS13\n",
     )
     proc = ExporterProcess(tmp_path, CONFIG, web, scheme="https", wait=False)
     try:
         deadline = time.monotonic() + 20
         while True:
             try:
-                with socket.create_connection(("127.0.0.1", proc.port), timeout=5) as raw:
-                    with certs.client_context().wrap_socket(raw, server_hostname="127.0.0.1") as tls:
-                        tls.sendall(b"GET /-/healthy HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-                        assert tls.recv(100).startswith(b"HTTP/1.1 200")
-                        assert tls.version() == "TLSv1.3"
+                with (
+                    socket.create_connection(("127.0.0.1", proc.port), timeout=5) as raw,
+                    certs.client_context().wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+                ):
+                    tls.sendall(b"GET /-/healthy HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                    assert tls.recv(100).startswith(b"HTTP/1.1 200")
+                    assert tls.version() == "TLSv1.3"
                 break
             except ConnectionRefusedError:
                 assert time.monotonic() < deadline and proc.proc.poll() is None, proc.log()
                 time.sleep(0.2)
         # No client certificate: the handshake (or the first read) fails.
-        with pytest.raises((ssl.SSLError, ConnectionResetError, BrokenPipeError)):
-            with socket.create_connection(("127.0.0.1", proc.port), timeout=5) as raw:
-                with certs.client_context(with_cert=False).wrap_socket(raw, server_hostname="127.0.0.1") as tls:
-                    tls.sendall(b"GET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n")
-                    if not tls.recv(100):
-                        raise ConnectionResetError
+        anonymous = certs.client_context(with_cert=False)
+        with (
+            pytest.raises((ssl.SSLError, ConnectionResetError, BrokenPipeError)),
+            socket.create_connection(("127.0.0.1", proc.port), timeout=5) as raw,
+            anonymous.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+        ):
+            tls.sendall(b"GET /-/healthy HTTP/1.1\r\nHost: x\r\n\r\n")
+            if not tls.recv(100):
+                raise ConnectionResetError
         # A client that stops at TLS 1.2 is refused.
         old = certs.client_context()
         old.maximum_version = ssl.TLSVersion.TLSv1_2
-        with pytest.raises(ssl.SSLError):
-            with socket.create_connection(("127.0.0.1", proc.port), timeout=5) as raw:
-                old.wrap_socket(raw, server_hostname="127.0.0.1")
+        with (
+            pytest.raises(ssl.SSLError),
+            socket.create_connection(("127.0.0.1", proc.port), timeout=5) as raw,
+        ):
+            old.wrap_socket(raw, server_hostname="127.0.0.1")
     finally:
         proc.stop()
 
@@ -179,8 +193,14 @@ def test_the_web_config_is_reloaded_on_sighup_and_a_bad_one_is_refused(tmp_path,
     [
         ("tls_server_config: {cert_file: /nope.crt, key_file: /nope.key}\n", "does not exist"),
         ("tls_server_config: {cipher_suites: [TLS_AES_128_GCM_SHA256]}\n", "not supported"),
-        ("tls_server_config: {cert_file: C, key_file: K, client_auth_type: RequireAnyClientCert}\n", "not supported"),
-        ("tls_server_config: {cert_file: C, key_file: K, client_auth_type: RequireAndVerifyClientCert}\n", "client_ca_file"),
+        (
+            "tls_server_config: {cert_file: C, key_file: K, client_auth_type: RequireAnyClientCert}\n",
+            "not supported",
+        ),
+        (
+            "tls_server_config: {cert_file: C, key_file: K, client_auth_type: RequireAndVerifyClientCert}\n",
+            "client_ca_file",
+        ),
         ("tls_server_config: {cert_file: C, key_file: K, min_version: TLS14}\n", "min_version"),
         ("http_server_config: {headers: {Set-Cookie: a=b}}\n", "not settable"),
         ("basic_auth_users: {u: hunter2}\n", "bcrypt"),
@@ -188,7 +208,9 @@ def test_the_web_config_is_reloaded_on_sighup_and_a_bad_one_is_refused(tmp_path,
     ],
 )
 def test_a_bad_web_config_stops_start_up_with_one_line(tmp_path, certs, text, problem):
-    text = text.replace("cert_file: C", f"cert_file: {certs.server}").replace("key_file: K", f"key_file: {certs.server_key}")
+    text = text.replace("cert_file: C", f"cert_file: {certs.server}").replace(
+        "key_file: K", f"key_file: {certs.server_key}"
+    )
     web = _web(tmp_path, text)
     (tmp_path / "c.yml").write_text(CONFIG)
     run = subprocess.run(

@@ -32,7 +32,9 @@ def _config(target) -> str:
 
 @pytest.fixture(scope="module")
 def exporter(target, tmp_path_factory):
-    proc = ExporterProcess(tmp_path_factory.mktemp("hostile"), _config(target), "--log.level=debug", "--log.format=json")
+    proc = ExporterProcess(
+        tmp_path_factory.mktemp("hostile"), _config(target), "--log.level=debug", "--log.format=json"
+    )
     yield proc
     proc.stop()
 
@@ -78,11 +80,27 @@ def test_negative_content_length_is_refused_without_reading_the_body(exporter):
 @pytest.mark.parametrize(
     ("name", "request_bytes", "status"),
     [
-        ("content-length not a number", b"POST /-/reload HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n", 400),
+        (
+            "content-length not a number",
+            b"POST /-/reload HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
+            400,
+        ),
         ("content-length with a sign", b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: +5\r\n\r\nhello", 400),
-        ("two content-lengths", b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nContent-Length: 5\r\n\r\n", 400),
-        ("CL.TE smuggling", b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 501),
-        ("chunked body", b"POST /-/reload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 501),
+        (
+            "two content-lengths",
+            b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nContent-Length: 5\r\n\r\n",
+            400,
+        ),
+        (
+            "CL.TE smuggling",
+            b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            501,
+        ),
+        (
+            "chunked body",
+            b"POST /-/reload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+            501,
+        ),
         ("obs-fold", b"GET / HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n  folded\r\n\r\n", 400),
         ("space before colon", b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length : 5\r\n\r\nhello", 400),
         ("bare CR", b"GET / HTTP/1.1\r\nHost: x\rX: y\r\n\r\n", 400),
@@ -94,7 +112,11 @@ def test_negative_content_length_is_refused_without_reading_the_body(exporter):
         ("two Hosts", b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400),
         ("huge header", b"GET / HTTP/1.1\r\nHost: x\r\nX: " + b"a" * 40000 + b"\r\n\r\n", 431),
         ("too many headers", b"GET / HTTP/1.1\r\nHost: x\r\n" + b"X: 1\r\n" * 300 + b"\r\n", 431),
-        ("body over the limit", b"POST /-/reload HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000\r\n\r\n", 413),
+        (
+            "body over the limit",
+            b"POST /-/reload HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000\r\n\r\n",
+            413,
+        ),
         ("binary garbage", bytes(range(256)) * 4 + b"\r\n\r\n", 400),
     ],
 )
@@ -123,7 +145,9 @@ def test_pipelined_requests_are_answered_in_order(exporter):
     requests_ = b"".join(
         b"GET /-/%s HTTP/1.1\r\nHost: x\r\n\r\n" % p for p in (b"healthy", b"ready", b"healthy")
     )
-    answer = raw_request(exporter.port, requests_ + b"GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    answer = raw_request(
+        exporter.port, requests_ + b"GET /nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
     assert statuses(answer) == [200, 200, 200, 404]
 
 

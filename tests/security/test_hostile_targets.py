@@ -99,7 +99,12 @@ class Hostile:
 
     def duplicates(self, h, n):  # the same series twice with different values; no traffic at all
         typed = "# TYPE vllm:request_success_total counter\n"
-        self.send(h, (typed + COUNTER.format(model="dup", value=100) + COUNTER.format(model="dup", value=120)).encode())
+        self.send(
+            h,
+            (
+                typed + COUNTER.format(model="dup", value=100) + COUNTER.format(model="dup", value=120)
+            ).encode(),
+        )
 
     def non_finite(self, h, n):  # +Inf on the first collection, then a sane, constant count
         value = "+Inf" if n == 1 else "7"
@@ -133,7 +138,8 @@ def campaign(tmp_path_factory):
     hostile = Hostile()
     names = [*LIMIT_REASONS, "duplicates", "non_finite", "utf8"]
     config = "targets:\n" + "".join(
-        f"  - {{name: {n}, kind: vllm, metrics_url: '{hostile.url(n)}', scrape_interval: 2s, scrape_timeout: 1.5s}}\n"
+        f"  - {{name: {n}, kind: vllm, metrics_url: '{hostile.url(n)}',\n"
+        "      scrape_interval: 2s, scrape_timeout: 1.5s}\n"
         for n in names
     )
     proc = ExporterProcess(tmp_path_factory.mktemp("targets"), config)
@@ -186,12 +192,16 @@ def test_duplicate_series_never_inflate_a_counter(campaign):
     """Defect 7: two samples of one series (100, 120) counted as a reset on every collection:
     240, 440 ... 1640 in 8 s with no traffic."""
     proc, hostile = campaign
-    first = _wait(proc, lambda t: sample_value(t, "inference_requests_total", target="duplicates") is not None)
+    first = _wait(
+        proc, lambda t: sample_value(t, "inference_requests_total", target="duplicates") is not None
+    )
     start_calls = hostile.calls["duplicates"]
     later = _wait(proc, lambda t: hostile.calls["duplicates"] >= start_calls + 3)
     values = {sample_value(x, "inference_requests_total", target="duplicates") for x in (first, later)}
     assert values == {100.0}, values
-    dropped = sample_value(later, "inference_exporter_dropped_samples_total", target="duplicates", reason="duplicate")
+    dropped = sample_value(
+        later, "inference_exporter_dropped_samples_total", target="duplicates", reason="duplicate"
+    )
     assert dropped >= 3
 
 
@@ -203,7 +213,9 @@ def test_non_finite_and_negative_counter_samples_are_dropped(campaign):
     assert sample_value(text, "inference_input_tokens_total", target="non_finite") is None
     assert sample_value(text, "inference_output_tokens_total", target="non_finite") is None
     for reason, least in (("non_finite", 2), ("negative", 1)):
-        got = sample_value(text, "inference_exporter_dropped_samples_total", target="non_finite", reason=reason)
+        got = sample_value(
+            text, "inference_exporter_dropped_samples_total", target="non_finite", reason=reason
+        )
         assert got >= least, (reason, got)
 
 

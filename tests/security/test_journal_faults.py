@@ -191,7 +191,8 @@ def test_kill_9_at_random_moments_never_corrupts_the_journal(tmp_path):
     target = _FlappingTarget()
     config = (
         "targets:\n"
-        f"  - {{name: flap, kind: vllm, metrics_url: '{target.url}', scrape_interval: 0.1s, scrape_timeout: 0.1s}}\n"
+        f"  - {{name: flap, kind: vllm, metrics_url: '{target.url}',\n"
+        "      scrape_interval: 0.1s, scrape_timeout: 0.1s}\n"
     )
     try:
         for round_ in range(5):

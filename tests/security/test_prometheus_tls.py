@@ -41,7 +41,12 @@ def test_prometheus_scrapes_over_tls_with_basic_auth_and_a_client_certificate(tm
 """
     jobs = "".join(
         job.format(
-            name=name, ca=certs.ca, cert=certs.client, key=certs.client_key, password=tmp_path / pw, port=exporter.port
+            name=name,
+            ca=certs.ca,
+            cert=certs.client,
+            key=certs.client_key,
+            password=tmp_path / pw,
+            port=exporter.port,
         )
         for name, pw in (("sidecar", "password"), ("wrong_password", "wrong"))
     )

@@ -8,9 +8,9 @@ import json
 import signal
 import subprocess
 import sys
+import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-import threading
 
 import pytest
 from campaign import Certificates, ExporterProcess
@@ -58,7 +58,9 @@ def _planted(tmp_path, api: _Api) -> str:
     (tmp_path / "newline-token").write_text(f"first-line\n{MARKERS['token_inner_newline']}\n")
     (tmp_path / "token").write_text(MARKERS["token_file"] + "\n")
     (tmp_path / "password").write_text(MARKERS["password_file"] + "\n")
-    (tmp_path / "shadow").write_text(f"root:$6$salt${MARKERS['shadow_file']}:19000:0:99999:7:::\nbin:*:1:0:::\n")
+    (tmp_path / "shadow").write_text(
+        f"root:$6$salt${MARKERS['shadow_file']}:19000:0:99999:7:::\nbin:*:1:0:::\n"
+    )
     closed = "http://127.0.0.1:9"  # nothing listens: connection errors quote the URL
     return f"""
 global: {{scrape_interval: 0.5s, scrape_timeout: 0.4s}}
@@ -70,16 +72,16 @@ targets:
     metrics_url: {api.base}/metrics
     bearer_token_file: shadow
   - name: query
-    metrics_url: "{closed}/metrics?token={MARKERS['metrics_query']}"
+    metrics_url: "{closed}/metrics?token={MARKERS["metrics_query"]}"
   - name: full
     kind: triton
     metrics_url: {api.base}/metrics
-    api_url: "{api.base}/?key={MARKERS['api_query']}"
+    api_url: "{api.base}/?key={MARKERS["api_query"]}"
     basic_auth: {{username: scraper, password_file: password}}
     health:
       interval: 0.5s
       timeout: 0.4s
-      management_url: "{api.base}/?m={MARKERS['management_query']}"
+      management_url: "{api.base}/?m={MARKERS["management_query"]}"
     models:
       - name: ranker
         canaries:
@@ -87,7 +89,7 @@ targets:
             path: /v2/models/ranker/infer
             every: 1ms
             secret: true
-            body: {{inputs: [{{name: q, data: ["{MARKERS['canary_body']}"]}}]}}
+            body: {{inputs: [{{name: q, data: ["{MARKERS["canary_body"]}"]}}]}}
   - name: tokened
     metrics_url: {api.base}/metrics
     bearer_token_file: token
@@ -142,7 +144,9 @@ def test_a_failed_reload_answer_never_quotes_a_file(tmp_path):
     (tmp_path / "shadow").write_text(f"root:$6$salt${MARKERS['shadow_file']}:19000:0:99999:7:::\n")
     proc = ExporterProcess(tmp_path, "targets: []\n", "--web.enable-lifecycle")
     try:
-        proc.config.write_text("targets:\n  - {name: g, kind: generic, metrics_url: 'http://h/m', mapping_file: shadow}\n")
+        proc.config.write_text(
+            "targets:\n  - {name: g, kind: generic, metrics_url: 'http://h/m', mapping_file: shadow}\n"
+        )
         answer = proc.post("/-/reload")
         assert answer.status_code == 500 and "mapping_file" in answer.json()["error"]
         assert not _leaks(answer.text + proc.get("/events").text + proc.log())
@@ -159,7 +163,8 @@ def test_tls_private_keys_never_appear(tmp_path):
     web.write_text(f"tls_server_config: {{cert_file: {certs.server_key}, key_file: {certs.server_key}}}\n")
     config = tmp_path / "c.yml"
     config.write_text(
-        f"targets:\n  - {{name: t, metrics_url: 'https://127.0.0.1:9/m', tls: {{ca_file: {certs.server_key}}}}}\n"
+        "targets:\n  - {name: t, metrics_url: 'https://127.0.0.1:9/m',\n"
+        f"      tls: {{ca_file: {certs.server_key}}}}}\n"
     )
     out = subprocess.run(
         [sys.executable, "-m", "inference_exporter", "check-config", str(config), f"--web.config.file={web}"],

@@ -136,7 +136,8 @@ def test_a_file_that_is_not_a_mapping_is_never_quoted(tmp_path):
     assert "secrethash" not in message and "root" not in message
     for kind in ("dir", "dev"):
         target = tmp_path if kind == "dir" else "/dev/zero"
-        with pytest.raises(generic.MappingError, match="directory" if kind == "dir" else "not a regular file"):
+        words = "directory" if kind == "dir" else "not a regular file"
+        with pytest.raises(generic.MappingError, match=words):
             generic.load_mapping(str(target))
 
 
