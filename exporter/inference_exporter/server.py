@@ -1,7 +1,8 @@
 """HTTP endpoints: /metrics, /-/healthy, /-/ready, /-/reload, /events, /config and a landing page.
 
 Who may do what (docs/security.md): with a web config (``--web.config.file``) every
-endpoint needs TLS and/or basic auth as configured, as in every Prometheus exporter.
+endpoint is served over TLS and needs basic auth as configured, as in every Prometheus
+exporter, except the probes ``/-/healthy`` and ``/-/ready`` (no credentials for a kubelet).
 ``POST /-/reload`` answers only with ``--web.enable-lifecycle`` and refuses cross-origin
 requests (a web page must not trigger it); SIGHUP always reloads. The listener itself is
 ``httpserver.py``: bounded workers, connections, timeouts and bodies.
@@ -124,6 +125,7 @@ def _accepted_encodings(value: str) -> str:
 
 
 DEFAULT_LIMITS = Limits()
+PROBES = ("/-/healthy", "/-/ready")
 
 
 class Endpoints:
@@ -137,7 +139,8 @@ class Endpoints:
 
     def __call__(self, req: Request) -> Response:
         web = self.web
-        if web.auth.enabled and not web.auth.check(req.header("authorization")):
+        # The probes answer without credentials, so a kubelet needs none; they tell nothing else.
+        if web.auth.enabled and req.path not in PROBES and not web.auth.check(req.header("authorization")):
             resp = text_response(
                 401, "Unauthorized.\n", headers={"WWW-Authenticate": 'Basic realm="inference-exporter"'}
             )

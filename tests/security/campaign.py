@@ -103,8 +103,12 @@ class ExporterProcess:
 def raw_request(port: int, data: bytes, timeout: float = 5.0, read_until_close: bool = True) -> bytes:
     """Send raw bytes, return what comes back until the server closes (or ``timeout``)."""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-        s.sendall(data)
-        s.shutdown(socket.SHUT_WR) if read_until_close else None
+        try:
+            s.sendall(data)
+            if read_until_close:
+                s.shutdown(socket.SHUT_WR)
+        except OSError:  # the server closed first (it refused the request outright)
+            pass
         out = b""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

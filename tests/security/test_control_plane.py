@@ -92,9 +92,10 @@ def test_tls_with_basic_auth_and_headers(tmp_path, certs):
             denied = proc.get("/config", verify=str(certs.ca), auth=auth)
             assert denied.status_code == 401 and denied.headers["WWW-Authenticate"].startswith("Basic")
             assert "targets" not in denied.text
-        # Every endpoint is behind auth, and plain HTTP on the TLS port gets nowhere.
-        for path in ("/", "/events", "/-/ready"):
+        # Every endpoint but the probes is behind auth, and plain HTTP on the TLS port gets nowhere.
+        for path in ("/", "/events", "/metrics", "/-/reload"):
             assert proc.get(path, verify=str(certs.ca)).status_code == 401
+        assert proc.get("/-/healthy", verify=str(certs.ca)).text == "Healthy.\n"
         assert statuses(raw_request(proc.port, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", timeout=3)) == []
         assert (
             proc.get("/metrics", verify=str(certs.ca), auth=("prometheus", "scrape-pass")).status_code == 200
