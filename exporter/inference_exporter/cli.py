@@ -191,8 +191,8 @@ def run(argv: list[str]) -> int:
             "targets": len(config.targets),
             "config": args.config_file,
             "version": __version__,
-            "tls": web.config.tls is not None,
-            "basic_auth": bool(web.config.users),
+            "tls": web.tls_context is not None,
+            "basic_auth": web.auth is not None,
             "lifecycle": args.enable_lifecycle,
         },
     )

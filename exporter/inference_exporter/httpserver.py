@@ -26,18 +26,60 @@ from __future__ import annotations
 
 import collections
 import logging
+import queue
 import selectors
 import socket
 import ssl
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 
 from .httpmessage import HTTPError, Limits, Request, Response, head_end, keep_alive, parse_head, text_response
 
 log = logging.getLogger("inference_exporter.http")
 DEFAULT_LIMITS = Limits()
+
+
+class _Workers:
+    """At most ``size`` threads, started as the load needs them (a small ThreadPoolExecutor;
+    importing concurrent.futures cost the sidecar most of a megabyte)."""
+
+    def __init__(self, size: int):
+        self._size = size
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._idle = 0
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def submit(self, fn: Callable, arg) -> None:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("shut down")
+            if self._idle == 0 and len(self._threads) < self._size:
+                thread = threading.Thread(target=self._run, name=f"http-{len(self._threads)}", daemon=True)
+                self._threads.append(thread)
+                thread.start()
+        self._queue.put((fn, arg))
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                self._idle += 1
+            item = self._queue.get()
+            with self._lock:
+                self._idle -= 1
+            if item is None:
+                return
+            fn, arg = item
+            fn(arg)
+
+    def shutdown(self) -> None:
+        with self._lock:
+            self._closed = True
+            count = len(self._threads)
+        for _ in range(count):
+            self._queue.put(None)
 
 
 class _Conn:
@@ -91,7 +133,7 @@ class HTTPServer:
         self._waiting: dict[int, _Conn] = {}  # connections in the selector, by descriptor
         self._open = 0  # every open connection, waiting or in a worker
         self._lock = threading.Lock()
-        self._pool = ThreadPoolExecutor(max_workers=limits.workers, thread_name_prefix="http")
+        self._pool = _Workers(limits.workers)
         self._stopping = threading.Event()
         self._stopped = threading.Event()
         self._accept_paused_until = 0.0
@@ -383,7 +425,7 @@ class HTTPServer:
         self._stopping.set()
         self._wake()
         self._stopped.wait(timeout)
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool.shutdown()
         self._listener.close()
         self._wake_r.close()
         self._wake_w.close()

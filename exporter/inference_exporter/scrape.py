@@ -232,6 +232,8 @@ class HTTPFetcher:
             return bytes(body), resp.headers.get("Content-Type", "")
         except CollectionError:
             raise
+        except zlib.error:
+            raise CollectionError("parse", "the response is not valid gzip") from None
         except requests.exceptions.RequestException as exc:
             if time.monotonic() >= deadline:
                 raise CollectionError("timeout", f"response not complete within {timeout:g}s") from None

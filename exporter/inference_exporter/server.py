@@ -25,7 +25,6 @@ from .httpmessage import Limits, Request, Response, text_response
 from .httpserver import HTTPServer
 from .journal import EVENT_TYPES, Filter
 from .landing import landing_page
-from .webconfig import Authenticator, WebConfig, load_web_config, same_origin
 
 EVENTS_LIMIT = 1000  # default and cap of /events?limit=
 
@@ -91,26 +90,41 @@ def events_query(query: str) -> tuple[Filter, int]:
 
 
 class WebState:
-    """The web config in force; swapped whole on reload."""
+    """The web config in force (none without ``--web.config.file``); swapped whole on reload.
+    webconfig.py (and bcrypt) are imported only when there is a file to read."""
 
     def __init__(self, path: str = ""):
         self.path = path
-        self.config = load_web_config(path) if path else WebConfig()
-        self.auth = Authenticator(self.config.users)
+        self.tls_context = None
+        self.headers: tuple[tuple[str, str], ...] = ()
+        self.auth = None  # a webconfig.Authenticator when basic_auth_users is set
+        if path:
+            self.prepare_reload()()
 
     def prepare_reload(self):
         """Check the file again; return how to apply it (ConfigError when it is bad)."""
         if not self.path:
             return lambda: None
+        from .webconfig import Authenticator, load_web_config
+
         config = load_web_config(self.path)
 
         def apply() -> None:
-            self.config, self.auth = config, Authenticator(config.users)
+            self.tls_context, self.headers = config.tls, config.headers
+            self.auth = Authenticator(config.users) if config.users else None
 
         return apply
 
     def tls(self):
-        return self.config.tls
+        return self.tls_context
+
+
+def same_origin(origin: str, host: str) -> bool:
+    """Whether a request's Origin names the host it was sent to (scheme aside)."""
+    if not origin:
+        return True
+    _, sep, rest = origin.partition("://")
+    return bool(sep) and rest.rstrip("/").lower() == host.lower()
 
 
 def _accepted_encodings(value: str) -> str:
@@ -140,13 +154,14 @@ class Endpoints:
     def __call__(self, req: Request) -> Response:
         web = self.web
         # The probes answer without credentials, so a kubelet needs none; they tell nothing else.
-        if web.auth.enabled and req.path not in PROBES and not web.auth.check(req.header("authorization")):
+        auth = web.auth
+        if auth is not None and req.path not in PROBES and not auth.check(req.header("authorization")):
             resp = text_response(
                 401, "Unauthorized.\n", headers={"WWW-Authenticate": 'Basic realm="inference-exporter"'}
             )
         else:
             resp = self._route(req)
-        resp.headers.update(web.config.headers)
+        resp.headers.update(web.headers)
         return resp
 
     def _route(self, req: Request) -> Response:

@@ -26,7 +26,6 @@ import base64
 import binascii
 import collections
 import hashlib
-import hmac
 import ssl
 import threading
 from dataclasses import dataclass
@@ -235,10 +234,6 @@ class Authenticator:
         self._lock = threading.Lock()
         self._dummy = users[0][1] if users else b""
 
-    @property
-    def enabled(self) -> bool:
-        return bool(self._users)
-
     def check(self, header: str) -> bool:
         scheme, _, encoded = header.partition(" ")
         if scheme.lower() != "basic":
@@ -270,13 +265,3 @@ class Authenticator:
             while len(self._cache) > AUTH_CACHE_SIZE:
                 self._cache.popitem(last=False)
         return True
-
-
-def same_origin(origin: str, host: str) -> bool:
-    """Whether a request's Origin names the host it was sent to (scheme aside)."""
-    if not origin:
-        return True
-    if origin == "null":
-        return False
-    _, sep, rest = origin.partition("://")
-    return bool(sep) and hmac.compare_digest(rest.rstrip("/").lower(), host.lower())

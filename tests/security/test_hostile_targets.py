@@ -84,6 +84,9 @@ class Hostile:
     def bomb(self, h, n):
         self.send(h, self.bomb_body, {"Content-Encoding": "gzip"})
 
+    def bad_gzip(self, h, n):  # says gzip, is not
+        self.send(h, b"\x1f\x8b\x08\x00" + b"not gzip at all" * 100, {"Content-Encoding": "gzip"})
+
     def cardinality(self, h, n):  # 100k series of a family the adapter reads
         self.send(h, "".join(RUNNING.format(model=f"m{i}") for i in range(100_000)).encode())
 
@@ -130,6 +133,7 @@ LIMIT_REASONS = {
     "many_labels": "label_limit",
     "long_name": "label_name_length_limit",
     "slow": "timeout",
+    "bad_gzip": "parse",
 }
 
 
