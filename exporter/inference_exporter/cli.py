@@ -48,6 +48,33 @@ def _run_parser() -> argparse.ArgumentParser:
         help="address to serve on (default: %(default)s)",
     )
     p.add_argument(
+        "--web.config.file",
+        dest="web_config_file",
+        default="",
+        help="exporter-toolkit web config: TLS, client certificates, basic auth, headers "
+        "(docs/security.md; re-read on reload)",
+    )
+    p.add_argument(
+        "--web.enable-lifecycle",
+        dest="enable_lifecycle",
+        action="store_true",
+        help="answer POST /-/reload (off by default, as in Prometheus; SIGHUP always reloads)",
+    )
+    p.add_argument(
+        "--web.read-timeout",
+        dest="read_timeout",
+        default="10s",
+        help="a request's head and body must arrive within this; so must a TLS handshake "
+        "(default: %(default)s)",
+    )
+    p.add_argument(
+        "--web.max-connections",
+        dest="max_connections",
+        type=int,
+        default=128,
+        help="open connections at most; beyond, the one idle the longest is closed (default: %(default)s)",
+    )
+    p.add_argument(
         "--web.telemetry-path",
         dest="telemetry_path",
         default="/metrics",
@@ -105,11 +132,26 @@ def run(argv: list[str]) -> int:
     if not args.telemetry_path.startswith("/") or args.telemetry_path in RESERVED_PATHS:
         return fail(f"--web.telemetry-path: expected a path like /metrics, got {args.telemetry_path!r}")
     from .config import ConfigError, load
+    from .durations import parse_duration
     from .exporter import Exporter
-    from .server import make_server, serve_in_thread
+    from .httpmessage import Limits
+    from .server import WebState, make_server, serve_in_thread
+
+    try:
+        read_timeout = parse_duration(args.read_timeout)
+    except ValueError:
+        read_timeout = 0.0
+    if not 0.1 <= read_timeout <= 3600:
+        return fail(f"--web.read-timeout: expected a duration from 100ms to 1h, got {args.read_timeout!r}")
+    if not 1 <= args.max_connections <= 65536:
+        return fail("--web.max-connections: expected a number from 1 to 65536")
+    limits = Limits(
+        max_connections=args.max_connections, header_timeout=read_timeout, body_timeout=read_timeout
+    )
 
     try:
         config = load(args.config_file)
+        web = WebState(args.web_config_file)
     except ConfigError as exc:
         return fail(str(exc))
     enabled = frozenset(name for name in collectors.registrations() if getattr(args, f"collector_{name}"))
@@ -132,7 +174,9 @@ def run(argv: list[str]) -> int:
         log.warning("journal: dropped a torn last line", extra={"bytes": journal.repaired_bytes})
     exporter = Exporter(config, enabled, journal, proc_root=args.procfs, sys_root=args.sysfs)
     try:
-        server = make_server(exporter, args.listen_address, args.telemetry_path)
+        server = make_server(
+            exporter, args.listen_address, args.telemetry_path, web, args.enable_lifecycle, limits
+        )
     except ValueError as exc:
         return fail(str(exc))
     except OSError as exc:
@@ -147,6 +191,9 @@ def run(argv: list[str]) -> int:
             "targets": len(config.targets),
             "config": args.config_file,
             "version": __version__,
+            "tls": web.tls_context is not None,
+            "basic_auth": web.auth is not None,
+            "lifecycle": args.enable_lifecycle,
         },
     )
     done = threading.Event()

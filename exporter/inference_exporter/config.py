@@ -21,6 +21,8 @@ from typing import Any
 
 from . import servers
 from .health.settings import HealthConfig, ModelSpec, parse_health, parse_models
+from .limits import LIMIT_KEYS, ScrapeLimits, parse_limits
+from .redaction import redact_url
 from .validation import (
     ConfigError,
     Context,
@@ -31,6 +33,7 @@ from .validation import (
     describe,
     duration,
     expect_map,
+    file_problem,
     load_yaml,
     readable_file,
     required,
@@ -42,6 +45,7 @@ from .validation import (
 __all__ = [
     "BasicAuth",
     "Config",
+    "ScrapeLimits",
     "ConfigError",
     "ProcessConfig",
     "TLSConfig",
@@ -68,6 +72,11 @@ class BasicAuth:
     password_file: str
 
 
+MIN_INTERVAL = 0.1  # a shorter collection interval is a busy loop
+MIN_TIMEOUT = 0.01
+MAX_CONFIG_BYTES = 4 * 1024 * 1024
+
+
 @dataclass(frozen=True)
 class ProcessConfig:
     """How the process collector finds the target's model-server processes (one of three)."""
@@ -91,7 +100,7 @@ class TargetConfig:
     basic_auth: BasicAuth | None = None
     tls: TLSConfig = field(default_factory=TLSConfig)
     mapping_file: str = ""
-    max_response_bytes: int = 20 * 1024 * 1024
+    limits: ScrapeLimits = field(default_factory=ScrapeLimits)
     process: ProcessConfig | None = None
     health: HealthConfig = field(default_factory=HealthConfig)  # probes are off unless enabled
     models: tuple[ModelSpec, ...] = ()  # expected versions, config, artifacts, canaries
@@ -122,7 +131,9 @@ TARGET_KEYS = {
     "basic_auth",
     "tls",
     "mapping_file",
-    "max_response_bytes",
+    "max_response_bytes",  # the old name of body_size_limit, still read
+    "body_size_limit",
+    *LIMIT_KEYS,
     "process",
     "health",
     "models",
@@ -149,8 +160,10 @@ def _target(ctx: Context, raw: Any, line: int, index: int, defaults: dict) -> Ta
         raise ctx.fail(data.lines.get("kind"), f"{prefix}kind", f"unknown server kind {kind!r}{extra}")
     metrics_url = url(ctx, data, "metrics_url", prefix, required=True)
     api_url = url(ctx, data, "api_url", prefix, required=False)
-    interval = duration(ctx, data, "scrape_interval", prefix, defaults["scrape_interval"])
-    timeout = duration(ctx, data, "scrape_timeout", prefix, min(defaults["scrape_timeout"], interval))
+    interval = duration(ctx, data, "scrape_interval", prefix, defaults["scrape_interval"], MIN_INTERVAL)
+    timeout = duration(
+        ctx, data, "scrape_timeout", prefix, min(defaults["scrape_timeout"], interval), MIN_TIMEOUT
+    )
     if timeout > interval:
         raise ctx.fail(
             data.lines.get("scrape_timeout", data.line),
@@ -192,7 +205,7 @@ def _target(ctx: Context, raw: Any, line: int, index: int, defaults: dict) -> Ta
             ca_file=readable_file(ctx, tdata, "ca_file", tprefix),
             cert_file=readable_file(ctx, tdata, "cert_file", tprefix),
             key_file=readable_file(ctx, tdata, "key_file", tprefix),
-            server_name=string(ctx, tdata, "server_name", tprefix),
+            server_name=_server_name(ctx, tdata, tprefix),
             insecure_skip_verify=boolean(ctx, tdata, "insecure_skip_verify", tprefix),
         )
         if bool(tls.cert_file) != bool(tls.key_file):
@@ -211,16 +224,7 @@ def _target(ctx: Context, raw: Any, line: int, index: int, defaults: dict) -> Ta
         raise ctx.fail(
             data.lines.get("mapping_file"), f"{prefix}mapping_file", f"only used with kind {mapping_kinds}"
         )
-    max_bytes = 20 * 1024 * 1024
-    if "max_response_bytes" in data:
-        value = data["max_response_bytes"]
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1024:
-            raise ctx.fail(
-                data.lines.get("max_response_bytes"),
-                f"{prefix}max_response_bytes",
-                f"expected a whole number of bytes >= 1024, got {describe(value)}",
-            )
-        max_bytes = value
+    limits = parse_limits(ctx, data, prefix)
     process = _process(ctx, data, prefix) if "process" in data else None
     models = parse_models(ctx, data, prefix, timeout)
     health = parse_health(ctx, data, prefix, interval, timeout, implied=bool(api_url or models))
@@ -247,8 +251,15 @@ def _target(ctx: Context, raw: Any, line: int, index: int, defaults: dict) -> Ta
         basic_auth=basic,
         tls=tls,
         mapping_file=mapping_file,
-        max_response_bytes=max_bytes,
+        limits=limits,
     )
+
+
+def _server_name(ctx: Context, data: YamlMap, prefix: str) -> str:
+    name = string(ctx, data, "server_name", prefix)
+    if name and not re.fullmatch(r"[A-Za-z0-9.\-_:\[\]]{1,253}", name):
+        raise ctx.fail(data.lines.get("server_name"), f"{prefix}server_name", "expected a host name")
+    return name
 
 
 def _process(ctx: Context, data: YamlMap, prefix: str) -> ProcessConfig:
@@ -271,21 +282,39 @@ def _process(ctx: Context, data: YamlMap, prefix: str) -> ProcessConfig:
 
 
 def load(path: str) -> Config:
-    """Read and validate a config file; raises ConfigError with a one-line message."""
+    """Read and validate a config file; raises ConfigError with a one-line message, whatever
+    went wrong (a bug included: the message then names the exception, never a traceback)."""
+    if not Path(path).exists():
+        raise ConfigError(f"{path}: file does not exist")
+    problem = file_problem(Path(path), MAX_CONFIG_BYTES)
+    if problem:
+        raise ConfigError(f"{path}: {problem}")
     try:
-        text = Path(path).read_text()
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: file does not exist") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{path}: is a directory, expected a YAML file") from None
+        with open(path, "rb") as fh:
+            text = fh.read(MAX_CONFIG_BYTES + 1).decode("utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not UTF-8 text") from None
+    if len(text) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: larger than {MAX_CONFIG_BYTES} bytes")
     return loads(text, path)
 
 
 def loads(text: str, path: str = "<config>") -> Config:
+    try:
+        return _loads(text, path)
+    except ConfigError:
+        raise
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply") from None
+    except MemoryError:
+        raise ConfigError(f"{path}: too large to read") from None
+    except Exception as exc:  # noqa: BLE001 - one line, never a traceback (nor the exception's text)
+        raise ConfigError(f"{path}: cannot be read as a config ({type(exc).__name__})") from None
+
+
+def _loads(text: str, path: str) -> Config:
     base = Path(path).resolve().parent if path != "<config>" else Path.cwd()
     ctx = Context(path, base)
     data = load_yaml(ctx, text)
@@ -303,9 +332,9 @@ def loads(text: str, path: str = "<config>") -> Config:
     if "global" in data:
         g = expect_map(ctx, data["global"], data.lines.get("global"), "global")
         check_keys(ctx, g, GLOBAL_KEYS, "global.")
-        defaults["scrape_interval"] = duration(ctx, g, "scrape_interval", "global.", 15.0)
+        defaults["scrape_interval"] = duration(ctx, g, "scrape_interval", "global.", 15.0, MIN_INTERVAL)
         defaults["scrape_timeout"] = duration(
-            ctx, g, "scrape_timeout", "global.", min(10.0, defaults["scrape_interval"])
+            ctx, g, "scrape_timeout", "global.", min(10.0, defaults["scrape_interval"]), MIN_TIMEOUT
         )
         defaults["stale_after"] = (
             duration(ctx, g, "stale_after", "global.", 0.0) if "stale_after" in g else 0.0
@@ -340,9 +369,17 @@ def loads(text: str, path: str = "<config>") -> Config:
 
 
 def redacted(config: Config) -> dict:
-    """The running config as plain data for /config, with secret canary bodies replaced."""
+    """The running config as plain data for /config: secret canary bodies replaced, URLs without
+    their query values and credentials. Secrets themselves are never in the config, only the
+    paths of the files that hold them."""
     data = asdict(config)
     for target in data["targets"]:
+        for key in ("metrics_url", "api_url"):
+            if target.get(key):
+                target[key] = redact_url(target[key])
+        health = target.get("health") or {}
+        if health.get("management_url"):
+            health["management_url"] = redact_url(health["management_url"])
         for model in target.get("models") or ():
             for canary in model.get("canaries") or ():
                 if canary.get("secret"):

@@ -12,33 +12,41 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
+from pathlib import Path
 
 from . import collectors
 from .config import Config, ConfigError, TargetConfig, load
 from .exposition import Page, RenderedSource, SourceRenderer, assemble
 from .journal import Journal
 from .landing import source_rows
+from .redaction import SECRETS, url_secrets
 from .scheduler import Scheduler, SourceState
 from .selfmetrics import ExporterFacts, ProcessMetrics, self_snapshot
 from .snapshot import Result
 from .sources import Source, health_source, local_sources, locals_key, target_source
+from .validation import read_limited
 
 log = logging.getLogger("inference_exporter.exporter")
 
 
 def _secrets(config: Config) -> list[str]:
-    """Values the journal must never contain: secret canary bodies, bearer tokens."""
+    """Values no surface may show: secret canary bodies, bearer tokens, passwords, URL query
+    values. Registered with the journal and with redaction.SECRETS (logs, pages, errors)."""
     out: list[str] = []
     for t in config.targets:
         for m in t.models:
             for c in m.canaries:
                 out.extend(c.secret_values())
-        if t.bearer_token_file:
+        files = [t.bearer_token_file, t.basic_auth.password_file if t.basic_auth else ""]
+        for path in filter(None, files):
             try:
-                with open(t.bearer_token_file) as fh:
-                    out.append(fh.read().strip())
-            except OSError:
+                out.append(read_limited(Path(path)).decode("utf-8", errors="replace").strip())
+            except (ConfigError, OSError):
                 pass
+        for url in (t.metrics_url, t.api_url, t.health.management_url):
+            out.extend(url_secrets(url))
+    SECRETS.add(out)
     return out
 
 
@@ -60,8 +68,12 @@ class Exporter:
         self._extra = tuple(extra_sources)
         self.scheduler = Scheduler(self._on_result)
         self.scheduler.replace(self._build_states(config, []))
+        secrets = _secrets(config)
         if journal is not None:
-            journal.add_secrets(_secrets(config))
+            journal.add_secrets(secrets)
+        # Other files read on reload (the web config): each checks its file and returns how to
+        # apply it, or raises ConfigError; nothing is applied unless every file is good.
+        self.reload_hooks: list[Callable[[], Callable[[], None]]] = []
         self._stop = threading.Event()
         self._dirty = threading.Event()
         self._reload_lock = threading.Lock()
@@ -144,23 +156,31 @@ class Exporter:
         WATCHDOG.stop()
 
     def reload(self) -> tuple[bool, str]:
-        """Re-read the config file; on any error keep the running config (as blackbox does)."""
+        """Re-read the config file (and the web config); on any error, whatever it is, keep the
+        running config (as blackbox does) and report one line."""
         with self._reload_lock:
             now = time.time()
             try:
+                apply = [hook() for hook in self.reload_hooks]
                 config = load(self.config.path)
-            except ConfigError as exc:
+            except Exception as exc:  # noqa: BLE001 - a reload never takes the exporter down
+                error = str(exc) if isinstance(exc, ConfigError) else f"reload failed ({type(exc).__name__})"
+                error = error.splitlines()[0] if error else "reload failed"
                 self.last_reload_ok = False
-                log.error("config reload failed", extra={"err": str(exc)})
+                log.error("config reload failed", extra={"err": error})
                 if self.journal is not None:
-                    self.journal.emit("config_reload_failed", ts=now, error=str(exc))
+                    self.journal.emit("config_reload_failed", ts=now, error=error)
                 self._dirty.set()
-                return False, str(exc)
+                return False, error
+            for step in apply:
+                step()
             self.last_reload_ok, self.last_reload_time = True, now
             if config.sha256 == self.config.sha256:
+                self._dirty.set()
                 return True, "unchanged"
+            secrets = _secrets(config)
             if self.journal is not None:
-                self.journal.add_secrets(_secrets(config))
+                self.journal.add_secrets(secrets)
             old_names = {t.name for t in self.config.targets}
             new_names = {t.name for t in config.targets}
             states = self._build_states(config, self.scheduler.states)

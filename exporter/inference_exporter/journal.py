@@ -19,12 +19,18 @@ Guarantees (see docs/health.md):
   ``max_bytes * max_files`` bytes.
 * Secrets registered with :meth:`Journal.add_secrets` are replaced by ``<redacted>``
   before anything is written: a last line of defence, events never carry them anyway.
+* A full disk or a descriptor shortage never corrupts the journal: a rotation opens the
+  next segment before closing the current one (a failed open keeps writing to the current
+  one), a short write is cut back off the file, and every failure is counted
+  (``inference_exporter_journal_errors_total``) and logged at most once a minute. Writing
+  resumes by itself once space returns.
 """
 
 from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import re
 import threading
@@ -38,6 +44,9 @@ DEFAULT_PATH = "./inference-exporter-journal/"
 DEFAULT_MAX_BYTES = 8 * 1024 * 1024
 DEFAULT_MAX_FILES = 8
 REDACTED = "<redacted>"
+ERROR_LOG_INTERVAL = 60.0  # seconds between two log lines about failing writes
+
+log = logging.getLogger("inference_exporter.journal")
 
 INFO, WARNING, CRITICAL = "info", "warning", "critical"
 
@@ -175,6 +184,9 @@ class Journal:
         self.fsync = fsync == "always"
         self.counts: dict[str, int] = dict.fromkeys(EVENT_TYPES, 0)
         self.errors = 0
+        self._failing = False  # the last write failed: the next success is logged
+        self._last_error_log = -ERROR_LOG_INTERVAL
+        self._unlogged = 0  # failures since the last log line
         self._secrets: set[str] = set()
         self._lock = threading.Lock()
         self.path.mkdir(parents=True, exist_ok=True)
@@ -242,9 +254,12 @@ class Journal:
             return size - keep
 
     def _rotate(self) -> None:
+        """Start the next segment. Its descriptor is opened before the current one is closed, so
+        a failed open (no space, no inodes, no descriptors) leaves the journal on the current
+        segment, never on a closed descriptor number that a socket may reuse."""
+        fd = self._open(self._seq + 1)
         os.close(self._fd)
-        self._seq += 1
-        self._fd = self._open(self._seq)
+        self._seq, self._fd = self._seq + 1, fd
         for old in segments(self.path)[: -self.max_files]:
             try:
                 old.unlink()
@@ -288,16 +303,60 @@ class Journal:
         line = json.dumps(event, separators=(",", ":"), sort_keys=False, default=str)
         with self._lock:
             data = (self._scrub(line) + "\n").encode()
+            if self._fd < 0:
+                return event
             try:
-                if os.fstat(self._fd).st_size + len(data) > self.max_bytes and os.fstat(self._fd).st_size:
-                    self._rotate()
-                os.write(self._fd, data)
+                size = os.fstat(self._fd).st_size
+                if size + len(data) > self.max_bytes and size:
+                    try:
+                        self._rotate()
+                        size = 0
+                    except OSError as exc:
+                        self._failed("rotation", exc)  # keep writing to the current segment
+                self._write(data, size)
                 if self.fsync:
                     os.fsync(self._fd)
                 self.counts[type_] = self.counts.get(type_, 0) + 1
-            except OSError:
-                self.errors += 1
+                if self._failing:
+                    self._failing = False
+                    log.info("journal writes recovered", extra={"errors_total": self.errors})
+            except OSError as exc:
+                self._failed("write", exc)
         return event
+
+    def _write(self, data: bytes, size: int) -> None:
+        """Append one whole line or nothing: a short write (a full disk) is cut back off."""
+        try:
+            written = os.write(self._fd, data)
+        except OSError:
+            written = -1
+            raise
+        finally:
+            if 0 <= written < len(data) or written == -1:
+                self._cut(size)
+        if written < len(data):
+            raise OSError(28, f"short write ({written} of {len(data)} bytes)")
+
+    def _cut(self, size: int) -> None:
+        """Truncate back to ``size`` when our own failed write left a partial line there."""
+        try:
+            if os.fstat(self._fd).st_size > size and not self.shared:
+                os.ftruncate(self._fd, size)
+        except OSError:
+            pass
+
+    def _failed(self, what: str, exc: OSError) -> None:
+        self.errors += 1
+        self._unlogged += 1
+        self._failing = True
+        now = time.monotonic()
+        if now - self._last_error_log >= ERROR_LOG_INTERVAL:
+            self._last_error_log = now
+            log.error(
+                "journal write failed; events are counted but not kept until this clears",
+                extra={"op": what, "err": exc.strerror or str(exc), "failures": self._unlogged},
+            )
+            self._unlogged = 0
 
     def read(self, flt: Filter = Filter(), limit: int = 0) -> list[dict]:
         return read(self.path, flt, limit)

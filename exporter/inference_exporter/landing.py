@@ -6,6 +6,7 @@ import html
 import time
 
 from . import __version__
+from .redaction import redact_url, scrub
 from .scheduler import SourceState
 
 
@@ -27,13 +28,13 @@ def source_rows(states: list[SourceState], now: float | None = None) -> list[dic
             {
                 "name": state.source.name,
                 "kind": state.kind() or "auto",
-                "url": state.source.url,
+                "url": redact_url(state.source.url),
                 "is_target": state.source.is_target,
                 "status": status,
                 "age": None if ok is None else now - (ok.started + ok.duration),
                 "duration": None if last is None else last.duration,
                 "series": ok.series if ok is not None else 0,
-                "error": "" if last is None or last.ok else f"{last.reason}: {last.message}",
+                "error": "" if last is None or last.ok else scrub(f"{last.reason}: {last.message}"),
                 "collections": state.collections,
             }
         )

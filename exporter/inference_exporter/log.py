@@ -5,13 +5,17 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import threading
 import time
+
+from .redaction import scrub
 
 # Attributes every LogRecord has; anything else passed via extra= is a field.
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 
 
 def _fields(record: logging.LogRecord) -> dict:
+    """The record's fields; every text passes redaction.scrub (no secret, no URL query value)."""
     out = {
         "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
         "level": record.levelname.lower(),
@@ -23,7 +27,7 @@ def _fields(record: logging.LogRecord) -> dict:
             out[key] = value
     if record.exc_info and record.levelno >= logging.ERROR:
         out["err"] = "".join(logging.Formatter().formatException(record.exc_info).splitlines()[-1:])
-    return out
+    return {k: scrub(v) if isinstance(v, str) else v for k, v in out.items()}
 
 
 def _logfmt_value(value) -> str:
@@ -50,3 +54,17 @@ def setup(level: str = "info", fmt: str = "logfmt", stream=None) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     root.propagate = False
+    threading.excepthook = _log_uncaught
+
+
+def _log_uncaught(args) -> None:
+    """An exception escaping a thread: one log line in the chosen format, never a raw traceback."""
+    if args.exc_type is SystemExit:
+        return
+    logging.getLogger("inference_exporter").error(
+        "uncaught exception in a thread",
+        extra={
+            "thread": getattr(args.thread, "name", ""),
+            "err": f"{args.exc_type.__name__}: {args.exc_value}",
+        },
+    )

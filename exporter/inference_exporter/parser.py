@@ -16,10 +16,16 @@ a target sends, and only needs the few families its adapter translates, so this 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from sys import intern
 
-_LABEL_RE = re.compile(r'[ \t]*([a-zA-Z_][a-zA-Z0-9_]*)[ \t]*=[ \t]*"((?:[^"\\]|\\.)*)"[ \t]*,?')
+from .counters import ResetTracker
+
+__all__ = ["Exposition", "ResetTracker", "SampleLimitExceeded", "parse", "parse_labels", "wanted_names"]
+
+# The value as an unrolled loop: ``(?:[^"\\]|\\.)*`` kept backtracking state per character
+# (200 MB for a 1 MB label value); this form keeps none and is faster.
+_LABEL_RE = re.compile(r'[ \t]*([a-zA-Z_][a-zA-Z0-9_]*)[ \t]*=[ \t]*"([^"\\]*(?:\\.[^"\\]*)*)"[ \t]*,?')
 _NAME_RE = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*\Z")
 _ESCAPES = {"\\\\": "\\", '\\"': '"', "\\n": "\n"}
 _ESCAPE_RE = re.compile(r'\\[\\"n]')
@@ -31,6 +37,9 @@ LABEL_CACHE_LIMIT = 20000
 
 EMPTY: dict[str, str] = {}
 
+
+class SampleLimitExceeded(ValueError):
+    """More samples than the target's sample_limit."""
 
 
 class Exposition:
@@ -55,40 +64,6 @@ class Exposition:
 
     def has(self, name: str) -> bool:
         return bool(self.get(name))
-
-
-class ResetTracker:
-    """Keeps cumulative native series monotonic across target restarts.
-
-    When a native counter goes down, the target restarted (or one of its workers
-    did); the last value is carried as an offset so that a sum over several native
-    series never goes backwards. Entries for series that disappear are dropped.
-    Series are keyed by their ``name{labels}`` text as it appears in the exposition.
-    """
-
-    __slots__ = ("_state", "_seen")
-
-    def __init__(self) -> None:
-        self._state: dict[str, list[float]] = {}
-        self._seen: dict[str, list[float]] = {}
-
-    def adjust(self, series: str, value: float) -> float:
-        st = self._state.get(series)
-        if st is None:
-            st = [value, 0.0]
-        else:
-            if value < st[0]:
-                st[1] += st[0]
-            st[0] = value
-        self._seen[series] = st
-        return value + st[1]
-
-    def commit(self) -> None:
-        """Forget series not seen in the collection that just finished."""
-        self._state, self._seen = self._seen, {}
-
-    def rollback(self) -> None:
-        self._seen = {}
 
 
 def unescape(value: str) -> str:
@@ -145,12 +120,17 @@ def parse(
     wanted: Iterable[str] | None = None,
     label_cache: dict[str, tuple] | None = None,
     resets: ResetTracker | None = None,
+    check_labels: Callable[[dict[str, str]], None] | None = None,
+    sample_limit: int = 0,
 ) -> Exposition:
     """Parse an exposition. ``wanted`` limits which sample names are kept.
 
     ``label_cache`` maps a series' ``name{labels}`` text to its parsed labels and
     whether it is cumulative; kept per target, it turns the per-line work into one
-    dictionary lookup once the target's series are known.
+    dictionary lookup once the target's series are known. ``check_labels`` sees each label
+    set once, when it is parsed (the target's label limits); it raises to fail the parse.
+    With ``sample_limit``, parsing stops with SampleLimitExceeded at the first kept sample
+    past it, before a cardinality explosion is held in memory.
     """
     exp = Exposition()
     samples = exp.samples
@@ -217,6 +197,8 @@ def parse(
                 if labels is None or (wanted_set is None and not _NAME_RE.match(name)):
                     invalid += 1
                     continue
+                if check_labels is not None:
+                    check_labels(labels)
             if len(cache) >= LABEL_CACHE_LIMIT:
                 cache.clear()
             entry = (labels, _is_cumulative(name, family_name, family_type), series)
@@ -232,8 +214,12 @@ def parse(
             if value is None:
                 invalid += 1
                 continue
-        if resets is not None and entry[1] and value == value:
+        if resets is not None and entry[1]:
             value = resets.adjust(entry[2], value)  # the cached key: one copy of the text
+            if value is None:  # a duplicate, non-finite or negative sample (counters.py)
+                continue
+        if count == sample_limit and sample_limit:
+            raise SampleLimitExceeded(sample_limit)
         lst = samples.get(name)
         if lst is None:
             samples[name] = [(entry[0], value)]
@@ -246,8 +232,8 @@ def parse(
 
 
 def _is_cumulative(name: str, family: str, ftype: str) -> bool:
-    if not name.startswith(family):
-        # A sample outside the declared family: judge by its suffix only.
+    if not family or not name.startswith(family):
+        # No family declared, or a sample outside it: judge by its suffix only.
         return name.endswith("_total")
     suffix = name[len(family) :]
     if ftype == "counter":

@@ -447,8 +447,9 @@ SELF: tuple[Metric, ...] = (
         "inference_exporter_collection_errors_total",
         COUNTER,
         "errors",
-        "Failed collections by reason (timeout, connection, http_status, too_large, parse, "
-        "unknown_kind, auth, adapter).",
+        "Failed collections by reason (timeout, connection, tls, http_status, auth, parse, "
+        "unknown_kind, adapter, or the scrape limit exceeded: body_size_limit, sample_limit, "
+        "label_limit, label_name_length_limit, label_value_length_limit).",
         ("target", "reason"),
         identity=False,
         group="self",
@@ -504,6 +505,16 @@ SELF: tuple[Metric, ...] = (
         "lines",
         "Lines of the target's last exposition that could not be parsed and were skipped.",
         ("target",),
+        identity=False,
+        group="self",
+    ),
+    _m(
+        "inference_exporter_dropped_samples_total",
+        COUNTER,
+        "samples",
+        "Native counter, bucket, sum and count samples dropped instead of served, by reason: "
+        "duplicate (a series twice in one exposition), non_finite (NaN or infinite), negative.",
+        ("target", "reason"),
         identity=False,
         group="self",
     ),

@@ -14,21 +14,28 @@ import logging
 import socket
 import threading
 import time
+import zlib
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+from requests.adapters import HTTPAdapter
 
 from . import __version__, parser, servers
 from .builder import Builder
 from .config import TargetConfig
+from .limits import LimitExceeded, label_checker
+from .redaction import scrub
 from .snapshot import Result
+from .validation import ConfigError, read_limited
 
 log = logging.getLogger("inference_exporter.collection")
 
 ACCEPT = "text/plain;version=0.0.4;q=0.9,application/openmetrics-text;version=1.0.0;q=0.5,*/*;q=0.1"
 USER_AGENT = f"inference-exporter/{__version__}"
 CHUNK = 64 * 1024
+MAX_SECRET_BYTES = 64 * 1024  # a bearer token or password file
 # How often a server whose metrics name no model is asked again which model it serves.
 MODEL_NAME_REFRESH_SECONDS = 60.0
 
@@ -122,6 +129,36 @@ def _shutdown(sock: socket.socket | None) -> None:
             pass
 
 
+class _ServerNameAdapter(HTTPAdapter):
+    """Sends ``tls.server_name`` as SNI and checks the target's certificate against it."""
+
+    def __init__(self, server_name: str, verify: bool):
+        self._server_name = server_name
+        self._verify = verify
+        super().__init__()
+
+    def build_connection_pool_key_attributes(self, request, verify, cert=None):
+        host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
+        pool_kwargs["server_hostname"] = self._server_name
+        if self._verify:
+            pool_kwargs["assert_hostname"] = self._server_name
+        return host_params, pool_kwargs
+
+
+def read_secret(path: str, what: str) -> str:
+    """A token or password from its file: a regular file of at most 64 KiB, one line of text.
+    Errors say what is wrong and never quote the file."""
+    try:
+        text = read_limited(Path(path), MAX_SECRET_BYTES).decode("utf-8").strip("\r\n")
+    except ConfigError as exc:
+        raise CollectionError("auth", f"{what}: {exc}") from None
+    except UnicodeDecodeError:
+        raise CollectionError("auth", f"{what}: not UTF-8 text") from None
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
+        raise CollectionError("auth", f"{what}: holds a line break or control character inside the value")
+    return text
+
+
 class HTTPFetcher:
     """GETs a target's URLs with its auth, TLS, timeout and size limit."""
 
@@ -137,17 +174,19 @@ class HTTPFetcher:
             self.session.verify = tls.ca_file
         if tls.cert_file:
             self.session.cert = (tls.cert_file, tls.key_file)
+        if tls.server_name:
+            self.session.mount("https://", _ServerNameAdapter(tls.server_name, not tls.insecure_skip_verify))
 
     def auth_headers(self) -> dict[str, str]:
+        """The Authorization header; raises CollectionError("auth") for an unusable secret file."""
         t = self.target
         if t.bearer_token_file:
-            with open(t.bearer_token_file) as fh:
-                return {"Authorization": "Bearer " + fh.read().strip()}
+            token = read_secret(t.bearer_token_file, "bearer_token_file")
+            return {"Authorization": "Bearer " + token.strip()}
         if t.basic_auth:
             import base64
 
-            with open(t.basic_auth.password_file) as fh:
-                password = fh.read().rstrip("\r\n")
+            password = read_secret(t.basic_auth.password_file, "basic_auth.password_file")
             pair = f"{t.basic_auth.username}:{password}".encode()
             return {"Authorization": "Basic " + base64.b64encode(pair).decode()}
         return {}
@@ -155,10 +194,7 @@ class HTTPFetcher:
     def get(self, url: str, timeout: float, accept: str = ACCEPT) -> tuple[bytes, str]:
         """Return (body, content type). Raises CollectionError."""
         deadline = time.monotonic() + timeout
-        try:
-            headers = {"Accept": accept, "Accept-Encoding": "gzip", **self.auth_headers()}
-        except OSError as exc:
-            raise CollectionError("auth", f"cannot read credentials file: {exc.strerror}") from None
+        headers = {"Accept": accept, "Accept-Encoding": "gzip", **self.auth_headers()}
         try:
             resp = self.session.get(
                 url, headers=headers, timeout=(timeout, timeout), stream=True, allow_redirects=False
@@ -178,10 +214,16 @@ class HTTPFetcher:
             if resp.status_code >= 300:
                 raise CollectionError("http_status", f"HTTP {resp.status_code} from target")
             body = bytearray()
-            limit = self.target.max_response_bytes
-            for chunk in resp.iter_content(CHUNK):
+            limit = self.target.limits.body_size_limit
+            decoder = _decoder(resp.headers.get("Content-Encoding", ""))
+            for chunk in resp.raw.stream(CHUNK, decode_content=False):
+                if decoder is not None:
+                    # Inflate at most one byte past the limit: a gzip bomb never expands in memory.
+                    chunk = decoder.decompress(chunk, limit - len(body) + 1)
                 if len(body) + len(chunk) > limit:
-                    raise CollectionError("too_large", f"response larger than {limit} bytes")
+                    raise CollectionError(
+                        "body_size_limit", f"response larger than body_size_limit ({limit} bytes)"
+                    )
                 body += chunk
                 if time.monotonic() > deadline:
                     raise CollectionError("timeout", f"response not complete within {timeout:g}s")
@@ -190,6 +232,8 @@ class HTTPFetcher:
             return bytes(body), resp.headers.get("Content-Type", "")
         except CollectionError:
             raise
+        except zlib.error:
+            raise CollectionError("parse", "the response is not valid gzip") from None
         except requests.exceptions.RequestException as exc:
             if time.monotonic() >= deadline:
                 raise CollectionError("timeout", f"response not complete within {timeout:g}s") from None
@@ -200,6 +244,18 @@ class HTTPFetcher:
 
     def close(self) -> None:
         self.session.close()
+
+
+def _decoder(encoding: str):
+    """A bounded inflater for the response's Content-Encoding (None: the body is as sent)."""
+    encoding = encoding.strip().lower()
+    if encoding in ("", "identity"):
+        return None
+    if encoding in ("gzip", "x-gzip"):
+        return zlib.decompressobj(16 + zlib.MAX_WBITS)
+    if encoding == "deflate":
+        return zlib.decompressobj()
+    raise CollectionError("parse", "response in a Content-Encoding other than gzip")
 
 
 def origin(url: str) -> str:
@@ -237,6 +293,8 @@ class TargetScraper:
         self.static = target.labels if static is None else static
         self._label_cache: dict[str, tuple] = {}
         self._resets = parser.ResetTracker()
+        self._dropped: dict[str, int] = {}  # samples dropped since start, by reason (counters.py)
+        self._check_labels = label_checker(target.limits)
         self._counter_floor: dict[tuple, float] = {}
         self._server: servers.ServerKind | None = None
         self._translator: servers.Translator | None = None
@@ -272,7 +330,7 @@ class TargetScraper:
             self._resets.commit()
         except CollectionError as exc:
             self._resets.rollback()
-            result = Result(False, started, 0.0, self.kind, reason=exc.reason, message=str(exc))
+            result = Result(False, started, 0.0, self.kind, reason=exc.reason, message=scrub(str(exc)))
         except Exception as exc:  # noqa: BLE001 - a target must never crash the exporter
             self._resets.rollback()
             log.debug("adapter failure", exc_info=True)
@@ -282,7 +340,7 @@ class TargetScraper:
                 0.0,
                 self.kind,
                 reason="adapter",
-                message=f"{type(exc).__name__}: {_first_line(exc)}",
+                message=scrub(f"{type(exc).__name__}: {_first_line(exc)}"),
             )
         result.duration = time.perf_counter() - t0
         return result
@@ -337,9 +395,26 @@ class TargetScraper:
             return self._translate(body.decode("utf-8", errors="replace"), started)
 
     def _translate(self, text: str, started: float) -> Result:
-        exp = parser.parse(text, wanted=self._wanted, label_cache=self._label_cache, resets=self._resets)
+        limits = self.target.limits
+        try:
+            exp = parser.parse(
+                text,
+                wanted=self._wanted,
+                label_cache=self._label_cache,
+                resets=self._resets,
+                check_labels=self._check_labels,
+                sample_limit=limits.sample_limit,
+            )
+        except LimitExceeded as exc:
+            raise CollectionError(exc.reason, str(exc)) from None
+        except parser.SampleLimitExceeded:
+            raise CollectionError(
+                "sample_limit", f"more samples than sample_limit ({limits.sample_limit})"
+            ) from None
         if exp.sample_count == 0 and not exp.types and text.strip():
             raise CollectionError("parse", "no Prometheus exposition found in the response")
+        for reason, count in self._resets.dropped.items():
+            self._dropped[reason] = self._dropped.get(reason, 0) + count
         out = self._new_builder()
         self._translator.translate(exp, out)
         out.hold_counters(self._counter_floor)
@@ -351,6 +426,7 @@ class TargetScraper:
             snapshots=(out.finish(),),
             native_samples=exp.sample_count,
             invalid_lines=exp.invalid_lines,
+            dropped=tuple(sorted(self._dropped.items())),
         )
 
     def close(self) -> None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from . import __version__
 from .builder import Builder
 from .collectors._procfs import boot_time, count_fds, read_memory, read_stat
+from .counters import DROP_REASONS
 from .exposition import format_value
 from .journal import EVENT_TYPES, Journal
 from .scheduler import SourceState
@@ -69,6 +70,11 @@ def self_snapshot(
             b.gauge("inference_exporter_data_age_seconds", max(0.0, now - finished), target=name)
             b.gauge("inference_exporter_native_samples", ok.native_samples, target=name)
             b.gauge("inference_exporter_invalid_lines", ok.invalid_lines, target=name)
+        dropped = dict(ok.dropped) if ok is not None else {}
+        for reason in DROP_REASONS:
+            b.counter(
+                "inference_exporter_dropped_samples_total", dropped.get(reason, 0), target=name, reason=reason
+            )
         b.gauge("inference_exporter_target_stale", 1 if ok is not None and fresh is None else 0, target=name)
         b.gauge("inference_exporter_series", fresh.series if fresh is not None else 0, target=name)
     return b.finish()

@@ -1,4 +1,12 @@
-"""HTTP endpoints: /metrics, /-/healthy, /-/ready, /-/reload, /events, /config and a landing page."""
+"""HTTP endpoints: /metrics, /-/healthy, /-/ready, /-/reload, /events, /config and a landing page.
+
+Who may do what (docs/security.md): with a web config (``--web.config.file``) every
+endpoint is served over TLS and needs basic auth as configured, as in every Prometheus
+exporter, except the probes ``/-/healthy`` and ``/-/ready`` (no credentials for a kubelet).
+``POST /-/reload`` answers only with ``--web.enable-lifecycle`` and refuses cross-origin
+requests (a web page must not trigger it); SIGHUP always reloads. The listener itself is
+``httpserver.py``: bounded workers, connections, timeouts and bodies.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +15,14 @@ import logging
 import socket
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs
 
-from . import __version__
 from .config import redacted
 from .durations import parse_duration
 from .exporter import Exporter
 from .exposition import OPENMETRICS_CONTENT_TYPE, TEXT_CONTENT_TYPE, negotiate
+from .httpmessage import Limits, Request, Response, text_response
+from .httpserver import HTTPServer
 from .journal import EVENT_TYPES, Filter
 from .landing import landing_page
 
@@ -35,12 +43,6 @@ def parse_listen_address(address: str) -> tuple[str, int, int]:
     elif ":" in host:
         family = socket.AF_INET6
     return host or "0.0.0.0", int(port), family
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 64
 
 
 def parse_since(value: str, now: float | None = None) -> float:
@@ -87,106 +89,162 @@ def events_query(query: str) -> tuple[Filter, int]:
     return Filter(since=since, types=types, model=q.get("model", ""), target=q.get("target", "")), limit
 
 
-def make_server(exporter: Exporter, listen_address: str, telemetry_path: str = "/metrics") -> _Server:
+class WebState:
+    """The web config in force (none without ``--web.config.file``); swapped whole on reload.
+    webconfig.py (and bcrypt) are imported only when there is a file to read."""
+
+    def __init__(self, path: str = ""):
+        self.path = path
+        self.tls_context = None
+        self.headers: tuple[tuple[str, str], ...] = ()
+        self.auth = None  # a webconfig.Authenticator when basic_auth_users is set
+        if path:
+            self.prepare_reload()()
+
+    def prepare_reload(self):
+        """Check the file again; return how to apply it (ConfigError when it is bad)."""
+        if not self.path:
+            return lambda: None
+        from .webconfig import Authenticator, load_web_config
+
+        config = load_web_config(self.path)
+
+        def apply() -> None:
+            self.tls_context, self.headers = config.tls, config.headers
+            self.auth = Authenticator(config.users) if config.users else None
+
+        return apply
+
+    def tls(self):
+        return self.tls_context
+
+
+def same_origin(origin: str, host: str) -> bool:
+    """Whether a request's Origin names the host it was sent to (scheme aside)."""
+    if not origin:
+        return True
+    _, sep, rest = origin.partition("://")
+    return bool(sep) and rest.rstrip("/").lower() == host.lower()
+
+
+def _accepted_encodings(value: str) -> str:
+    """Accept-Encoding without the codings refused with q=0 ("gzip;q=0" means no gzip)."""
+    kept = []
+    for part in value.split(","):
+        params = [p.strip().replace(" ", "") for p in part.split(";")[1:]]
+        if any(p in ("q=0", "q=0.0", "q=0.00", "q=0.000") for p in params):
+            continue
+        kept.append(part)
+    return ",".join(kept)
+
+
+DEFAULT_LIMITS = Limits()
+PROBES = ("/-/healthy", "/-/ready")
+
+
+class Endpoints:
+    """Routes a request to its answer, after the web config's auth; adds its headers."""
+
+    def __init__(self, exporter: Exporter, web: WebState, telemetry_path: str, enable_lifecycle: bool):
+        self.exporter = exporter
+        self.web = web
+        self.telemetry_path = telemetry_path
+        self.enable_lifecycle = enable_lifecycle
+
+    def __call__(self, req: Request) -> Response:
+        web = self.web
+        # The probes answer without credentials, so a kubelet needs none; they tell nothing else.
+        auth = web.auth
+        if auth is not None and req.path not in PROBES and not auth.check(req.header("authorization")):
+            resp = text_response(
+                401, "Unauthorized.\n", headers={"WWW-Authenticate": 'Basic realm="inference-exporter"'}
+            )
+        else:
+            resp = self._route(req)
+        resp.headers.update(web.headers)
+        return resp
+
+    def _route(self, req: Request) -> Response:
+        path = req.path
+        if req.method == "POST":
+            if path == "/-/reload":
+                return self._reload(req)
+            return text_response(405, "Method not allowed.\n", headers={"Allow": "GET, HEAD"})
+        if req.method not in ("GET", "HEAD"):
+            allow = "POST" if path == "/-/reload" else "GET, HEAD"
+            return text_response(405, "Method not allowed.\n", headers={"Allow": allow})
+        exporter = self.exporter
+        if path == self.telemetry_path:
+            om, gz = negotiate(req.header("accept"), _accepted_encodings(req.header("accept-encoding")))
+            length, pieces = exporter.current().payload(om, gz)
+            extra = {"Content-Encoding": "gzip"} if gz else {}
+            extra["Vary"] = "Accept, Accept-Encoding"
+            ctype = OPENMETRICS_CONTENT_TYPE if om else TEXT_CONTENT_TYPE
+            return Response(200, pieces, ctype, extra, length)
+        if path == "/-/healthy":
+            return text_response(200, "Healthy.\n")
+        if path == "/-/ready":
+            if exporter.ready:
+                return text_response(200, "Ready.\n")
+            pending = sum(1 for row in exporter.rows() if row["status"] == "pending")
+            return text_response(503, f"Not ready: {pending} source(s) not collected yet.\n")
+        if path == "/events":
+            return self._events(req)
+        if path == "/config":
+            import yaml
+
+            text = yaml.safe_dump(redacted(exporter.config), sort_keys=False, default_flow_style=False)
+            return text_response(200, text)
+        if path == "/-/reload":
+            return text_response(405, "Use POST.\n", headers={"Allow": "POST"})
+        if path == "/":
+            page = landing_page(exporter.rows(), self.telemetry_path)
+            return Response(200, page.encode(), "text/html; charset=utf-8")
+        return text_response(404, "Not found.\n")
+
+    def _events(self, req: Request) -> Response:
+        journal = self.exporter.journal
+        if journal is None:
+            return text_response(404, "No journal.\n")
+        try:
+            flt, limit = events_query(req.query)
+        except ValueError as exc:
+            return text_response(400, f"{exc}\n")
+        body = json.dumps({"events": journal.read(flt, limit)}, separators=(",", ":")).encode()
+        return Response(200, body, "application/json")
+
+    def _reload(self, req: Request) -> Response:
+        if not self.enable_lifecycle:
+            return text_response(403, "Lifecycle API is not enabled.\n")
+        # A browser sends Origin with every cross-site POST: a web page must not reload us.
+        if (
+            not same_origin(req.header("origin"), req.header("host"))
+            or req.header("sec-fetch-site") == "cross-site"
+        ):
+            return text_response(403, "Cross-origin requests are refused.\n")
+        ok, message = self.exporter.reload()
+        body = {"status": "success", "result": message} if ok else {"status": "error", "error": message}
+        return Response(200 if ok else 500, json.dumps(body).encode() + b"\n", "application/json")
+
+
+def make_server(
+    exporter: Exporter,
+    listen_address: str,
+    telemetry_path: str = "/metrics",
+    web: WebState | None = None,
+    enable_lifecycle: bool = False,
+    limits: Limits = DEFAULT_LIMITS,
+) -> HTTPServer:
+    """The listener, not yet serving (``serve_in_thread``). Raises ValueError for a bad address,
+    OSError when it cannot listen."""
     host, port, family = parse_listen_address(listen_address)
-
-    class Handler(BaseHTTPRequestHandler):
-        server_version = f"inference-exporter/{__version__}"
-        protocol_version = "HTTP/1.1"
-        # Headers and a small (gzipped) body go out in two writes; with Nagle's algorithm
-        # the body would wait for the client's delayed ACK (40 ms on Linux).
-        disable_nagle_algorithm = True
-
-        def log_message(self, fmt, *args):  # noqa: D102 - requests are logged at debug only
-            log.debug(fmt % args)
-
-        def _send(self, status: int, body, ctype: str, extra: dict | None = None, length: int = -1) -> None:
-            """Send ``body``: bytes, or an iterator of byte pieces with its ``length``."""
-            if isinstance(body, bytes):
-                length, body = len(body), (body,)
-            self.send_response(status)
-            self.send_header("Content-Type", ctype)
-            self.send_header("Content-Length", str(length))
-            for k, v in (extra or {}).items():
-                self.send_header(k, v)
-            self.end_headers()
-            if self.command != "HEAD":
-                for piece in body:
-                    self.wfile.write(piece)
-
-        def do_HEAD(self):  # noqa: N802
-            self.do_GET()
-
-        def do_GET(self):  # noqa: N802
-            path = self.path.split("?", 1)[0]
-            if path == telemetry_path:
-                om, gz = negotiate(self.headers.get("Accept", ""), self.headers.get("Accept-Encoding", ""))
-                length, pieces = exporter.current().payload(om, gz)
-                extra = {"Content-Encoding": "gzip"} if gz else {}
-                extra["Vary"] = "Accept, Accept-Encoding"
-                self._send(200, pieces, OPENMETRICS_CONTENT_TYPE if om else TEXT_CONTENT_TYPE, extra, length)
-            elif path == "/-/healthy":
-                self._send(200, b"Healthy.\n", "text/plain; charset=utf-8")
-            elif path == "/-/ready":
-                if exporter.ready:
-                    self._send(200, b"Ready.\n", "text/plain; charset=utf-8")
-                else:
-                    pending = sum(1 for row in exporter.rows() if row["status"] == "pending")
-                    msg = f"Not ready: {pending} source(s) not collected yet.\n"
-                    self._send(503, msg.encode(), "text/plain; charset=utf-8")
-            elif path == "/events":
-                self._events()
-            elif path == "/config":
-                import yaml
-
-                text = yaml.safe_dump(redacted(exporter.config), sort_keys=False, default_flow_style=False)
-                self._send(200, text.encode(), "text/plain; charset=utf-8")
-            elif path == "/-/reload":
-                self._send(405, b"Use POST.\n", "text/plain; charset=utf-8", {"Allow": "POST"})
-            elif path == "/":
-                self._send(
-                    200, landing_page(exporter.rows(), telemetry_path).encode(), "text/html; charset=utf-8"
-                )
-            else:
-                self._send(404, b"Not found.\n", "text/plain; charset=utf-8")
-
-        def _events(self):
-            if exporter.journal is None:
-                self._send(404, b"No journal.\n", "text/plain; charset=utf-8")
-                return
-            try:
-                flt, limit = events_query(self.path.partition("?")[2])
-            except ValueError as exc:
-                self._send(400, f"{exc}\n".encode(), "text/plain; charset=utf-8")
-                return
-            events = exporter.journal.read(flt, limit)
-            body = json.dumps({"events": events}, separators=(",", ":")).encode()
-            self._send(200, body, "application/json")
-
-        def do_POST(self):  # noqa: N802
-            # Drain a body, if any, so the connection stays usable.
-            length = int(self.headers.get("Content-Length") or 0)
-            if length:
-                self.rfile.read(min(length, 1 << 16))
-            if self.path.split("?", 1)[0] != "/-/reload":
-                self._not_allowed()
-                return
-            ok, message = exporter.reload()
-            if ok:
-                self._send(200, f"Config {message}.\n".encode(), "text/plain; charset=utf-8")
-            else:
-                self._send(500, f"Failed to reload config: {message}\n".encode(), "text/plain; charset=utf-8")
-
-        def _not_allowed(self):
-            self._send(405, b"Method not allowed.\n", "text/plain; charset=utf-8", {"Allow": "GET, HEAD"})
-
-        do_PUT = do_DELETE = do_PATCH = _not_allowed  # noqa: N815
-
-    _Server.address_family = family
-    return _Server((host, port), Handler)
+    web = web if web is not None else WebState()
+    exporter.reload_hooks.append(web.prepare_reload)
+    handler = Endpoints(exporter, web, telemetry_path, enable_lifecycle)
+    return HTTPServer((host, port), family, handler, tls=web.tls, limits=limits)
 
 
-def serve_in_thread(server: _Server) -> threading.Thread:
+def serve_in_thread(server: HTTPServer) -> threading.Thread:
     thread = threading.Thread(target=server.serve_forever, name="http", daemon=True)
     thread.start()
     return thread

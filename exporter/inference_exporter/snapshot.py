@@ -99,6 +99,7 @@ class Result:
     message: str = ""
     native_samples: int = 0
     invalid_lines: int = 0
+    dropped: tuple[tuple[str, int], ...] = ()  # native samples dropped since start, by reason
     rendered: tuple[RenderedSource, ...] = ()
     series: int = 0  # sample lines served, model info included
     requests_total: float | None = None  # inference_requests_total over every series (canary traffic cap)

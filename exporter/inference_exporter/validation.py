@@ -15,6 +15,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import stat
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -22,9 +23,12 @@ from urllib.parse import urlsplit
 import yaml
 
 from . import schema
-from .durations import MAX_SECONDS, parse_duration
+from .durations import MAX_SECONDS, format_duration, parse_duration
 
 LABEL_NAME_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+MAX_FILE_BYTES = 1024 * 1024  # a referenced file (token, password, mapping, certificate) is small
+MAX_YAML_NODES = 100_000  # a document's nodes with every alias expanded (a "billion laughs" guard)
+MAX_QUOTE = 40  # an error message quotes at most this much of a value
 
 
 class ConfigError(Exception):
@@ -85,18 +89,58 @@ class Context:
         return ConfigError(f"{where}: {key}: {problem}" if key else f"{where}: {problem}")
 
 
+def _expanded_size(root: yaml.Node) -> int:
+    """Nodes in the document with every alias expanded, counted without expanding (memoised)."""
+    sizes: dict[int, int] = {}
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        if id(node) in sizes:
+            continue
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        if done:
+            sizes[id(node)] = min(1 + sum(sizes[id(c)] for c in children), MAX_YAML_NODES + 1)
+        else:
+            stack.append((node, True))
+            stack.extend((c, False) for c in children if id(c) not in sizes)
+    return sizes[id(root)]
+
+
 def load_yaml(ctx: Context, text: str) -> Any:
-    """Parse ``text`` into YamlMap/YamlList values; YAML errors become one-line ConfigErrors."""
+    """Parse ``text`` into YamlMap/YamlList values; YAML errors become one-line ConfigErrors.
+
+    Aliases are bounded (a few bytes of nested aliases must not expand into gigabytes) and so
+    is nesting; no message quotes the text beyond the problem PyYAML names.
+    """
+    loader = None
     try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+        loader = _Loader(text)
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        if _expanded_size(node) > MAX_YAML_NODES:
+            raise ctx.fail(None, "", f"more than {MAX_YAML_NODES} values once YAML aliases are expanded")
+        return loader.construct_document(node)
     except ConfigError as exc:
+        if str(exc).startswith(ctx.path):
+            raise
         raise ConfigError(f"{ctx.path}:{exc}") from None
+    except RecursionError:
+        raise ctx.fail(None, "", "invalid YAML: nested too deeply") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         line = mark.line + 1 if mark else None
         raise ctx.fail(line, "", f"invalid YAML: {exc.problem}") from None
     except yaml.YAMLError as exc:
-        raise ctx.fail(None, "", f"invalid YAML: {str(exc).splitlines()[0]}") from None
+        problem = getattr(exc, "reason", "") if isinstance(exc, yaml.reader.ReaderError) else ""
+        raise ctx.fail(None, "", f"invalid YAML: {problem or type(exc).__name__}") from None
+    finally:
+        if loader is not None:
+            loader.dispose()
 
 
 def describe(value: Any) -> str:
@@ -108,7 +152,7 @@ def describe(value: Any) -> str:
     if isinstance(value, (int, float)):
         return f"a number ({value})"
     if isinstance(value, str):
-        return f"{value!r}"
+        return repr(value) if len(value) <= MAX_QUOTE else repr(value[:MAX_QUOTE]) + "..."
     if isinstance(value, list):
         return "a list"
     if isinstance(value, dict):
@@ -159,8 +203,12 @@ def required(ctx: Context, data: YamlMap, key: str, prefix: str) -> str:
     raise ctx.fail(data.line, f"{prefix}{key}", "is required")
 
 
-def duration(ctx: Context, data: YamlMap, key: str, prefix: str, default: float) -> float:
-    """A positive duration: a string in the project's grammar, or a number of seconds."""
+def duration(
+    ctx: Context, data: YamlMap, key: str, prefix: str, default: float, minimum: float = 0.001
+) -> float:
+    """A duration from ``minimum`` to 100 years: a string in the project's grammar, or a number
+    of seconds. NaN, infinities and out-of-range values are refused: a sub-millisecond interval
+    would spin a thread, an astronomic one overflow its timer."""
     if key not in data:
         return default
     value = data[key]
@@ -170,12 +218,18 @@ def duration(ctx: Context, data: YamlMap, key: str, prefix: str, default: float)
         seconds = float(value) if isinstance(value, (int, float)) else parse_duration(value)
         if not 0 < seconds <= MAX_SECONDS:  # also refuses YAML's .nan and .inf
             raise ValueError
-    except ValueError:
+    except (ValueError, OverflowError):
         raise ctx.fail(
             data.lines.get(key),
             f"{prefix}{key}",
             f'expected a duration like "15s" or "1m", got {describe(value)}',
         ) from None
+    if seconds < minimum:
+        raise ctx.fail(
+            data.lines.get(key),
+            f"{prefix}{key}",
+            f"{format_duration(seconds)} is shorter than the minimum, {format_duration(minimum)}",
+        )
     return seconds
 
 
@@ -238,11 +292,13 @@ def url(ctx: Context, data: YamlMap, key: str, prefix: str, required: bool) -> s
     if not value:
         return ""
     line = data.lines.get(key)
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ctx.fail(
-            line, f"{prefix}{key}", f"expected an http:// or https:// URL with a host, got {value!r}"
-        )
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+    except ValueError:  # e.g. an unclosed IPv6 bracket
+        raise ctx.fail(line, f"{prefix}{key}", "not a valid URL") from None
+    if parts.scheme not in ("http", "https") or not host:
+        raise ctx.fail(line, f"{prefix}{key}", "expected an http:// or https:// URL with a host")
     if parts.username or parts.password:
         raise ctx.fail(
             line, f"{prefix}{key}", "credentials in the URL are not allowed: use basic_auth.password_file"
@@ -250,12 +306,47 @@ def url(ctx: Context, data: YamlMap, key: str, prefix: str, required: bool) -> s
     try:
         parts.port  # noqa: B018 - raises on a bad port
     except ValueError:
-        raise ctx.fail(line, f"{prefix}{key}", f"bad port in URL {value!r}") from None
+        raise ctx.fail(line, f"{prefix}{key}", "bad port in URL") from None
     return value
 
 
-def readable_file(ctx: Context, data: YamlMap, key: str, prefix: str) -> str:
-    """A path (relative to the config file) to a file that can be read; never reads its content out."""
+def file_problem(path: Path, max_bytes: int = MAX_FILE_BYTES) -> str:
+    """Why ``path`` is not a readable regular file of at most ``max_bytes``; "" when it is."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return f"file {str(path)!r} does not exist"
+    except OSError as exc:
+        return f"file {str(path)!r} cannot be read: {exc.strerror}"
+    if stat.S_ISDIR(st.st_mode):
+        return f"{str(path)!r} is a directory, expected a file"
+    if not stat.S_ISREG(st.st_mode):
+        return f"{str(path)!r} is not a regular file (a device, pipe or socket)"
+    if st.st_size > max_bytes:
+        return f"file {str(path)!r} is larger than {max_bytes} bytes"
+    if not os.access(path, os.R_OK):
+        return f"file {str(path)!r} is not readable"
+    return ""
+
+
+def read_limited(path: Path, max_bytes: int = MAX_FILE_BYTES) -> bytes:
+    """The bytes of a regular file of at most ``max_bytes``; ConfigError (never quoting them) if not."""
+    problem = file_problem(path, max_bytes)
+    if problem:
+        raise ConfigError(problem)
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(max_bytes + 1)
+    except OSError as exc:
+        raise ConfigError(f"file {str(path)!r} cannot be read: {exc.strerror}") from None
+    if len(data) > max_bytes:
+        raise ConfigError(f"file {str(path)!r} is larger than {max_bytes} bytes")
+    return data
+
+
+def readable_file(ctx: Context, data: YamlMap, key: str, prefix: str, max_bytes: int = MAX_FILE_BYTES) -> str:
+    """A path (relative to the config file) to a regular file that can be read, of at most
+    ``max_bytes``; never reads its content out."""
     value = string(ctx, data, key, prefix)
     if not value:
         return ""
@@ -263,10 +354,9 @@ def readable_file(ctx: Context, data: YamlMap, key: str, prefix: str) -> str:
     if not path.is_absolute():
         path = ctx.base / path
     line = data.lines.get(key)
-    if not path.is_file():
-        raise ctx.fail(line, f"{prefix}{key}", f"file {str(path)!r} does not exist")
-    if not os.access(path, os.R_OK):
-        raise ctx.fail(line, f"{prefix}{key}", f"file {str(path)!r} is not readable")
+    problem = file_problem(path, max_bytes)
+    if problem:
+        raise ctx.fail(line, f"{prefix}{key}", problem)
     try:
         with open(path, "rb") as fh:
             fh.read(1)

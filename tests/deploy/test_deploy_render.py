@@ -134,3 +134,24 @@ def test_operator_validation_rejects_broken_objects(kind, mutate):
     mutate(broken)
     with pytest.raises(jsonschema.ValidationError):
         validate(broken)
+
+
+def test_the_secure_overlay_serves_tls_with_basic_auth_and_prometheus_uses_both():
+    """components/web-tls: the sidecar reads a web config from a Secret and answers the kubelet's
+    probes over HTTPS; the PodMonitor scrapes over TLS with basic auth (docs/security.md)."""
+    objects = render("overlays/secure")
+    for _deployment, spec in exporter_pods(objects):
+        sidecar = container(spec, EXPORTER)
+        assert "--web.config.file=/etc/inference-exporter-web/web.yml" in sidecar["args"]
+        assert sidecar["livenessProbe"]["httpGet"]["scheme"] == "HTTPS"
+        assert sidecar["readinessProbe"]["httpGet"]["scheme"] == "HTTPS"
+        mounts = {m["name"]: m for m in sidecar["volumeMounts"]}
+        secrets = {v["name"]: v["secret"]["secretName"] for v in spec["volumes"] if "secret" in v}
+        for name in ("inference-exporter-tls", "inference-exporter-web"):
+            assert mounts[name]["readOnly"] and secrets[name] == name
+    (monitor,) = find(objects, "PodMonitor")
+    (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
+    assert endpoint["scheme"] == "https"
+    assert endpoint["tlsConfig"]["serverName"] == "inference-exporter"
+    assert endpoint["tlsConfig"]["ca"]["secret"] == {"name": "inference-exporter-tls", "key": "ca.crt"}
+    assert endpoint["basicAuth"]["password"] == {"name": "inference-exporter-web", "key": "password"}

@@ -54,7 +54,7 @@ class Running:
         logsetup.setup("debug", "logfmt", self.logs)
         self.journal = Journal(tmp_path / "journal")
         self.exporter = Exporter(load(str(self.path)), journal=self.journal)
-        self.server = make_server(self.exporter, "127.0.0.1:0")
+        self.server = make_server(self.exporter, "127.0.0.1:0", enable_lifecycle=True)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.exporter.start()
         serve_in_thread(self.server)

@@ -126,9 +126,24 @@ def test_bad_mapping_is_one_exact_line(tmp_path, content, problem):
     assert "\n" not in str(err.value)
 
 
+def test_a_file_that_is_not_a_mapping_is_never_quoted(tmp_path):
+    """Issue 14: pointed at /etc/shadow, the error quoted its first line."""
+    path = tmp_path / "shadow"
+    path.write_text("root:$6$saltsalt$secrethashsecrethash:19000:0:99999:7:::\nbin:*:19000:0:99999:7:::\n")
+    with pytest.raises(generic.MappingError) as err:
+        generic.load_mapping(str(path))
+    message = str(err.value).replace(str(path), "")
+    assert "secrethash" not in message and "root" not in message
+    for kind in ("dir", "dev"):
+        target = tmp_path if kind == "dir" else "/dev/zero"
+        words = "directory" if kind == "dir" else "not a regular file"
+        with pytest.raises(generic.MappingError, match=words):
+            generic.load_mapping(str(target))
+
+
 def test_missing_file(tmp_path):
     path = tmp_path / "absent.yml"
-    with pytest.raises(generic.MappingError, match=r"absent\.yml: cannot read: No such file or directory$"):
+    with pytest.raises(generic.MappingError, match=r"absent\.yml' does not exist$"):
         generic.load_mapping(str(path))
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import requests
 
 from ..config import TargetConfig
-from ..scrape import HTTPFetcher, origin
+from ..scrape import CollectionError, HTTPFetcher, origin
 from ..servers import ApiError
 
 MAX_BODY = 4 * 1024 * 1024
@@ -43,7 +43,7 @@ class ApiClient:
         headers = {"Accept": "application/json"}
         try:
             headers.update(self._fetcher.auth_headers())
-        except OSError:
+        except (OSError, CollectionError):
             return Answer(0, b"", 0.0, "auth")
         if body:
             headers["Content-Type"] = "application/json"  # KServe v1 rejects anything else

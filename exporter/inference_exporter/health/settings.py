@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..validation import (
+    ConfigError,
     Context,
     YamlMap,
     boolean,
@@ -26,6 +27,7 @@ from ..validation import (
     expect_map,
     integer,
     ratio,
+    read_limited,
     sequence,
     string,
     sub_map,
@@ -37,6 +39,7 @@ PROBES = ("live", "ready", "models", "config")
 METHODS = ("GET", "POST", "PUT")
 CANARY_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+MAX_REFERENCE_BYTES = 16 * 1024 * 1024  # an embedding reference: a list of floats
 
 
 @dataclass(frozen=True)
@@ -189,8 +192,8 @@ def parse_health(
     h = expect_map(ctx, data["health"], data.lines.get("health"), f"{prefix}health")
     check_keys(ctx, h, HEALTH_KEYS, hp)
     enabled = boolean(ctx, h, "enabled", hp) if "enabled" in h else True
-    h_interval = duration(ctx, h, "interval", hp, interval)
-    h_timeout = duration(ctx, h, "timeout", hp, min(timeout, h_interval))
+    h_interval = duration(ctx, h, "interval", hp, interval, minimum=0.1)
+    h_timeout = duration(ctx, h, "timeout", hp, min(timeout, h_interval), minimum=0.01)
     if h_timeout > h_interval:
         raise ctx.fail(
             h.lines.get("timeout"), f"{hp}timeout", f"{h_timeout:g}s is longer than interval {h_interval:g}s"
@@ -328,7 +331,7 @@ def _canary(ctx: Context, raw: Any, line: int, where: str, model: str, timeout: 
     if not path:
         raise ctx.fail(c.line, f"{cp}path", "is required (or use kserve_v2: / openai:)")
     every = duration(ctx, c, "every", cp, 60.0)
-    c_timeout = duration(ctx, c, "timeout", cp, timeout)
+    c_timeout = duration(ctx, c, "timeout", cp, timeout, minimum=0.01)
     return CanaryConfig(
         id=cid,
         method=method,
@@ -408,11 +411,11 @@ def _reference(ctx: Context, m: YamlMap, mp: str) -> tuple[tuple[float, ...], st
         source = str(path)
         line, key = m.lines.get("reference_file"), f"{mp}reference_file"
         try:
-            values = json.loads(path.read_text())
-        except (OSError, ValueError) as exc:
-            raise ctx.fail(
-                line, key, f"cannot read a JSON list of numbers from {str(path)!r}: {exc}"
-            ) from None
+            values = json.loads(read_limited(path, MAX_REFERENCE_BYTES))
+        except ConfigError as exc:
+            raise ctx.fail(line, key, str(exc)) from None
+        except (ValueError, RecursionError):  # the parser's message would quote the file
+            raise ctx.fail(line, key, f"{str(path)!r} does not hold a JSON list of numbers") from None
     if (
         not isinstance(values, list)
         or not values

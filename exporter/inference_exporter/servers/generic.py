@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import yaml
 
@@ -51,6 +52,7 @@ ENTRY_KEYS = ("native", "unified", "unit", "labels", "set", "match", "aggregate"
 OUTCOMES = ("success", "failure")
 _NAME_RE = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*\Z")
 _LABEL_RE = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*\Z")
+_KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}\Z")
 
 
 class MappingError(ValueError):
@@ -75,17 +77,30 @@ class Mapping:
 
 
 def load_mapping(path: str) -> Mapping:
+    """Read and check a mapping file. No message quotes the file beyond a key of its entries:
+    pointed at a file that is not a mapping (say /etc/shadow), it says so and nothing more."""
+    from ..validation import ConfigError, read_limited
+
     try:
-        with open(path, encoding="utf-8") as f:
-            document = yaml.safe_load(f)
-    except OSError as e:
-        raise MappingError(f"{path}: cannot read: {e.strerror}") from None
+        document = yaml.safe_load(read_limited(Path(path)).decode("utf-8"))
+    except ConfigError as e:
+        raise MappingError(f"{path}: {e}") from None
+    except UnicodeDecodeError:
+        raise MappingError(f"{path}: not UTF-8 text") from None
+    except RecursionError:
+        raise MappingError(f"{path}: nested too deeply") from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         problem = getattr(e, "problem", None) or "syntax error"
         raise MappingError(f"{path}: not valid YAML{where}: {problem}") from None
     return parse_mapping(document, path)
+
+
+def _shown(key: object) -> str:
+    """A key as an error message may show it: a short name, else nothing of the file's text."""
+    text = str(key)
+    return text if _KEY_RE.match(text) else "a key that is not a name"
 
 
 def parse_mapping(document: object, path: str = "<mapping>") -> Mapping:
@@ -96,7 +111,7 @@ def parse_mapping(document: object, path: str = "<mapping>") -> Mapping:
         raise fail("top level", "must be a mapping with a 'metrics' list")
     for key in document:
         if key != "metrics":
-            raise fail(str(key), "unknown key (the top level takes only 'metrics')")
+            raise fail(_shown(key), "unknown key (the top level takes only 'metrics')")
     entries = document.get("metrics")
     if not isinstance(entries, list) or not entries:
         raise fail("metrics", "must be a non-empty list of entries")
@@ -195,7 +210,6 @@ class MappingTranslator:
     def translate(self, exp: Exposition, out: Builder) -> None:
         for rule in self.mapping.rules:
             _translate_rule(rule, exp, out)
-
 
 
 def _unified_labels(rule: Rule, labels: dict[str, str]) -> dict[str, str] | None:
