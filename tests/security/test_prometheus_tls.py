@@ -7,7 +7,7 @@ import pytest
 from campaign import Certificates, ExporterProcess, bcrypt_hash
 from fake_targets import FakeTarget
 from helpers import read_fixture
-from prom import Prometheus
+from inference_devtools.prom import Prometheus
 
 pytestmark = pytest.mark.prometheus
 
