@@ -140,7 +140,7 @@ class GpuCollector:
             self._logged.add(key)
             log.info("NVML query failed, its series are skipped", extra={"query": what, "err": str(err)})
 
-    def _q(self, names: str | tuple[str, ...], *args):
+    def _query(self, names: str | tuple[str, ...], *args):
         """Call the first NVML function of ``names`` the driver has; None when it cannot answer."""
         nvml = self._nvml
         for name in (names,) if isinstance(names, str) else names:
@@ -162,37 +162,37 @@ class GpuCollector:
 
     def _collect_device(self, out: Builder, dev: _Device) -> None:
         nvml, h, lbl = self._nvml, dev.handle, dev.labels
-        util = self._q("nvmlDeviceGetUtilizationRates", h)
+        util = self._query("nvmlDeviceGetUtilizationRates", h)
         if util is not None:
             out.gauge("inference_gpu_utilization_ratio", util.gpu * PERCENT, **lbl)
             out.gauge("inference_gpu_memory_copy_utilization_ratio", util.memory * PERCENT, **lbl)
         self._memory(out, dev)
-        temp = self._q("nvmlDeviceGetTemperature", h, nvml.NVML_TEMPERATURE_GPU)
+        temp = self._query("nvmlDeviceGetTemperature", h, nvml.NVML_TEMPERATURE_GPU)
         if temp is not None:
             out.gauge("inference_gpu_temperature_celsius", temp, **lbl)
         for name, fn, scale in (
             ("inference_gpu_power_usage_watts", "nvmlDeviceGetPowerUsage", MILLI),
             ("inference_gpu_power_limit_watts", "nvmlDeviceGetEnforcedPowerLimit", MILLI),
         ):
-            value = self._q(fn, h)
+            value = self._query(fn, h)
             if value is not None:
                 out.gauge(name, value * scale, **lbl)
-        energy = self._q("nvmlDeviceGetTotalEnergyConsumption", h)
+        energy = self._query("nvmlDeviceGetTotalEnergyConsumption", h)
         if energy is not None:
             out.counter("inference_gpu_energy_joules_total", energy * MILLI, **lbl)
         for name, clock in (
             ("inference_gpu_sm_clock_hertz", nvml.NVML_CLOCK_SM),
             ("inference_gpu_memory_clock_hertz", nvml.NVML_CLOCK_MEM),
         ):
-            mhz = self._q("nvmlDeviceGetClockInfo", h, clock)
+            mhz = self._query("nvmlDeviceGetClockInfo", h, clock)
             if mhz is not None:
                 out.gauge(name, mhz * MHZ, **lbl)
-        reasons = self._q(CLOCK_EVENT_QUERIES, h)
+        reasons = self._query(CLOCK_EVENT_QUERIES, h)
         if reasons is not None:
             for reason, bit in CLOCK_EVENT_REASONS:
                 if reasons & getattr(nvml, bit, 0):
                     out.gauge("inference_gpu_clock_event_reasons", 1, reason=reason, **lbl)
-        replays = self._q("nvmlDeviceGetPcieReplayCounter", h)
+        replays = self._query("nvmlDeviceGetPcieReplayCounter", h)
         if replays is not None:
             out.counter("inference_gpu_pcie_replays_total", replays, **lbl)
         for name, scope in (
@@ -203,10 +203,10 @@ class GpuCollector:
                 ("corrected", nvml.NVML_MEMORY_ERROR_TYPE_CORRECTED),
                 ("uncorrected", nvml.NVML_MEMORY_ERROR_TYPE_UNCORRECTED),
             ):
-                count = self._q("nvmlDeviceGetTotalEccErrors", h, err_type, scope)
+                count = self._query("nvmlDeviceGetTotalEccErrors", h, err_type, scope)
                 if count is not None:
                     out.counter(name, count, type=type_, **lbl)
-        rows = self._q("nvmlDeviceGetRemappedRows", h)
+        rows = self._query("nvmlDeviceGetRemappedRows", h)
         if rows is not None:
             corrected, uncorrected, pending, failure = rows
             out.gauge("inference_gpu_remapped_rows", corrected, cause="correctable", **lbl)
@@ -221,7 +221,7 @@ class GpuCollector:
             self._processes(out, dev)
 
     def _memory(self, out: Builder, dev: _Device) -> None:
-        mem = self._q("nvmlDeviceGetMemoryInfo", dev.handle)
+        mem = self._query("nvmlDeviceGetMemoryInfo", dev.handle)
         if mem is not None:
             out.gauge("inference_gpu_memory_used_bytes", mem.used, **dev.labels)
             out.gauge("inference_gpu_memory_free_bytes", mem.free, **dev.labels)
@@ -231,7 +231,7 @@ class GpuCollector:
         # A process using CUDA and graphics shows in both lists: count its memory once.
         used: dict[int, int] = {}
         for fn in ("nvmlDeviceGetComputeRunningProcesses", "nvmlDeviceGetGraphicsRunningProcesses"):
-            for proc in self._q(fn, dev.handle) or ():
+            for proc in self._query(fn, dev.handle) or ():
                 if proc.usedGpuMemory is not None:
                     used[proc.pid] = max(used.get(proc.pid, 0), proc.usedGpuMemory)
         by_target: dict[str, int] = {}

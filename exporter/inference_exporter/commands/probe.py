@@ -83,7 +83,7 @@ def _mean(m: _Model, name: str) -> float | None:
     return h["sum"] / h["count"]
 
 
-def _q(m: _Model, name: str, q: float) -> float | None:
+def _percentile(m: _Model, name: str, q: float) -> float | None:
     h = m.hists.get(name)
     return None if not h else _quantile(list(h["buckets"].items()), q)
 
@@ -129,8 +129,8 @@ def render_table(models: dict[tuple[str, str], _Model]) -> str:
                 _num(failed),
                 _num(err, "{:.1f}%"),
                 _dur(_mean(m, d)),
-                _dur(_q(m, d, 0.5)),
-                _dur(_q(m, d, 0.99)),
+                _dur(_percentile(m, d, 0.5)),
+                _dur(_percentile(m, d, 0.99)),
                 _dur(_mean(m, "inference_request_queue_duration_seconds")),
                 _dur(_mean(m, "inference_request_compute_duration_seconds")),
                 _num(_mean(m, "inference_batch_size"), "{:.2f}"),
@@ -146,7 +146,7 @@ def render_table(models: dict[tuple[str, str], _Model]) -> str:
                     model or "(none)",
                     version or "-",
                     _dur(_mean(m, gen_names[0])),
-                    _dur(_q(m, gen_names[0], 0.99)),
+                    _dur(_percentile(m, gen_names[0], 0.99)),
                     _dur(_mean(m, gen_names[1])),
                     _num(m.values.get("inference_input_tokens_total")),
                     _num(m.values.get("inference_output_tokens_total")),

@@ -73,3 +73,8 @@ def detect_any(exp: Exposition, *names: str) -> bool:
         if exp.has(n) or n in exp.types or n + "_bucket" in exp.samples or n + "_count" in exp.samples:
             return True
     return False
+
+
+def model_and_version(labels: dict[str, str]) -> tuple[str, str]:
+    """(model, version) from the KServe-v2 servers' ``model``/``version`` labels (Triton, MLServer)."""
+    return labels.get("model", ""), labels.get("version", "")

@@ -59,7 +59,7 @@ def _is_inference(labels: dict[str, str]) -> bool:
     return endpoint not in SERVICE_ROUTES and not endpoint.startswith(SERVICE_ROUTE_PREFIXES)
 
 
-def _mv(labels: dict[str, str]) -> tuple[str, str]:
+def _service_and_version(labels: dict[str, str]) -> tuple[str, str]:
     return labels.get("service_name") or labels.get("runner_name", ""), labels.get("service_version", "")
 
 
@@ -69,19 +69,25 @@ def translate(exp: Exposition, out: Builder) -> None:
             continue
         code = labels.get("http_response_code", "")
         if code[:1] in ("4", "5"):
-            out.counter("inference_requests_total", v, *_mv(labels), outcome="failure", reason="http_" + code)
+            out.counter(
+                "inference_requests_total",
+                v,
+                *_service_and_version(labels),
+                outcome="failure",
+                reason="http_" + code,
+            )
         else:
-            out.counter("inference_requests_total", v, *_mv(labels), outcome="success")
+            out.counter("inference_requests_total", v, *_service_and_version(labels), outcome="success")
     for native, unified in (
         (DURATION, "inference_request_duration_seconds"),
         (BATCH_SIZE, "inference_batch_size"),
     ):
         for labels, buckets, total, count in histograms(exp, native):
             if _is_inference(labels):
-                out.histogram(unified, buckets, total, count, *_mv(labels))
+                out.histogram(unified, buckets, total, count, *_service_and_version(labels))
     for labels, v in exp.get(IN_PROGRESS):
         if _is_inference(labels):
-            out.gauge("inference_requests_running", v, *_mv(labels))
+            out.gauge("inference_requests_running", v, *_service_and_version(labels))
 
 
 # API: src/bentoml/_internal/server/base_app.py (``/livez``, ``/readyz``); no model API.

@@ -22,7 +22,7 @@ from ..builder import Builder
 from ..parser import Exposition
 from ._api import KSERVE_V2, ServerAPI, v2_metadata
 from ._kind import ServerKind
-from ._native import detect_any, summaries
+from ._native import detect_any, model_and_version, summaries
 
 SUCCESS = "model_infer_request_success_total"
 FAILURE = "model_infer_request_failure_total"
@@ -35,17 +35,13 @@ def detect(exp: Exposition) -> bool:
     return detect_any(exp, SUCCESS, FAILURE, DURATION)
 
 
-def _mv(labels: dict[str, str]) -> tuple[str, str]:
-    return labels.get("model", ""), labels.get("version", "")
-
-
 def translate(exp: Exposition, out: Builder) -> None:
     for labels, v in exp.get(SUCCESS):
-        out.counter("inference_requests_total", v, *_mv(labels), outcome="success")
+        out.counter("inference_requests_total", v, *model_and_version(labels), outcome="success")
     for labels, v in exp.get(FAILURE):
-        out.counter("inference_requests_total", v, *_mv(labels), outcome="failure")
+        out.counter("inference_requests_total", v, *model_and_version(labels), outcome="failure")
     for labels, total, count in summaries(exp, DURATION):
-        out.histogram("inference_request_duration_seconds", (), total, count, *_mv(labels))
+        out.histogram("inference_request_duration_seconds", (), total, count, *model_and_version(labels))
 
 
 # API: KServe v2 (see ``_api``): mlserver/rest/endpoints.py, repository index with ``state``

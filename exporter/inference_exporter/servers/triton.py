@@ -24,7 +24,7 @@ from ..builder import Builder
 from ..parser import Exposition
 from ._api import KSERVE_V2, Call, ServerAPI, flatten
 from ._kind import ServerKind
-from ._native import MICROSECONDS, detect_any, scaled
+from ._native import MICROSECONDS, detect_any, model_and_version, scaled
 
 SUCCESS = "nv_inference_request_success"
 FAILURE = "nv_inference_request_failure"
@@ -46,23 +46,19 @@ def detect(exp: Exposition) -> bool:
     return detect_any(exp, SUCCESS, INFERENCES, "nv_inference_exec_count")
 
 
-def _mv(labels: dict[str, str]) -> tuple[str, str]:
-    return labels.get("model", ""), labels.get("version", "")
-
-
 def translate(exp: Exposition, out: Builder) -> None:
     # Triton counts latency only for successful requests: the success count is the
     # denominator of every duration.
     successes: dict[tuple[str, str], float] = {}
     for labels, v in exp.get(SUCCESS):
-        mv = _mv(labels)
+        mv = model_and_version(labels)
         successes[mv] = successes.get(mv, 0.0) + v
         out.counter("inference_requests_total", v, *mv, outcome="success")
     for labels, v in exp.get(FAILURE):
         out.counter(
             "inference_requests_total",
             v,
-            *_mv(labels),
+            *model_and_version(labels),
             outcome="failure",
             reason=labels.get("reason", "").lower(),
         )
@@ -71,12 +67,12 @@ def translate(exp: Exposition, out: Builder) -> None:
         (QUEUE, "inference_request_queue_duration_seconds"),
     ):
         for labels, v in exp.get(native):
-            mv = _mv(labels)
+            mv = model_and_version(labels)
             out.histogram(unified, (), scaled(v, MICROSECONDS), successes.get(mv, 0.0), *mv)
     compute: dict[tuple[str, str], float] = {}
     for native in COMPUTE:
         for labels, v in exp.get(native):
-            mv = _mv(labels)
+            mv = model_and_version(labels)
             compute[mv] = compute.get(mv, 0.0) + v
     for mv, total in compute.items():
         out.histogram(
@@ -86,13 +82,13 @@ def translate(exp: Exposition, out: Builder) -> None:
             successes.get(mv, 0.0),
             *mv,
         )
-    executions = {_mv(lbl): v for lbl, v in exp.get(EXECUTIONS)}
+    executions = {model_and_version(lbl): v for lbl, v in exp.get(EXECUTIONS)}
     for labels, v in exp.get(INFERENCES):
-        mv = _mv(labels)
+        mv = model_and_version(labels)
         if mv in executions:
             out.histogram("inference_batch_size", (), v, executions[mv], *mv)
     for labels, v in exp.get(PENDING):
-        out.gauge("inference_requests_waiting", v, *_mv(labels))
+        out.gauge("inference_requests_waiting", v, *model_and_version(labels))
 
 
 def model_config(call: Call, model: str, version: str) -> dict[str, Any]:
