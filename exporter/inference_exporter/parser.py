@@ -6,6 +6,7 @@ a target sends, and only needs the few families its adapter translates, so this 
 
 * checks the sample name against the adapter's wanted set *before* touching labels,
 * caches parsed label sets per target (the same label strings recur every scrape),
+  keeping those of the last collection only, so big targets never thrash the cache,
 * skips and counts malformed lines instead of failing the whole exposition,
 * keeps native names as they are (a counter without ``_total`` stays without it),
 * compensates counter resets per native series, so sums over series stay monotonic.
@@ -27,10 +28,9 @@ _ESCAPE_RE = re.compile(r'\\[\\"n]')
 # Suffixes under which a native family's samples appear.
 _CUMULATIVE_SUFFIXES = ("_total", "_count", "_sum", "_bucket")
 
-LABEL_CACHE_LIMIT = 20000
-
 EMPTY: dict[str, str] = {}
-
+# A label set without escapes: each value is a plain quoted string (checked before the fast split).
+_SIMPLE_LABELS_RE = re.compile(r'(?:[a-zA-Z_][a-zA-Z0-9_]*="[^"\\]*",?)*\Z')
 
 
 class Exposition:
@@ -63,32 +63,59 @@ class ResetTracker:
     When a native counter goes down, the target restarted (or one of its workers
     did); the last value is carried as an offset so that a sum over several native
     series never goes backwards. Entries for series that disappear are dropped.
-    Series are keyed by their ``name{labels}`` text as it appears in the exposition.
+
+    A series is keyed by a hash of its name and label text (:func:`series_key`): an int
+    instead of the text keeps the state of a 100k-series target small, and two series of
+    one target colliding in 64 bits is as good as impossible (about 1 in 10^9 at 100k).
     """
 
-    __slots__ = ("_state", "_seen")
+    __slots__ = ("_last", "_seen", "_offset", "_pending")
 
     def __init__(self) -> None:
-        self._state: dict[str, list[float]] = {}
-        self._seen: dict[str, list[float]] = {}
+        self._last: dict = {}  # series -> value at the last committed collection
+        self._seen: dict = {}  # series -> value in the collection under way
+        self._offset: dict = {}  # series -> what resets took away so far (few series have one)
+        self._pending: dict = {}  # offsets changed by the collection under way
 
-    def adjust(self, series: str, value: float) -> float:
-        st = self._state.get(series)
-        if st is None:
-            st = [value, 0.0]
-        else:
-            if value < st[0]:
-                st[1] += st[0]
-            st[0] = value
-        self._seen[series] = st
-        return value + st[1]
+    def adjust(self, series, value: float) -> float:
+        last = self._last.get(series)
+        self._seen[series] = value
+        offset = self._pending.get(series) if self._pending else None
+        if offset is None:
+            offset = self._offset.get(series, 0.0) if self._offset else 0.0
+        if last is not None and value < last:
+            offset += last
+            self._pending[series] = offset
+        return value + offset if offset else value
 
     def commit(self) -> None:
         """Forget series not seen in the collection that just finished."""
-        self._state, self._seen = self._seen, {}
+        self._last, self._seen = self._seen, {}
+        if self._pending:
+            self._offset.update(self._pending)
+            self._pending = {}
+        if self._offset:
+            self._offset = {k: v for k, v in self._offset.items() if k in self._last}
 
     def rollback(self) -> None:
         self._seen = {}
+        self._pending = {}
+
+
+class LabelCache:
+    """A target's parsed label sets, keyed by their text (``a="1",b="2"``), from one collection to
+    the next: the same label texts recur every time, and within a page across families (every
+    counter of a vLLM engine has the same labels). Only the entries used by the last collection
+    are kept, so the cache follows the target's series, however many, and never thrashes."""
+
+    __slots__ = ("entries", "used")
+
+    def __init__(self) -> None:
+        self.entries: dict[str, dict[str, str]] = {}
+        self.used: dict[str, dict[str, str]] = {}
+
+    def swap(self) -> None:
+        self.entries, self.used = self.used, {}
 
 
 def unescape(value: str) -> str:
@@ -96,19 +123,28 @@ def unescape(value: str) -> str:
 
 
 def parse_labels(text: str) -> dict[str, str] | None:
-    """Parse ``a="1",b="2"`` (trailing comma allowed). None when malformed."""
-    labels: dict[str, str] = {}
-    pos = 0
-    for m in _LABEL_RE.finditer(text):
-        if m.start() != pos:
+    """Parse ``a="1",b="2"`` (trailing comma allowed). None when malformed.
+
+    Names are sorted, so equal label sets iterate alike whatever order the target wrote them in.
+    """
+    if "\\" not in text and _SIMPLE_LABELS_RE.match(text):
+        # No escapes: no value holds a quote, so the quotes alone delimit names and values.
+        parts = iter(text.split('"'))
+        pairs = [(intern(k.lstrip(",")[:-1]), intern(v)) for k, v in zip(parts, parts)]
+    else:
+        pairs = []
+        pos = 0
+        for m in _LABEL_RE.finditer(text):
+            if m.start() != pos:
+                return None
+            value = m.group(2)
+            # Interned: the same names and values recur across every series of a target.
+            pairs.append((intern(m.group(1)), intern(unescape(value) if "\\" in value else value)))
+            pos = m.end()
+        if text[pos:].strip():
             return None
-        value = m.group(2)
-        # Interned: the same names and values recur across every series of a target.
-        labels[intern(m.group(1))] = intern(unescape(value) if "\\" in value else value)
-        pos = m.end()
-    if text[pos:].strip():
-        return None
-    return labels
+    pairs.sort()
+    return dict(pairs)
 
 
 def _label_end(line: str, start: int) -> int:
@@ -140,106 +176,152 @@ def _label_end(line: str, start: int) -> int:
     return -1
 
 
+def _lines(text: str | bytes, chunk: int = 1 << 20):
+    """The lines of TEXT, split a megabyte at a time, so a 20 MB page is never held as one list
+    of lines (bytes are decoded a chunk at a time, too)."""
+    if len(text) <= chunk:
+        yield (text.decode("utf-8", errors="replace") if isinstance(text, (bytes, bytearray)) else text).split(
+            "\n"
+        )
+        return
+    newline = b"\n" if isinstance(text, (bytes, bytearray)) else "\n"
+    start = 0
+    while start < len(text):
+        end = text.find(newline, start + chunk)
+        end = len(text) if end == -1 else end + 1
+        part = text[start:end]
+        yield (part.decode("utf-8", errors="replace") if isinstance(part, (bytes, bytearray)) else part).split(
+            "\n"
+        )
+        start = end
+
+
 def parse(
-    text: str,
+    text: str | bytes,
     wanted: Iterable[str] | None = None,
-    label_cache: dict[str, tuple] | None = None,
+    label_cache: LabelCache | None = None,
     resets: ResetTracker | None = None,
 ) -> Exposition:
-    """Parse an exposition. ``wanted`` limits which sample names are kept.
+    """Parse an exposition (text, or UTF-8 bytes). ``wanted`` limits which sample names are kept.
 
-    ``label_cache`` maps a series' ``name{labels}`` text to its parsed labels and
-    whether it is cumulative; kept per target, it turns the per-line work into one
-    dictionary lookup once the target's series are known.
+    ``label_cache``, kept per target, turns parsing a label set the target sent before into one
+    dictionary lookup; ``resets`` keeps its cumulative series monotonic.
     """
     exp = Exposition()
     samples = exp.samples
     types = exp.types
     wanted_set = None if wanted is None else (wanted if isinstance(wanted, (set, frozenset)) else set(wanted))
-    cache = label_cache if label_cache is not None else {}
+    cache = label_cache.entries if label_cache is not None else {}
+    used = label_cache.used if label_cache is not None else cache
+    cumulative: dict[str, bool] = {}  # sample name -> whether its family is cumulative
     family_type = ""
     family_name = ""
     invalid = 0
     count = 0
-    for line in text.split("\n"):
-        if not line:
-            continue
-        first = line[0]
-        if first == "#":
-            if line.startswith("# TYPE "):
-                parts = line.split(None, 3)
-                if len(parts) == 4:
-                    family_name = parts[2]
-                    family_type = parts[3].strip().lower()
-                    types[family_name] = family_type
-            elif line.startswith("# EOF"):
-                break
-            continue
-        if first == " " or first == "\t":
-            line = line.strip()
-            if not line or line[0] == "#":
+    last_name = ""
+    lst: list = []
+    is_cumulative = False
+    if resets is not None:
+        seen, last_values, pending = resets._seen, resets._last, resets._pending
+        offsets = resets._offset
+    for lines in _lines(text):
+        for line in lines:
+            if not line:
                 continue
-        brace = line.find("{")
-        space = line.find(" ")
-        if brace != -1 and (space == -1 or brace < space or line[:brace].strip() == line[:space]):
-            name = line[:brace]
-            if name[-1:] == " ":
-                name = name.rstrip()
-            if wanted_set is not None and name not in wanted_set:
+            first = line[0]
+            if first == "#":
+                if line.startswith("# TYPE "):
+                    parts = line.split(None, 3)
+                    if len(parts) == 4:
+                        family_name = parts[2]
+                        family_type = parts[3].strip().lower()
+                        types[family_name] = family_type
+                elif line.startswith("# EOF"):
+                    break
                 continue
-            # Values and timestamps hold no brace, so the last one closes the labels,
-            # unless an OpenMetrics exemplar (`` # {...}``) follows the value.
-            end = _label_end(line, brace + 1) if "# {" in line else line.rfind("}")
-            if end == -1:
-                invalid += 1
-                continue
-            series = line[: end + 1]
-            rest = line[end + 1 :]
-        else:
-            if space == -1:
-                space = line.find("\t")
-                if space == -1:
+            if first == " " or first == "\t":
+                line = line.strip()
+                if not line or line[0] == "#":
+                    continue
+            brace = line.find("{")
+            space = line.find(" ")
+            if brace != -1 and (space == -1 or brace < space or line[:brace].strip() == line[:space]):
+                name = line[:brace]
+                if name[-1:] == " ":
+                    name = name.rstrip()
+                if wanted_set is not None and name not in wanted_set:
+                    continue
+                # Values and timestamps hold no brace, so the last one closes the labels,
+                # unless an OpenMetrics exemplar (`` # {...}``) follows the value.
+                end = _label_end(line, brace + 1) if "# {" in line else line.rfind("}")
+                if end == -1:
                     invalid += 1
                     continue
-            name = series = line[:space]
-            if wanted_set is not None and name not in wanted_set:
-                continue
-            rest = line[space + 1 :]
-        entry = cache.get(series)
-        if entry is None:
-            if series is name:
-                labels: dict[str, str] | None = EMPTY
-                if wanted_set is None and not _NAME_RE.match(name):
-                    invalid += 1
-                    continue
+                inner = line[brace + 1 : end]
+                rest = line[end + 1 :]
             else:
-                labels = parse_labels(series[brace + 1 : -1])
-                if labels is None or (wanted_set is None and not _NAME_RE.match(name)):
+                if space == -1:
+                    space = line.find("\t")
+                    if space == -1:
+                        invalid += 1
+                        continue
+                name = line[:space]
+                if wanted_set is not None and name not in wanted_set:
+                    continue
+                inner = ""
+                rest = line[space + 1 :]
+            if name != last_name:
+                known = cumulative.get(name)
+                if known is None:
+                    if wanted_set is None and not _NAME_RE.match(name):
+                        invalid += 1
+                        continue
+                    known = cumulative[name] = _is_cumulative(name, family_name, family_type)
+                is_cumulative = known
+                lst = samples.get(name)
+                if lst is None:
+                    lst = samples[name] = []
+                last_name = name
+            if inner:
+                labels = cache.get(inner)
+                if labels is None:
+                    labels = parse_labels(inner)
+                    if labels is None:
+                        invalid += 1
+                        continue
+                used[inner] = labels
+            else:
+                labels = EMPTY
+            try:
+                value = float(rest)
+            except ValueError:
+                parts = rest.split()
+                try:
+                    value = float(parts[0]) if parts else None
+                except ValueError:
+                    value = None
+                if value is None:
                     invalid += 1
                     continue
-            if len(cache) >= LABEL_CACHE_LIMIT:
-                cache.clear()
-            entry = (labels, _is_cumulative(name, family_name, family_type), series)
-            cache[series] = entry
-        try:
-            value = float(rest)
-        except ValueError:
-            parts = rest.split()
-            try:
-                value = float(parts[0]) if parts else None
-            except ValueError:
-                value = None
-            if value is None:
-                invalid += 1
-                continue
-        if resets is not None and entry[1] and value == value:
-            value = resets.adjust(entry[2], value)  # the cached key: one copy of the text
-        lst = samples.get(name)
-        if lst is None:
-            samples[name] = [(entry[0], value)]
+            if resets is not None and is_cumulative and value == value:
+                key = hash((name, inner))
+                last = last_values.get(key)
+                seen[key] = value
+                offset = (pending.get(key) if pending else None) or (offsets.get(key, 0.0) if offsets else 0.0)
+                if last is not None and value < last:
+                    offset += last
+                    pending[key] = offset
+                if offset:
+                    value += offset
+            lst.append((labels, value))
+            count += 1
         else:
-            lst.append((entry[0], value))
-        count += 1
+            continue
+        break  # "# EOF"
+    if label_cache is not None:
+        label_cache.swap()
+    for name in [n for n, found in samples.items() if not found]:
+        del samples[name]  # every line of it was malformed
     exp.invalid_lines = invalid
     exp.sample_count = count
     return exp

@@ -235,7 +235,7 @@ class TargetScraper:
         self.kind = "" if target.kind == "auto" else target.kind
         self.fetcher = HTTPFetcher(target)
         self.static = target.labels if static is None else static
-        self._label_cache: dict[str, tuple] = {}
+        self._label_cache = parser.LabelCache()
         self._resets = parser.ResetTracker()
         self._counter_floor: dict[tuple, float] = {}
         self._server: servers.ServerKind | None = None
@@ -334,11 +334,12 @@ class TargetScraper:
                 return self._collect(started)
             # Parse again with the adapter's wanted set so reset tracking sees the same series.
         with PARSE_GATE:
-            return self._translate(body.decode("utf-8", errors="replace"), started)
+            return self._translate(body, started)
 
-    def _translate(self, text: str, started: float) -> Result:
-        exp = parser.parse(text, wanted=self._wanted, label_cache=self._label_cache, resets=self._resets)
-        if exp.sample_count == 0 and not exp.types and text.strip():
+    def _translate(self, body: bytes, started: float) -> Result:
+        # Parsed from the bytes, decoded a megabyte at a time: a big page is never held twice.
+        exp = parser.parse(body, wanted=self._wanted, label_cache=self._label_cache, resets=self._resets)
+        if exp.sample_count == 0 and not exp.types and body.strip():
             raise CollectionError("parse", "no Prometheus exposition found in the response")
         out = self._new_builder()
         self._translator.translate(exp, out)
