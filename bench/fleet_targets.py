@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import expositions  # noqa: E402 - the sibling module
 
 MODEL = "@MODEL@"
-LEVELS = 8  # traffic levels served in turn
+LEVELS = 8  # traffic levels served one after another, the last one from then on
 
 
 def _templates(engines: int) -> list[list[bytes]]:
@@ -53,7 +53,7 @@ def _serve(ports_out, engines: int) -> None:
         seen.append(time.time())
         if len(seen) > 256:  # a long run stays small: keep the recent scrapes only
             del seen[:128]
-        return f"model-{target:05d}".encode().join(templates[n % LEVELS])
+        return f"model-{target:05d}".encode().join(templates[min(n, LEVELS - 1)])
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:

@@ -94,6 +94,7 @@ class Exporter:
         self._own_renderer = SourceRenderer()
         self._render_duration = 0.0
         self._asked: dict[bool, float] = {}  # format -> when a scrape last asked for it
+        self._page_ready = False  # the page holds every source's first data
         self._page = self._render(time.time())
         self._renderer: threading.Thread | None = None
 
@@ -242,7 +243,8 @@ class Exporter:
 
     @property
     def ready(self) -> bool:
-        return self.scheduler.ready
+        """Every source has been collected and the page being served shows it."""
+        return self._page_ready
 
     def current(self) -> Page:
         return self._page
@@ -276,6 +278,7 @@ class Exporter:
 
     def _render(self, now: float) -> Page:
         t0 = time.perf_counter()
+        ready = self.scheduler.ready  # before the states are read: the page shows at least this
         previous = getattr(self, "_page", None)
         if previous is not None:
             for openmetrics in previous.asked:
@@ -300,4 +303,5 @@ class Exporter:
             if now - when < ASKED_FOR:
                 page.prepare(openmetrics)  # so the next scrape finds its body ready
         self._render_duration = time.perf_counter() - t0
+        self._page_ready = ready
         return page

@@ -125,18 +125,19 @@ def _le(le: float) -> str:
 
 
 class SourceRenderer:
-    """Renders one source's snapshots; the label strings of the series seen in the last collection
-    are kept for the next (the same series recur every time), the others dropped."""
+    """Renders one source's snapshots; label strings are kept from one collection to the next (the
+    same series recur every time), and dropped when the series they were made for went away."""
 
     def __init__(self) -> None:
         self._cache: dict = {}
         self._labels_of: tuple = ()  # the identity and static labels the cache was built for
+        self._keys = 0  # series keys the last rendering used
 
     def render(self, snap: Snapshot) -> RenderedSource:
-        if (snap.identity, snap.static) != self._labels_of:
-            self._cache = {}
+        if (snap.identity, snap.static) != self._labels_of or len(self._cache) > 2 * self._keys + 1024:
+            self._cache = {}  # new labels, or many series gone: start over
             self._labels_of = (snap.identity, snap.static)
-        self._used: dict = {}
+        self._keys = 0
         static = label_string(snap.static)
         compressor = deflate.Compressor()
         pieces: dict[str, deflate.Piece] = {}
@@ -188,15 +189,14 @@ class SourceRenderer:
         for model, version in sorted(snap.models):
             lbl = self._labels(info, (model, version, ()), snap, static)
             models.append(((snap.identity, snap.static, model), version, f"{MODEL_INFO}{{{lbl}}} 1\n"))
-        self._cache, self._used = self._used, {}
         return RenderedSource(pieces, series + len(models), om_pieces, models)
 
     def _labels(self, metric: schema.Metric, key: SeriesKey, snap: Snapshot, static: str) -> str:
+        self._keys += 1
         ck = (metric.name, key)
         found = self._cache.get(ck)
         if found is None:
-            found = self._render_labels(metric, key, snap, static)
-        self._used[ck] = found
+            found = self._cache[ck] = self._render_labels(metric, key, snap, static)
         return found
 
     def _render_labels(self, metric: schema.Metric, key: SeriesKey, snap: Snapshot, static: str) -> str:
