@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 
 _SHARD_RE = re.compile(r"^(?P<index>[^/]+)/(?P<count>\d+)$")
-_ORDINAL_RE = re.compile(r"-(\d+)$")
+_ORDINAL_RE = re.compile(r"^\S+-(\d+)$")  # a StatefulSet pod name: <name>-<ordinal>
 
 
 def _md5_low64(value: str) -> int:
