@@ -108,7 +108,6 @@ def measure_rss(case: str, src: str, seconds: float = 30.0) -> dict:
     """Peak RSS of an exporter process collecting the case's exposition every 2 s."""
     import http.server
     import multiprocessing
-    import threading
 
     import psutil
 
@@ -183,7 +182,9 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--cases", default=",".join(CASES))
     p.add_argument("--baseline-src", default="", help="an older tree's exporter/ folder")
-    p.add_argument("--rss", action="store_true", help="also measure a whole exporter's peak RSS (30 s per case)")
+    p.add_argument(
+        "--rss", action="store_true", help="also measure a whole exporter's peak RSS (30 s per case)"
+    )
     p.add_argument("--json", metavar="PATH")
     p.add_argument("--child", help=argparse.SUPPRESS)
     p.add_argument("--src", default="", help=argparse.SUPPRESS)
@@ -198,7 +199,9 @@ def main(argv=None) -> int:
         trees["baseline"] = args.baseline_src
     results: dict = {"load_average": [os.getloadavg()[0]]}
     print(f"load average {os.getloadavg()[0]:.2f}; CPU figures are the best of 5 rounds", flush=True)
-    header = f"{'case':12} {'tree':10} {'samples':>8} {'read':>7} {'us/sample':>10} {'peer us':>8} {'vs peer':>8}"
+    header = (
+        f"{'case':12} {'tree':10} {'samples':>8} {'read':>7} {'us/sample':>10} {'peer us':>8} {'vs peer':>8}"
+    )
     print(header + ("  RSS peak MB" if args.rss else ""), flush=True)
     for case in args.cases.split(","):
         results[case] = {}
@@ -215,7 +218,10 @@ def main(argv=None) -> int:
         if "baseline" in results[case]:
             now, then = results[case]["this tree"], results[case]["baseline"]
             ratio = now["us_per_sample"] / then["us_per_sample"]
-            print(f"{'':12} this tree / baseline CPU per sample: {ratio:.3f} (target <= 0.333 at 100k)", flush=True)
+            print(
+                f"{'':12} this tree / baseline CPU per sample: {ratio:.3f} (target <= 0.333 at 100k)",
+                flush=True,
+            )
             results[case]["ratio_to_baseline"] = ratio
     results["load_average"].append(os.getloadavg()[0])
     print(f"load average at the end {os.getloadavg()[0]:.2f}")

@@ -184,7 +184,10 @@ def file_sd_config(path: Path, targets_file: Path, interval: float) -> None:
 def write_targets(path: Path, fleet: FleetTargets, indices: range) -> None:
     """Prometheus' file_sd format; each target's name is given by the __target_name__ meta label."""
     groups = [
-        {"targets": [f"127.0.0.1:{fleet.port}"], "labels": {"__metrics_path__": f"/t/{i}/metrics", "__target_name__": n}}
+        {
+            "targets": [f"127.0.0.1:{fleet.port}"],
+            "labels": {"__metrics_path__": f"/t/{i}/metrics", "__target_name__": n},
+        }
         for i, n in zip(indices, names_for(indices), strict=True)
     ]
     tmp = path.with_suffix(".tmp")
@@ -316,9 +319,12 @@ def central(args, fleet: FleetTargets, workdir: Path) -> dict:
     else:
         inline_config(config, fleet, indices, args.interval)
     exp = Exporter(workdir, "central", config, args.exporter_src)
-    say(f"[central] {args.targets} targets every {args.interval:g}s, one process "
-        f"({'target file' if file_sd else 'inline config'}{', ' + args.exporter_src if args.exporter_src else ''}); "
-        f"load {load()}")
+    say(
+        f"[central] {args.targets} targets every {args.interval:g}s, one process "
+        f"({'target file' if file_sd else 'inline config'}"
+        f"{', ' + args.exporter_src if args.exporter_src else ''}); "
+        f"load {load()}"
+    )
     exp.start()
     try:
         complete = exp.wait_complete(set(names_for(indices)), timeout=max(120, args.targets / 10))
@@ -364,7 +370,9 @@ def sharded(args, fleet: FleetTargets, workdir: Path) -> dict:
     grown = range(args.targets + args.add)
     for shard in range(args.replicas):
         mine = [i for i in indices if shard_of(f"t{i:05d}", args.replicas) == shard]
-        exp = Exporter(workdir, f"replica-{shard}", config, args.exporter_src, (f"--shard={shard}/{args.replicas}",))
+        exp = Exporter(
+            workdir, f"replica-{shard}", config, args.exporter_src, (f"--shard={shard}/{args.replicas}",)
+        )
         say(f"  replica {shard}/{args.replicas}: {len(mine)} targets; load {load()}")
         exp.start()
         try:
@@ -387,27 +395,41 @@ def sharded(args, fleet: FleetTargets, workdir: Path) -> dict:
         rows = rows_of(w, args.interval)
         rows.insert(0, ("targets of this replica", f"{len(mine)}", ""))
         if "reload" in w:
-            rows.append((f"reload adding {w['reload']['added']} of {args.add} (s)", f"{w['reload']['reload_s']:.2f}", "target < 5"))
+            rows.append(
+                (
+                    f"reload adding {w['reload']['added']} of {args.add} (s)",
+                    f"{w['reload']['reload_s']:.2f}",
+                    "target < 5",
+                )
+            )
         report(f"replica {shard}/{args.replicas}", rows)
         out["replicas"].append(w)
     doubles = {n: s for n, s in owners.items() if len(s) > 1}
     missing = set(names_for(indices)) - set(owners)
     out["collected_by_two"] = len(doubles)
     out["collected_by_none"] = len(missing)
-    say(f"\nevery target by exactly one replica: {not doubles and not missing} "
-        f"({len(doubles)} by two or more, {len(missing)} by none)")
+    say(
+        f"\nevery target by exactly one replica: {not doubles and not missing} "
+        f"({len(doubles)} by two or more, {len(missing)} by none)"
+    )
     if args.add:
         exp = Exporter(workdir, "reload-one", config, args.exporter_src, ("--shard=0/1",))
         write_targets(targets_file, fleet, range(args.add))
         exp.start()
         try:
             exp.wait_complete(set(names_for(range(args.add))), timeout=120)
-            r = reload_adding(exp, lambda: write_targets(targets_file, fleet, range(2 * args.add)),
-                              set(names_for(range(2 * args.add))), timeout=120)
+            r = reload_adding(
+                exp,
+                lambda: write_targets(targets_file, fleet, range(2 * args.add)),
+                set(names_for(range(2 * args.add))),
+                timeout=120,
+            )
         finally:
             exp.stop()
-        say(f"one process, {args.add} -> {2 * args.add} targets: reload {r['reload_s']:.2f}s, all up after "
-            f"{r['all_new_targets_up_s']}s (target < 5 s for the reload)")
+        say(
+            f"one process, {args.add} -> {2 * args.add} targets: reload {r['reload_s']:.2f}s, all up after "
+            f"{r['all_new_targets_up_s']}s (target < 5 s for the reload)"
+        )
         out["reload_one_process"] = r
     return out
 

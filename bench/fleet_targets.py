@@ -63,9 +63,7 @@ def _serve(ports_out, engines: int) -> None:
                 parts = path.split("/")
                 if path.startswith("/stats"):
                     since = float(path.partition("since=")[2] or 0)
-                    body = json.dumps(
-                        {t: [x for x in ts if x >= since] for t, ts in times.items()}
-                    ).encode()
+                    body = json.dumps({t: [x for x in ts if x >= since] for t, ts in times.items()}).encode()
                     ctype = b"application/json"
                 elif len(parts) == 4 and parts[1] == "t" and parts[2].isdigit():
                     body = page(int(parts[2]))

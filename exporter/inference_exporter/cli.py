@@ -153,7 +153,13 @@ def run(argv: list[str]) -> int:
     if journal.repaired_bytes:
         log.warning("journal: dropped a torn last line", extra={"bytes": journal.repaired_bytes})
     exporter = Exporter(
-        config, enabled, journal, proc_root=args.procfs, sys_root=args.sysfs, shard=shard, workers=args.workers
+        config,
+        enabled,
+        journal,
+        proc_root=args.procfs,
+        sys_root=args.sysfs,
+        shard=shard,
+        workers=args.workers,
     )
     tune_runtime()
     try:

@@ -35,6 +35,7 @@ from .snapshot import Result
 from .sources import Source, health_source, local_sources, locals_key, target_source
 
 log = logging.getLogger("inference_exporter.exporter")
+ALL_TARGETS = Shard()  # no sharding
 
 RENDER_EVERY = 1.0  # seconds between pages once every source has data (stale data ages out on this beat)
 RENDER_SHARE = 0.1  # the render thread's share of the time at most: pages wait longer when large
@@ -69,7 +70,7 @@ class Exporter:
         proc_root: str = "/proc",
         sys_root: str = "/sys",
         extra_sources: tuple[Source, ...] = (),
-        shard: Shard = Shard(),
+        shard: Shard = ALL_TARGETS,
         workers: int = DEFAULT_WORKERS,
     ):
         self.file_config = config  # as read from the file; self.config adds the discovered targets
@@ -236,7 +237,11 @@ class Exporter:
             )
         log.info(
             "config reloaded",
-            extra={"targets": len(effective.targets), "added": len(new_names - old_names), "dropped": len(gone)},
+            extra={
+                "targets": len(effective.targets),
+                "added": len(new_names - old_names),
+                "dropped": len(gone),
+            },
         )
         self._dirty.set()
         return True, "reloaded"

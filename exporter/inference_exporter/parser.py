@@ -175,7 +175,7 @@ def parse_labels(text: str) -> dict[str, str] | None:
     if "\\" not in text and _SIMPLE_LABELS_RE.match(text):
         # No escapes: no value holds a quote, so the quotes alone delimit names and values.
         parts = iter(text.split('"'))
-        pairs = [(intern(k.lstrip(",")[:-1]), intern(v)) for k, v in zip(parts, parts)]
+        pairs = [(intern(k.lstrip(",")[:-1]), intern(v)) for k, v in zip(parts, parts, strict=False)]
     else:
         pairs = []
         pos = 0
@@ -224,20 +224,13 @@ def _label_end(line: str, start: int) -> int:
 def _lines(text: str | bytes, chunk: int = 1 << 20):
     """The lines of TEXT, split a megabyte at a time, so a 20 MB page is never held as one list
     of lines (bytes are decoded a chunk at a time, too)."""
-    if len(text) <= chunk:
-        yield (text.decode("utf-8", errors="replace") if isinstance(text, (bytes, bytearray)) else text).split(
-            "\n"
-        )
-        return
     newline = b"\n" if isinstance(text, (bytes, bytearray)) else "\n"
     start = 0
     while start < len(text):
-        end = text.find(newline, start + chunk)
+        end = text.find(newline, start + chunk) if len(text) - start > chunk else -1
         end = len(text) if end == -1 else end + 1
         part = text[start:end]
-        yield (part.decode("utf-8", errors="replace") if isinstance(part, (bytes, bytearray)) else part).split(
-            "\n"
-        )
+        yield (part.decode("utf-8", errors="replace") if newline == b"\n" else part).split("\n")
         start = end
 
 

@@ -238,7 +238,9 @@ class Scheduler:
             result = src.collect()
         except Exception as exc:  # noqa: BLE001 - collect never raises; a bug must not kill a worker
             log.exception("collection raised", extra={"source": src.name})
-            result = Result(False, started_wall, time.monotonic() - started_mono, reason="adapter", message=str(exc))
+            result = Result(
+                False, started_wall, time.monotonic() - started_mono, reason="adapter", message=str(exc)
+            )
         with self._wake:
             state.running = False
             removed = state.removed

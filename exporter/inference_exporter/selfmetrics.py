@@ -37,9 +37,8 @@ def target_snapshot(state: SourceState, labels: tuple[tuple[str, str], ...]) -> 
     the collecting thread, so a page of thousands of targets never renders them again."""
     b = Builder((), labels)
     last, ok, name = state.last, state.last_ok, state.source.name
-    b.gauge(
-        "inference_exporter_target_up", 1 if last is not None and last.ok else 0, target=name, server=state.kind()
-    )
+    up = 1 if last is not None and last.ok else 0
+    b.gauge("inference_exporter_target_up", up, target=name, server=state.kind())
     b.counter("inference_exporter_collections_total", state.collections, target=name)
     for reason, count in state.errors.items():
         b.counter("inference_exporter_collection_errors_total", count, target=name, reason=reason)
@@ -80,7 +79,8 @@ def self_snapshot(
             continue
         name = src.name
         if ok is not None:
-            b.gauge("inference_exporter_data_age_seconds", max(0.0, now - (ok.started + ok.duration)), target=name)
+            age = max(0.0, now - (ok.started + ok.duration))
+            b.gauge("inference_exporter_data_age_seconds", age, target=name)
         b.gauge("inference_exporter_target_stale", 1 if ok is not None and fresh is None else 0, target=name)
         b.gauge("inference_exporter_series", fresh.series if fresh is not None else 0, target=name)
     return b.finish()

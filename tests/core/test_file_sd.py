@@ -39,7 +39,9 @@ def test_groups_become_targets_with_the_entry_settings(tmp_path):
             },
         ],
     )  # fmt: skip
-    (tmp_path / "targets" / "b.yml").write_text("- targets: ['10.0.1.1:8000']\n  labels: {__kind__: triton}\n")
+    (tmp_path / "targets" / "b.yml").write_text(
+        "- targets: ['10.0.1.1:8000']\n  labels: {__kind__: triton}\n"
+    )
     targets = {t.name: t for t in FileDiscovery(config(tmp_path).target_files).targets()}
     assert set(targets) == {"10.0.0.1:8000", "10.0.0.2:8000", "ranker-0", "10.0.1.1:8000"}
     one = targets["10.0.0.1:8000"]

@@ -32,7 +32,9 @@ def test_next_due_keeps_the_phase_and_skips_only_missed_ticks():
 def test_phases_spread_a_fleet_over_the_interval():
     """A thousand targets with one interval: no tenth of it holds much more than its share."""
     interval = 15.0
-    phases = [phase_of(f"t{i:05d}", f"http://10.0.{i // 250}.{i % 250}:8000/metrics", interval) for i in range(1000)]
+    phases = [
+        phase_of(f"t{i:05d}", f"http://10.0.{i // 250}.{i % 250}:8000/metrics", interval) for i in range(1000)
+    ]
     bins = [0] * 10
     for p in phases:
         assert 0 <= p < interval
@@ -145,5 +147,5 @@ def test_collections_keep_their_phase(interval):
         sched.stop(time.monotonic() + 5)
     for i in range(8):
         runs = rec.runs[f"p{i}"][1:5]  # the first one runs at once, off the phase
-        gaps = [b - a for a, b in zip(runs, runs[1:])]
+        gaps = [b - a for a, b in zip(runs, runs[1:], strict=False)]
         assert all(abs(g - interval) < 0.15 for g in gaps), (i, gaps)

@@ -68,7 +68,9 @@ def test_three_replicas_with_a_changing_target_list(tmp_path):
     )
 
     def write(names):
-        groups = [{"targets": [f"127.0.0.1:{fake.port}"], "labels": {"__target_name__": n}} for n in sorted(names)]
+        groups = [
+            {"targets": [f"127.0.0.1:{fake.port}"], "labels": {"__target_name__": n}} for n in sorted(names)
+        ]
         targets_file.with_suffix(".tmp").write_text(json.dumps(groups))
         os.replace(targets_file.with_suffix(".tmp"), targets_file)
 
@@ -103,9 +105,13 @@ def test_three_replicas_with_a_changing_target_list(tmp_path):
             deadline = time.monotonic() + 15
             while True:
                 seen = [_up(url) for _, _, url in replicas]
-                if all(set(s) == c and all(v > 0 for v in s.values()) for s, c in zip(seen, configured)):
+                pairs = zip(seen, configured, strict=True)
+                if all(set(s) == c and all(v > 0 for v in s.values()) for s, c in pairs):
                     break
-                assert time.monotonic() < deadline, (where, [sorted(set(s) ^ c) for s, c in zip(seen, configured)])
+                assert time.monotonic() < deadline, (
+                    where,
+                    [sorted(set(s) ^ c) for s, c in zip(seen, configured, strict=True)],
+                )
                 time.sleep(0.2)
             owner = {name: i for i, s in enumerate(seen) for name in s}
             for name in set(owner) & set(owner_before):
@@ -115,7 +121,7 @@ def test_three_replicas_with_a_changing_target_list(tmp_path):
         counts = [_up(url) for _, _, url in replicas]
         time.sleep(1.0)
         later = [_up(url) for _, _, url in replicas]
-        for before, after in zip(counts, later):
+        for before, after in zip(counts, later, strict=True):
             assert set(before) == set(after) == set(before) & listed
     finally:
         for exporter, server, _ in replicas:
