@@ -22,8 +22,16 @@ VERSION_PLACEHOLDERS = frozenset(("", "None", "none", "null", "default", "not av
 def normalize_version(version: str | None) -> str:
     if version is None:
         return ""
-    version = str(version).strip()
-    return "" if version in VERSION_PLACEHOLDERS else version
+    found = _VERSIONS.get(version)
+    if found is None:
+        found = str(version).strip()
+        found = "" if found in VERSION_PLACEHOLDERS else found
+        if len(_VERSIONS) < 10_000 and isinstance(version, str):
+            _VERSIONS[version] = found
+    return found
+
+
+_VERSIONS: dict[str, str] = {}  # as sent -> normalized (a fleet has few distinct versions)
 
 
 class Builder:
@@ -102,10 +110,15 @@ class Builder:
         if model:
             self._models.add((model, version))
         if labels:
+            allowed = metric.labels
             for k in labels:
-                if k not in metric.labels:
+                if k not in allowed:
                     raise KeyError(f"label {k!r} is not defined for {metric.name}")
-            extra = tuple((k, str(labels[k])) for k in metric.labels if k in labels)
+            if len(labels) == 1:
+                ((k, v),) = labels.items()
+                extra = ((k, v if type(v) is str else str(v)),)
+            else:
+                extra = tuple([(k, str(labels[k])) for k in allowed if k in labels])
         else:
             extra = ()
         return (model, version, extra)

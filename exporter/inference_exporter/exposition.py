@@ -26,14 +26,15 @@ MODEL_INFO = "inference_model_info"
 
 
 def format_value(v: float) -> str:
+    if -1e15 < v < 1e15:  # finite, not NaN: the common case first
+        i = int(v)
+        return str(i) if i == v else repr(v)
     if v != v:
         return "NaN"
     if v == INF:
         return "+Inf"
     if v == -INF:
         return "-Inf"
-    if v == int(v) and abs(v) < 1e15:
-        return str(int(v))
     return repr(v)
 
 

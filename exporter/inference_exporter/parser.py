@@ -261,7 +261,13 @@ def parse(
     last_name = ""
     lst: list = []
     is_cumulative = False
-    adjust = resets.adjust if resets is not None else None
+    if resets is not None:  # the tracker's state, inlined below (per series, this loop is the cost)
+        keys, lasts, new_keys, new_values = resets._keys, resets._last, resets._new_keys, resets._new
+        offsets = resets._offset
+        adjust = resets.adjust
+        position = len(new_keys)
+    else:
+        adjust = None
     for lines in _lines(text):
         for line in lines:
             if not line:
@@ -349,7 +355,18 @@ def parse(
                     invalid += 1
                     continue
             if adjust is not None and is_cumulative and value == value:
-                value = adjust(hash((name, inner)), value)
+                key = hash((name, inner))
+                if (
+                    position < len(keys)
+                    and keys[position] == key
+                    and value >= lasts[position]
+                    and (not offsets or key not in offsets)
+                ):  # the steady case: the same series at the same place, never reset
+                    new_keys.append(key)
+                    new_values.append(value)
+                else:
+                    value = adjust(key, value)
+                position += 1
             lst.append((labels, value))
             count += 1
         else:
