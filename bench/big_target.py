@@ -1,10 +1,10 @@
 """Big targets: CPU per native sample and memory of one target with about 100k native series.
 
-    python bench/big_target.py [--baseline-src DIR] [--cases vllm-1,vllm-330,triton-12,triton-2900]
+    python bench/big_target.py [--baseline-src DIR] [--cases vllm-1,vllm-330,triton-12,triton-3850]
 
 Each case is an exposition from ``bench/expositions.py``: vLLM with 1 or 330 models (750 and
-about 205k samples, 300 and 99k of them read by the vLLM module), Triton with 12 or 2,900 models
-(341 and about 100k samples, all read). For each case and each source tree (this one and, with
+about 205k samples, 300 and 99k of them read by the vLLM module), Triton with 12 or 3,850 models
+(341 and 100,100 samples, all read). For each case and each source tree (this one and, with
 ``--baseline-src``, an older one unpacked with ``git archive``), a fresh child process measures:
 
 * CPU per native sample of the collection path after the GET (parse, reset tracking,
@@ -34,7 +34,7 @@ CASES = {
     "vllm-1": ("vllm", 1),
     "vllm-330": ("vllm", 330),
     "triton-12": ("triton", 12),
-    "triton-2900": ("triton", 2900),
+    "triton-3850": ("triton", 3850),
 }
 
 

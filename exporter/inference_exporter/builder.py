@@ -80,9 +80,12 @@ class Builder:
         if metric.type != schema.HISTOGRAM:
             raise TypeError(f"{name} is a {metric.type}, not a histogram")
         key = self._key(metric, model, version, labels)
-        h = self._hists.setdefault(name, {}).get(key)
+        hists = self._hists.get(name)
+        if hists is None:
+            hists = self._hists[name] = {}
+        h = hists.get(key)
         if h is None:
-            h = self._hists[name][key] = Histogram()
+            h = hists[key] = Histogram()
         for le, c in buckets:
             h.buckets[le] = h.buckets.get(le, 0.0) + c
         h.sum += sum_
@@ -106,7 +109,8 @@ class Builder:
             model = version = ""
         elif not model:
             model = self._default_model
-        version = normalize_version(version)
+        normalized = _VERSIONS.get(version)
+        version = normalize_version(version) if normalized is None else normalized
         if model:
             self._models.add((model, version))
         if labels:
@@ -130,7 +134,9 @@ class Builder:
         if value is None or value != value:
             return  # never serve a NaN a server produced for "no data"
         key = self._key(metric, model, version, labels)
-        series = self._values.setdefault(name, {})
+        series = self._values.get(name)
+        if series is None:
+            series = self._values[name] = {}
         series[key] = series.get(key, 0.0) + value
 
     def hold_counters(self, floor: dict[tuple, float]) -> None:

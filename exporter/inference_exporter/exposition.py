@@ -143,14 +143,16 @@ class SourceRenderer:
         compressor = deflate.Compressor()
         pieces: dict[str, deflate.Piece] = {}
         series = 0
+        cache = self._cache
         for name, values in snap.values.items():
             metric = schema.get(name)
             lines = []
             for key, value in values.items():
-                lbl = self._labels(metric, key, snap, static)
+                lbl = cache.get((name, key)) or self._labels(metric, key, snap, static)
                 lbl_part = "{" + lbl + "}" if lbl else ""
                 lines.append(f"{name}{lbl_part} {format_value(value)}\n")
             series += len(lines)
+            self._keys += len(lines)
             pieces[name] = compressor.piece("".join(lines))
         om_pieces: dict[str, deflate.Piece] = {}
         for name, hists in snap.histograms.items():
@@ -158,18 +160,23 @@ class SourceRenderer:
             lines = []
             om_lines: list[str] | None = None
             bucket = name + "_bucket{"
+            self._keys += len(hists)
             for key, h in hists.items():
-                lbl = self._labels(metric, key, snap, static)
+                lbl = cache.get((name, key)) or self._labels(metric, key, snap, static)
                 head = bucket + lbl + "," if lbl else bucket
-                exemplar_le = None
-                if h.exemplar is not None:
+                buckets = h.buckets
+                if h.exemplar is None and om_lines is None:
+                    for le in sorted(buckets) if len(buckets) > 1 else buckets:
+                        lines.append(f"{head}{_LE.get(le) or _le(le)}}} {format_value(buckets[le])}\n")
+                else:
                     if om_lines is None:
                         om_lines = list(lines)
-                    exemplar_le = min(le for le in h.buckets if h.exemplar[1] <= le)
-                for le in sorted(h.buckets):
-                    line = f"{head}{_le(le)}}} {format_value(h.buckets[le])}"
-                    lines.append(line + "\n")
-                    if om_lines is not None:
+                    exemplar_le = None
+                    if h.exemplar is not None:
+                        exemplar_le = min(le for le in buckets if h.exemplar[1] <= le)
+                    for le in sorted(buckets):
+                        line = f"{head}{_le(le)}}} {format_value(buckets[le])}"
+                        lines.append(line + "\n")
                         om_lines.append(
                             line + (exemplar_suffix(h.exemplar) if le == exemplar_le else "") + "\n"
                         )
@@ -189,11 +196,11 @@ class SourceRenderer:
         models = []
         for model, version in sorted(snap.models):
             lbl = self._labels(info, (model, version, ()), snap, static)
+            self._keys += 1
             models.append(((snap.identity, snap.static, model), version, f"{MODEL_INFO}{{{lbl}}} 1\n"))
         return RenderedSource(pieces, series + len(models), om_pieces, models)
 
     def _labels(self, metric: schema.Metric, key: SeriesKey, snap: Snapshot, static: str) -> str:
-        self._keys += 1
         ck = (metric.name, key)
         found = self._cache.get(ck)
         if found is None:

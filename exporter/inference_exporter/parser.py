@@ -67,8 +67,8 @@ class ResetTracker:
     did); the last value is carried as an offset so that a sum over several native
     series never goes backwards. Entries for series that disappear are dropped.
 
-    A series is keyed by a hash of its name and label text: two series of one target
-    colliding in 64 bits is as good as impossible (about 1 in 10^9 at 100k). A target sends
+    A series is keyed by a 64-bit hash of its name and label text; two series of one target
+    colliding is as good as impossible (about 1 in 10^9 at 100k). A target sends
     its series in the same order every time, so the keys and last values are kept in that
     order in two arrays, and the n-th series of a collection is first looked for at position
     n: steady state costs one comparison per series, 16 bytes of memory per series, and no
@@ -259,6 +259,7 @@ def parse(
     invalid = 0
     count = 0
     last_name = ""
+    name_hash = 0
     lst: list = []
     is_cumulative = False
     if resets is not None:  # the tracker's state, inlined below (per series, this loop is the cost)
@@ -315,6 +316,7 @@ def parse(
                 inner = ""
                 rest = line[space + 1 :]
             if name != last_name:
+                name_hash = hash(name)
                 known = cumulative.get(name)
                 if known is None:
                     if wanted_set is None and not _NAME_RE.match(name):
@@ -355,7 +357,7 @@ def parse(
                     invalid += 1
                     continue
             if adjust is not None and is_cumulative and value == value:
-                key = hash((name, inner))
+                key = hash(inner) ^ name_hash  # both hashes are known already: no tuple to build
                 if (
                     position < len(keys)
                     and keys[position] == key

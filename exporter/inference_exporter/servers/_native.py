@@ -21,8 +21,14 @@ LabelKey = tuple[tuple[str, str], ...]
 def scaled(value: float, scale: float) -> float:
     """value * scale, computed as a division for sub-unit scales so 25000 us is exactly 0.025 s."""
     if scale < 1:
-        return value / round(1 / scale)
+        divisor = _DIVISORS.get(scale)
+        if divisor is None:
+            divisor = _DIVISORS[scale] = round(1 / scale)
+        return value / divisor
     return value * scale
+
+
+_DIVISORS: dict[float, int] = {}
 
 
 def _key(labels: dict[str, str], drop: str = "") -> LabelKey:
