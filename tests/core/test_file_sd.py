@@ -118,3 +118,32 @@ def test_reload_adds_and_removes_without_touching_the_others(tmp_path):
     assert all(after[n] is before[n] for n in kept), "a kept target keeps its state and schedule"
     assert exporter.reload() == (True, "unchanged")
     print(f"reload of 2000 -> 2500 targets (1000 added, 500 removed): {took:.2f} s")
+
+
+def test_body_size_limit_raises_the_limit_for_a_big_target(tmp_path):
+    """A 120k-series page is over the default 20 MiB limit; body_size_limit (Prometheus' key and
+    units) lets that one target through."""
+    from fake_targets import FakeTarget
+    from inference_exporter.scrape import TargetScraper
+
+    line = 'vllm:num_requests_running{engine="0",model_name="model-%06d"} 1\n'
+    page = "# TYPE vllm:num_requests_running gauge\n" + "".join(line % i for i in range(340_000))
+    assert len(page) > 20 * 2**20
+    target = FakeTarget(page)
+    try:
+        for extra, ok in (("", False), ("    body_size_limit: 64MB\n", True)):
+            cfg = loads(f"targets:\n  - name: big\n    kind: vllm\n    metrics_url: {target.url}\n" + extra)
+            assert cfg.targets[0].max_response_bytes == (64 * 2**20 if ok else 20 * 2**20)
+            result = TargetScraper(cfg.targets[0]).collect()
+            assert result.ok is ok, (result.reason, result.message)
+            if not ok:
+                assert result.reason == "too_large"
+    finally:
+        target.close()
+    with pytest.raises(ConfigError, match="body_size_limit"):
+        loads("targets:\n  - name: t\n    metrics_url: http://x/metrics\n    body_size_limit: 64 parsecs\n")
+    with pytest.raises(ConfigError, match="either body_size_limit or max_response_bytes"):
+        loads(
+            "targets:\n  - name: t\n    metrics_url: http://x/metrics\n"
+            "    body_size_limit: 64MB\n    max_response_bytes: 4096\n"
+        )
