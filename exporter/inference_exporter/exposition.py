@@ -12,6 +12,7 @@ joined: a new page costs a join, whatever its size, and nothing is compressed tw
 
 from __future__ import annotations
 
+import functools
 import threading
 import zlib
 from collections.abc import Iterable, Iterator
@@ -282,9 +283,13 @@ class Page:
         return size, deflate.inflate(gz)
 
 
-_HEADER_PIECES = {
-    name: (deflate.piece(text), deflate.piece(om)) for name, (text, om) in _HEADERS.items()
-}
+@functools.cache
+def _header_pieces() -> dict[str, tuple[deflate.Piece, deflate.Piece]]:
+    """Each metric's headers (text, OpenMetrics), compressed once, on the first page."""
+    compressor = deflate.Compressor()
+    return {name: (compressor.piece(text), compressor.piece(om)) for name, (text, om) in _HEADERS.items()}
+
+
 _EOF = deflate.piece("# EOF\n")
 
 
@@ -312,11 +317,12 @@ def assemble(sources: list[RenderedSource], extra: tuple[str, str] = ("", ""), c
         by_metric[MODEL_INFO] = [deflate.piece(info)]
     text_pieces: list[deflate.Piece] = []
     om_pieces: list[deflate.Piece] = []
+    headers = _header_pieces()
     for metric in schema.ALL:
         pieces = by_metric.get(metric.name)
         if not pieces:
             continue
-        text_head, om_head = _HEADER_PIECES[metric.name]
+        text_head, om_head = headers[metric.name]
         text_pieces.append(text_head)
         text_pieces.extend(pieces)
         om_pieces.append(om_head)
