@@ -201,10 +201,12 @@ class Scheduler:
                 if state.removed:
                     continue
                 state.running = True
-                if self._idle == 0 and self._workers < self._max_workers:
+                # _idle counts workers waiting, less the sources queued for them: at or below
+                # zero, this source would wait for a worker.
+                if self._idle <= 0 and self._workers < self._max_workers:
                     self._spawn()
                 else:
-                    self._idle -= 1  # the worker that takes it is busy from now on
+                    self._idle -= 1
             self._work.put(state)
 
     def _spawn(self) -> None:

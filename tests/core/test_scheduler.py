@@ -149,3 +149,23 @@ def test_collections_keep_their_phase(interval):
         runs = rec.runs[f"p{i}"][1:5]  # the first one runs at once, off the phase
         gaps = [b - a for a, b in zip(runs, runs[1:], strict=False)]
         assert all(abs(g - interval) < 0.15 for g in gaps), (i, gaps)
+
+
+def test_the_pool_grows_again_after_idle_workers_left(monkeypatch):
+    """Workers that went idle leave; when a burst comes, the pool grows back to its bound."""
+    import inference_exporter.scheduler as scheduler_module
+
+    monkeypatch.setattr(scheduler_module, "IDLE_WORKER_SECONDS", 0.2)
+    rec = Recorder(sleep=0.3)
+    sched = Scheduler(lambda *a: None, max_workers=6)
+    sched.replace([SourceState(rec.source("first", 60.0))])
+    sched.start()
+    try:
+        wait(lambda: len(rec.runs.get("first", [])) == 1)
+        time.sleep(1.0)  # any extra worker has left by now
+        burst = [SourceState(rec.source(f"b{i}", 60.0)) for i in range(12)]
+        sched.replace(sched.states + burst)
+        wait(lambda: all(f"b{i}" in rec.runs for i in range(12)))
+        assert rec.most == 6, "a burst of twelve slow sources runs on the whole pool"
+    finally:
+        sched.stop(time.monotonic() + 5)
