@@ -112,8 +112,9 @@ def memory(src: str, fleet: FleetTargets, args, workdir: Path) -> dict:
         proc.wait(10)
 
     def at(minute: float) -> float | None:
-        found = [r for m, r in series if m >= minute]
-        return found[0] if found and minute <= series[-1][0] else None
+        """RSS at MINUTE (the nearest sample within half a minute)."""
+        near = min(series, key=lambda s: abs(s[0] - minute))
+        return near[1] if abs(near[0] - minute) <= 0.5 else None
 
     tail = [(m, r) for m, r in series if m >= args.minutes / 3]
     slope = (
