@@ -156,14 +156,14 @@ class Scheduler:
         with self._wake:
             for state in gone:
                 state.removed = True
+            idle = [s for s in gone if not s.running]  # a running one is closed by its worker
             if self._running:
                 now = time.monotonic()
                 for state in added:
                     self._push(state, now)
                 self._wake.notify()
-        for state in gone:
-            if not state.running:
-                _close(state)
+        for state in idle:
+            _close(state)
         return gone
 
     def stop(self, deadline: float) -> None:
