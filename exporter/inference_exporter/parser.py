@@ -31,7 +31,20 @@ _ESCAPE_RE = re.compile(r'\\[\\"n]')
 # Suffixes under which a native family's samples appear.
 _CUMULATIVE_SUFFIXES = ("_total", "_count", "_sum", "_bucket")
 
-EMPTY: dict[str, str] = {}
+
+
+class Labels(dict):
+    """A parsed label set: a dict, sorted by name, with room for what readers derive from it.
+
+    A target's label sets are reused from one collection to the next (:class:`LabelCache`), so a
+    key a reader computes from one (``servers/_native.py``: the series key, a bucket's key and
+    bound) is stored on it and computed once per series, not once per collection.
+    """
+
+    __slots__ = ("key", "bucket")
+
+
+EMPTY: dict[str, str] = Labels()
 # A label set without escapes: each value is a plain quoted string (checked before the fast split).
 _SIMPLE_LABELS_RE = re.compile(r'(?:[a-zA-Z_][a-zA-Z0-9_]*="[^"\\]*",?)*\Z')
 
@@ -189,7 +202,7 @@ def parse_labels(text: str) -> dict[str, str] | None:
         if text[pos:].strip():
             return None
     pairs.sort()
-    return dict(pairs)
+    return Labels(pairs)
 
 
 def _label_end(line: str, start: int) -> int:
