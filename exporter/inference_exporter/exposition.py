@@ -154,7 +154,7 @@ class SourceRenderer:
                 lines.append(f"{name}{lbl_part} {format_value(value)}\n")
             series += len(lines)
             self._keys += len(lines)
-            pieces[name] = compressor.piece("".join(lines))
+            pieces[name] = compressor.lines(lines)
         om_pieces: dict[str, deflate.Piece] = {}
         for name, hists in snap.histograms.items():
             metric = schema.get(name)
@@ -190,9 +190,9 @@ class SourceRenderer:
                 if om_lines is not None:
                     om_lines.append(tail)
                 series += len(h.buckets) + 2
-            pieces[name] = compressor.piece("".join(lines))
+            pieces[name] = compressor.lines(lines)
             if om_lines is not None:
-                om_pieces[name] = compressor.piece("".join(om_lines))
+                om_pieces[name] = compressor.lines(om_lines)
         info = schema.get(MODEL_INFO)
         models = []
         for model, version in sorted(snap.models):
