@@ -82,10 +82,11 @@ class SourceState:
 
 
 def next_due(started_wall: float, started_mono: float, interval: float, phase: float) -> float:
-    """The monotonic time of the first slot of the source's phase more than half an interval
-    after the collection that started then: on time at the next tick when this one ran on
-    time, a tick skipped when this one ran more than half an interval late."""
-    slot = math.ceil((started_wall + interval / 2 - phase) / interval) * interval + phase
+    """The monotonic time of the first slot of the source's phase more than a quarter interval
+    after the collection that started then: the next tick when this one ran on time or up to
+    three quarters late (a tick is skipped only beyond that), and after a first collection off
+    the phase, at most one and a quarter intervals later."""
+    slot = math.ceil((started_wall + interval / 4 - phase) / interval) * interval + phase
     return started_mono + (slot - started_wall)
 
 
