@@ -256,14 +256,19 @@ VLLM_CACHE_CONFIG = (
 
 
 def vllm(
-    models: tuple[str, ...] = ("llama-3.1-8b-instruct",), engines: int = 2, max_model_len: int = 8192
+    models: tuple[str, ...] = ("llama-3.1-8b-instruct",),
+    engines: int = 2,
+    max_model_len: int = 8192,
+    traffic: float = 1.0,
 ) -> str:
-    """A vLLM V1 /metrics page: every family per model and data-parallel engine."""
+    """A vLLM V1 /metrics page: every family per model and data-parallel engine.
+
+    ``traffic`` scales every request count (a larger value is the same server later on)."""
     rng = random.Random(SEED)
     w = _PyWriter()
     _process_families(w, rng)
     per = [(("engine", str(e)), ("model_name", m)) for m in models for e in range(engines)]
-    requests = {lbl: rng.randint(20000, 200000) for lbl in per}
+    requests = {lbl: round(rng.randint(20000, 200000) * traffic) for lbl in per}
 
     def series(value_of) -> list[tuple[tuple, float]]:
         return [(lbl, value_of(lbl)) for lbl in per]

@@ -339,7 +339,9 @@ def rendered_bytes(kind: str, text: str, name: str) -> int:
     if not result.ok:
         raise RuntimeError(f"{kind}: {result.reason}: {result.message}")
     rendered = SourceRenderer().render(result.snapshots[0])
-    return sum(len(lines) for lines in rendered.chunks.values()) + sum(len(m[2]) for m in rendered.models)
+    if hasattr(rendered, "chunks"):  # an older tree (--baseline runs): the lines as text
+        return sum(len(lines) for lines in rendered.chunks.values()) + sum(len(m[2]) for m in rendered.models)
+    return len(rendered.text)
 
 
 def bench_latency(ctx: Context) -> dict:

@@ -22,8 +22,16 @@ VERSION_PLACEHOLDERS = frozenset(("", "None", "none", "null", "default", "not av
 def normalize_version(version: str | None) -> str:
     if version is None:
         return ""
-    version = str(version).strip()
-    return "" if version in VERSION_PLACEHOLDERS else version
+    found = _VERSIONS.get(version)
+    if found is None:
+        found = str(version).strip()
+        found = "" if found in VERSION_PLACEHOLDERS else found
+        if len(_VERSIONS) < 10_000 and isinstance(version, str):
+            _VERSIONS[version] = found
+    return found
+
+
+_VERSIONS: dict[str, str] = {}  # as sent -> normalized (a fleet has few distinct versions)
 
 
 class Builder:
@@ -72,9 +80,12 @@ class Builder:
         if metric.type != schema.HISTOGRAM:
             raise TypeError(f"{name} is a {metric.type}, not a histogram")
         key = self._key(metric, model, version, labels)
-        h = self._hists.setdefault(name, {}).get(key)
+        hists = self._hists.get(name)
+        if hists is None:
+            hists = self._hists[name] = {}
+        h = hists.get(key)
         if h is None:
-            h = self._hists[name][key] = Histogram()
+            h = hists[key] = Histogram()
         for le, c in buckets:
             h.buckets[le] = h.buckets.get(le, 0.0) + c
         h.sum += sum_
@@ -98,14 +109,20 @@ class Builder:
             model = version = ""
         elif not model:
             model = self._default_model
-        version = normalize_version(version)
+        normalized = _VERSIONS.get(version)
+        version = normalize_version(version) if normalized is None else normalized
         if model:
             self._models.add((model, version))
         if labels:
+            allowed = metric.labels
             for k in labels:
-                if k not in metric.labels:
+                if k not in allowed:
                     raise KeyError(f"label {k!r} is not defined for {metric.name}")
-            extra = tuple((k, str(labels[k])) for k in metric.labels if k in labels)
+            if len(labels) == 1:
+                ((k, v),) = labels.items()
+                extra = ((k, v if type(v) is str else str(v)),)
+            else:
+                extra = tuple([(k, str(labels[k])) for k in allowed if k in labels])
         else:
             extra = ()
         return (model, version, extra)
@@ -117,7 +134,9 @@ class Builder:
         if value is None or value != value:
             return  # never serve a NaN a server produced for "no data"
         key = self._key(metric, model, version, labels)
-        series = self._values.setdefault(name, {})
+        series = self._values.get(name)
+        if series is None:
+            series = self._values[name] = {}
         series[key] = series.get(key, 0.0) + value
 
     def hold_counters(self, floor: dict[tuple, float]) -> None:

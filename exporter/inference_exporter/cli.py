@@ -22,6 +22,7 @@ from . import __version__, collectors
 from . import log as logsetup
 from .commands import ArgumentParser, fail, journal_path_flag
 from .journal import DEFAULT_MAX_BYTES, DEFAULT_MAX_FILES
+from .scheduler import DEFAULT_WORKERS
 
 DEFAULT_PORT = 9072
 RESERVED_PATHS = ("/", "/-/healthy", "/-/ready", "/-/reload", "/events", "/config")
@@ -80,6 +81,20 @@ def _run_parser() -> argparse.ArgumentParser:
         default="/metrics",
         help="path of the metrics endpoint (default: %(default)s)",
     )
+    p.add_argument(
+        "--shard",
+        default="",
+        help="collect only this replica's share of the targets: INDEX/COUNT keeps the targets whose "
+        "name hashes to INDEX modulo COUNT (Prometheus' hashmod); INDEX may be a StatefulSet pod "
+        "name such as inference-exporter-2 (its ordinal is used)",
+    )
+    p.add_argument(
+        "--collection.workers",
+        dest="workers",
+        type=int,
+        default=DEFAULT_WORKERS,
+        help="threads that collect at most, however many targets (default: %(default)s)",
+    )
     group = p.add_argument_group("local collectors")
     for name, registration in collectors.registrations().items():  # one flag per collector module
         group.add_argument(
@@ -123,9 +138,9 @@ def _run_parser() -> argparse.ArgumentParser:
 
 def run(argv: list[str]) -> int:
     args = _run_parser().parse_args(argv)
-    if "MALLOC_ARENA_MAX" not in os.environ:
-        from .memory import limit_malloc_arenas
+    from .memory import limit_malloc_arenas, tune_runtime
 
+    if "MALLOC_ARENA_MAX" not in os.environ:
         limit_malloc_arenas()
     level = "warning" if args.log_level == "warn" else args.log_level
     logsetup.setup(level, args.log_format)
@@ -148,7 +163,15 @@ def run(argv: list[str]) -> int:
     limits = Limits(
         max_connections=args.max_connections, header_timeout=read_timeout, body_timeout=read_timeout
     )
+    from .server import make_server, serve_in_thread
+    from .sharding import Shard, parse_shard
 
+    try:
+        shard = parse_shard(args.shard) if args.shard else Shard()
+    except ValueError as exc:
+        return fail(f"--shard: {exc}")
+    if args.workers < 1:
+        return fail("--collection.workers must be at least 1")
     try:
         config = load(args.config_file)
         web = WebState(args.web_config_file)
@@ -172,7 +195,16 @@ def run(argv: list[str]) -> int:
         )
     if journal.repaired_bytes:
         log.warning("journal: dropped a torn last line", extra={"bytes": journal.repaired_bytes})
-    exporter = Exporter(config, enabled, journal, proc_root=args.procfs, sys_root=args.sysfs)
+    exporter = Exporter(
+        config,
+        enabled,
+        journal,
+        proc_root=args.procfs,
+        sys_root=args.sysfs,
+        shard=shard,
+        workers=args.workers,
+    )
+    tune_runtime()
     try:
         server = make_server(
             exporter, args.listen_address, args.telemetry_path, web, args.enable_lifecycle, limits
@@ -188,7 +220,8 @@ def run(argv: list[str]) -> int:
         "listening",
         extra={
             "address": f"{host}:{port}",
-            "targets": len(config.targets),
+            "targets": len(exporter.config.targets),
+            "shard": str(shard),
             "config": args.config_file,
             "version": __version__,
             "tls": web.tls_context is not None,

@@ -50,6 +50,7 @@ __all__ = [
     "ProcessConfig",
     "TLSConfig",
     "TargetConfig",
+    "TargetFiles",
     "load",
     "loads",
 ]
@@ -107,12 +108,24 @@ class TargetConfig:
 
 
 @dataclass(frozen=True)
+class TargetFiles:
+    """A ``target_files`` entry: target lists in Prometheus' file_sd format (``file_sd.py`` reads
+    them), every target they name collected with the settings of ``template``."""
+
+    patterns: tuple[str, ...]  # absolute paths, may hold * and ? (glob)
+    refresh_interval: float
+    template: TargetConfig  # the entry's target settings; name and metrics_url come from the files
+    key: str = "target_files[0]"  # where it is in the config, for messages
+
+
+@dataclass(frozen=True)
 class Config:
     path: str
     targets: tuple[TargetConfig, ...]
     labels: tuple[tuple[str, str], ...] = ()
     scrape_interval: float = 15.0  # also the schedule of the local collectors
     sha256: str = ""  # of the file's bytes: a reload of an unchanged file is a no-op
+    target_files: tuple[TargetFiles, ...] = ()
 
 
 # --- the tree --------------------------------------------------------------------
@@ -138,14 +151,20 @@ TARGET_KEYS = {
     "health",
     "models",
 }
+# A target_files entry: the files, how often they are checked, and any target key but these.
+TARGET_FILES_KEYS = {"files", "refresh_interval"} | (TARGET_KEYS - {"name", "metrics_url", "api_url"})
+TARGET_FILES_REFRESH = 30.0
 PROCESS_KEYS = {"pid_file", "match", "container"}
 TLS_KEYS = {"ca_file", "cert_file", "key_file", "server_name", "insecure_skip_verify"}
 BASIC_AUTH_KEYS = {"username", "password_file"}
 
 
-def _target(ctx: Context, raw: Any, line: int, index: int, defaults: dict) -> TargetConfig:
-    prefix = f"targets[{index}]."
-    data = expect_map(ctx, raw, line, f"targets[{index}]")
+def _target(
+    ctx: Context, raw: Any, line: int, index: int, defaults: dict, where: str = ""
+) -> TargetConfig:
+    where = where or f"targets[{index}]"
+    prefix = f"{where}."
+    data = expect_map(ctx, raw, line, where)
     check_keys(ctx, data, TARGET_KEYS, prefix)
     name = string(ctx, data, "name", prefix, required=True)
     if not TARGET_NAME_RE.match(name):
@@ -260,6 +279,27 @@ def _server_name(ctx: Context, data: YamlMap, prefix: str) -> str:
     if name and not re.fullmatch(r"[A-Za-z0-9.\-_:\[\]]{1,253}", name):
         raise ctx.fail(data.lines.get("server_name"), f"{prefix}server_name", "expected a host name")
     return name
+def _target_files(ctx: Context, raw: Any, line: int, index: int, defaults: dict) -> TargetFiles:
+    where = f"target_files[{index}]"
+    prefix = f"{where}."
+    data = expect_map(ctx, raw, line, where)
+    check_keys(ctx, data, TARGET_FILES_KEYS, prefix)
+    files = data.get("files")
+    if isinstance(files, str):
+        files = [files]
+    if not isinstance(files, list) or not files or not all(isinstance(f, str) and f.strip() for f in files):
+        raise ctx.fail(
+            data.lines.get("files", data.line), f"{prefix}files", "expected a list of file paths or patterns"
+        )
+    patterns = tuple(str(p if Path(p).is_absolute() else ctx.base / p) for p in (f.strip() for f in files))
+    refresh = duration(ctx, data, "refresh_interval", prefix, TARGET_FILES_REFRESH)
+    settings = YamlMap({k: v for k, v in data.items() if k not in ("files", "refresh_interval")})
+    settings.lines = {k: v for k, v in data.lines.items() if k in settings}
+    settings.line = data.line
+    settings["name"] = "template"
+    settings["metrics_url"] = "http://template.invalid/metrics"
+    template = _target(ctx, settings, line, index, defaults, where)
+    return TargetFiles(patterns, refresh, template, where)
 
 
 def _process(ctx: Context, data: YamlMap, prefix: str) -> ProcessConfig:
@@ -321,7 +361,7 @@ def _loads(text: str, path: str) -> Config:
     if data is None:
         raise ctx.fail(None, "", "is empty: expected a mapping with a 'targets' list")
     data = expect_map(ctx, data, 1, "")
-    check_keys(ctx, data, {"global", "targets"}, "")
+    check_keys(ctx, data, {"global", "targets", "target_files"}, "")
     defaults: dict[str, Any] = {
         "scrape_interval": 15.0,
         "scrape_timeout": 10.0,
@@ -359,12 +399,22 @@ def _loads(text: str, path: str) -> Config:
             )
         seen[target.name] = i
         targets.append(target)
+    files = []
+    raw_files = data.get("target_files") or []
+    if not isinstance(raw_files, list):
+        raise ctx.fail(
+            data.lines.get("target_files"), "target_files", f"expected a list, got {describe(raw_files)}"
+        )
+    file_lines = getattr(raw_files, "lines", [None] * len(raw_files))
+    for i, raw in enumerate(raw_files):
+        files.append(_target_files(ctx, raw, file_lines[i], i, defaults))
     return Config(
         path=path,
         targets=tuple(targets),
         labels=global_labels,
         scrape_interval=defaults["scrape_interval"],
         sha256=hashlib.sha256(text.encode()).hexdigest(),
+        target_files=tuple(files),
     )
 
 

@@ -2,38 +2,40 @@
 
 Each source has a :class:`SourceRenderer` that renders its snapshots into sample lines,
 keeping the label strings it built across collections (the same series recur every
-time). The lines are the same in the text format (0.0.4) and OpenMetrics 1.0 but for
-exemplars, so one set serves both; the formats differ only in their headers (OpenMetrics
-names counter and info families without ``_total``/``_info``) and the final ``# EOF``.
-:func:`assemble` joins the sources' lines in schema order into a :class:`Page`, which
-encodes and gzips each format on first use.
+time), and compresses each metric's lines into a piece of its own (``deflate.py``). The
+lines are the same in the text format (0.0.4) and OpenMetrics 1.0 but for exemplars, so
+one set serves both; the formats differ only in their headers (OpenMetrics names counter
+and info families without ``_total``/``_info``) and the final ``# EOF``. :func:`assemble`
+orders the sources' pieces by metric into a :class:`Page`, whose gzip body is the pieces
+joined: a new page costs a join, whatever its size, and nothing is compressed twice.
 """
 
 from __future__ import annotations
 
+import functools
 import threading
 import zlib
 from collections.abc import Iterable, Iterator
 
-from . import schema
+from . import deflate, schema
 from .snapshot import Exemplar, SeriesKey, Snapshot
 
 TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 INF = float("inf")
-LABEL_CACHE_LIMIT = 50000
 MODEL_INFO = "inference_model_info"
 
 
 def format_value(v: float) -> str:
+    if -1e15 < v < 1e15:  # finite, not NaN: the common case first
+        i = int(v)
+        return str(i) if i == v else repr(v)
     if v != v:
         return "NaN"
     if v == INF:
         return "+Inf"
     if v == -INF:
         return "-Inf"
-    if v == int(v) and abs(v) < 1e15:
-        return str(int(v))
     return repr(v)
 
 
@@ -78,75 +80,104 @@ _HEADERS = {m.name: _headers(m) for m in schema.ALL}
 
 
 class RenderedSource:
-    """The sample lines of one snapshot, keyed by schema metric name.
+    """The sample lines of one snapshot, keyed by schema metric name, as compressed pieces.
 
-    ``om_chunks`` holds the OpenMetrics lines of the few metrics whose lines differ between
-    the formats (histograms with exemplars). ``models`` holds the source's model info lines
-    as (series without its version, version, line), so :func:`assemble` can serve each
-    model once across the sources that saw it (a target's metrics and its health probes).
+    ``pieces`` holds each metric's lines (``deflate.Piece``: compressed once, when the source is
+    collected; a page joins them without compressing anything again). ``om_pieces`` holds the
+    OpenMetrics lines of the few metrics whose lines differ between the formats (histograms
+    with exemplars). ``models`` holds the source's model info lines as (series without its
+    version, version, line), so :func:`assemble` can serve each model once across the sources
+    that saw it (a target's metrics and its health probes).
     """
 
-    __slots__ = ("chunks", "om_chunks", "series", "models")
+    __slots__ = ("pieces", "om_pieces", "series", "models")
 
     def __init__(
         self,
-        chunks: dict[str, str],
+        pieces: dict[str, deflate.Piece],
         series: int,
-        om_chunks: dict[str, str] | None = None,
+        om_pieces: dict[str, deflate.Piece] | None = None,
         models: list[tuple[tuple, str, str]] | None = None,
     ):
-        self.chunks = chunks
+        self.pieces = pieces
         self.series = series
-        self.om_chunks = om_chunks or {}
+        self.om_pieces = om_pieces or {}
         self.models = models or []
+
+    @property
+    def text(self) -> str:
+        """The lines (for tests and benchmarks; the page never decompresses a source)."""
+        return "".join(_text(p) for p in self.pieces.values()) + "".join(m[2] for m in self.models)
+
+
+def _text(piece: deflate.Piece) -> str:
+    return zlib.decompressobj(-zlib.MAX_WBITS).decompress(piece[0]).decode() if piece[2] else ""
+
+
+_LE: dict[float, str] = {}  # bucket bound -> its le label text, shared by every source
+
+
+def _le(le: float) -> str:
+    found = _LE.get(le)
+    if found is None:
+        found = f'le="{format_le(le)}"'
+        if len(_LE) < 10_000:
+            _LE[le] = found
+    return found
 
 
 class SourceRenderer:
-    """Renders one source's snapshots; label strings are kept from one collection to the next."""
+    """Renders one source's snapshots; label strings are kept from one collection to the next (the
+    same series recur every time), and dropped when the series they were made for went away."""
 
-    def __init__(self, cache_limit: int = LABEL_CACHE_LIMIT) -> None:
+    def __init__(self) -> None:
         self._cache: dict = {}
-        self._prefixes: dict[tuple[str, str], str] = {}
-        self._labels_of: tuple = ()  # the identity and static labels the caches were built for
-        self._limit = cache_limit
+        self._labels_of: tuple = ()  # the identity and static labels the cache was built for
+        self._keys = 0  # series keys the last rendering used
 
     def render(self, snap: Snapshot) -> RenderedSource:
-        if (snap.identity, snap.static) != self._labels_of:
-            self._cache, self._prefixes = {}, {}
+        if (snap.identity, snap.static) != self._labels_of or len(self._cache) > 2 * self._keys + 1024:
+            self._cache = {}  # new labels, or many series gone: start over
             self._labels_of = (snap.identity, snap.static)
+        self._keys = 0
         static = label_string(snap.static)
-        chunks: dict[str, str] = {}
+        compressor = deflate.Compressor()
+        pieces: dict[str, deflate.Piece] = {}
         series = 0
+        cache = self._cache
         for name, values in snap.values.items():
             metric = schema.get(name)
             lines = []
             for key, value in values.items():
-                lbl = self._labels(metric, key, snap, static)
+                lbl = cache.get((name, key)) or self._labels(metric, key, snap, static)
                 lbl_part = "{" + lbl + "}" if lbl else ""
                 lines.append(f"{name}{lbl_part} {format_value(value)}\n")
             series += len(lines)
-            chunks[name] = "".join(lines)
-        om_chunks: dict[str, str] = {}
+            self._keys += len(lines)
+            pieces[name] = compressor.lines(lines)
+        om_pieces: dict[str, deflate.Piece] = {}
         for name, hists in snap.histograms.items():
             metric = schema.get(name)
             lines = []
             om_lines: list[str] | None = None
+            bucket = name + "_bucket{"
+            self._keys += len(hists)
             for key, h in hists.items():
-                lbl = self._labels(metric, key, snap, static)
-                sep = "," if lbl else ""
-                exemplar_le = None
-                if h.exemplar is not None:
+                lbl = cache.get((name, key)) or self._labels(metric, key, snap, static)
+                head = bucket + lbl + "," if lbl else bucket
+                buckets = h.buckets
+                if h.exemplar is None and om_lines is None:
+                    for le in sorted(buckets) if len(buckets) > 1 else buckets:
+                        lines.append(f"{head}{_LE.get(le) or _le(le)}}} {format_value(buckets[le])}\n")
+                else:
                     if om_lines is None:
                         om_lines = list(lines)
-                    exemplar_le = min(le for le in h.buckets if h.exemplar[1] <= le)
-                prefixes = self._bucket_prefixes(name, key)
-                for le in sorted(h.buckets):
-                    prefix = prefixes.get(le)
-                    if prefix is None:
-                        prefix = prefixes[le] = f'{name}_bucket{{{lbl}{sep}le="{format_le(le)}"}} '
-                    line = prefix + format_value(h.buckets[le])
-                    lines.append(line + "\n")
-                    if om_lines is not None:
+                    exemplar_le = None
+                    if h.exemplar is not None:
+                        exemplar_le = min(le for le in buckets if h.exemplar[1] <= le)
+                    for le in sorted(buckets):
+                        line = f"{head}{_le(le)}}} {format_value(buckets[le])}"
+                        lines.append(line + "\n")
                         om_lines.append(
                             line + (exemplar_suffix(h.exemplar) if le == exemplar_le else "") + "\n"
                         )
@@ -159,22 +190,21 @@ class SourceRenderer:
                 if om_lines is not None:
                     om_lines.append(tail)
                 series += len(h.buckets) + 2
-            chunks[name] = "".join(lines)
+            pieces[name] = compressor.lines(lines)
             if om_lines is not None:
-                om_chunks[name] = "".join(om_lines)
+                om_pieces[name] = compressor.lines(om_lines)
         info = schema.get(MODEL_INFO)
         models = []
         for model, version in sorted(snap.models):
             lbl = self._labels(info, (model, version, ()), snap, static)
+            self._keys += 1
             models.append(((snap.identity, snap.static, model), version, f"{MODEL_INFO}{{{lbl}}} 1\n"))
-        return RenderedSource(chunks, series + len(models), om_chunks, models)
+        return RenderedSource(pieces, series + len(models), om_pieces, models)
 
     def _labels(self, metric: schema.Metric, key: SeriesKey, snap: Snapshot, static: str) -> str:
         ck = (metric.name, key)
         found = self._cache.get(ck)
         if found is None:
-            if len(self._cache) >= self._limit:
-                self._cache.clear()
             found = self._cache[ck] = self._render_labels(metric, key, snap, static)
         return found
 
@@ -182,10 +212,7 @@ class SourceRenderer:
         model, version, extra = key
         parts = []
         if metric.identity:
-            prefix = self._prefixes.get((model, version))
-            if prefix is None:
-                prefix = label_string(snap.identity + (("model", model), ("version", version)))
-                self._prefixes[(model, version)] = prefix
+            prefix = label_string(snap.identity + (("model", model), ("version", version)))
             if prefix:
                 parts.append(prefix)
         else:
@@ -197,13 +224,6 @@ class SourceRenderer:
         if static:
             parts.append(static)
         return ",".join(parts)
-
-    def _bucket_prefixes(self, name: str, key: SeriesKey) -> dict[float, str]:
-        ck = (name, key, "le")
-        found = self._cache.get(ck)
-        if found is None:
-            found = self._cache[ck] = {}
-        return found
 
 
 def _unique_model_info(sources: Iterable[RenderedSource]) -> str:
@@ -224,109 +244,93 @@ def _unique_model_info(sources: Iterable[RenderedSource]) -> str:
 
 
 class Page:
-    """One prepared exposition. Each format is joined and encoded on first use, so a
-    Prometheus that only asks for OpenMetrics never makes the exporter hold the text
-    format too; gzip variants are made on first use as well."""
+    """One prepared exposition: each format's pieces in page order. The gzip body of a format is
+    joined from the pieces (nothing is compressed again) by :meth:`prepare`, which the render
+    thread calls for the formats scrapers asked for, so a scrape finds its body ready; the
+    uncompressed text is inflated from it while it is written."""
 
-    __slots__ = ("_parts", "_raw", "_gz", "_lengths", "_lock", "created")
+    __slots__ = ("_pieces", "_gz", "_lock", "created", "asked")
 
-    def __init__(self, text_parts: list[str], om_parts: list[str], created: float):
-        self._parts = {False: text_parts, True: om_parts}
-        self._raw: dict[bool, bytes] = {}
-        self._gz: dict[bool, bytes] = {}
-        self._lengths: dict[bool, int] = {}
+    def __init__(self, text_pieces: list[deflate.Piece], om_pieces: list[deflate.Piece], created: float):
+        self._pieces = {False: text_pieces, True: om_pieces}
+        self._gz: dict[bool, tuple[bytes, int]] = {}
         self._lock = threading.Lock()
         self.created = created
+        self.asked: set[bool] = set()  # formats asked for, so the next page prepares them at once
 
-    def _encoded(self, openmetrics: bool) -> bytes:
-        raw = self._raw.get(openmetrics)
-        if raw is None:
-            raw = "".join(self._parts[openmetrics]).encode()
-            self._raw[openmetrics] = raw
-        return raw
+    def prepare(self, openmetrics: bool) -> tuple[bytes, int]:
+        """(gzip body, length of its text) of a format, joined once."""
+        with self._lock:
+            found = self._gz.get(openmetrics)
+            if found is None:
+                found = self._gz[openmetrics] = deflate.gzip_body(self._pieces[openmetrics])
+            return found
 
     @property
     def text(self) -> bytes:
-        with self._lock:
-            return self._encoded(False)
+        return b"".join(deflate.inflate(self.prepare(False)[0]))
 
     @property
     def openmetrics(self) -> bytes:
-        with self._lock:
-            return self._encoded(True)
-
-    def _gzipped(self, openmetrics: bool) -> bytes:
-        gz = self._gz.get(openmetrics)
-        if gz is None:
-            # Compressed part by part: the uncompressed page is never held whole.
-            comp = zlib.compressobj(5, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
-            pieces = [comp.compress(part.encode()) for part in self._parts[openmetrics]]
-            pieces.append(comp.flush())
-            gz = self._gz[openmetrics] = b"".join(pieces)
-        return gz
+        return b"".join(deflate.inflate(self.prepare(True)[0]))
 
     def payload(self, openmetrics: bool, gzipped: bool) -> tuple[int, Iterator[bytes]]:
-        """(Content-Length, body pieces) for a response.
-
-        An uncompressed page is encoded piece by piece while it is written, so fifty
-        targets' worth of text is not copied into one more buffer per format.
-        """
-        with self._lock:
-            if gzipped:
-                gz = self._gzipped(openmetrics)
-                return len(gz), iter((gz,))
-            raw = self._raw.get(openmetrics)
-            if raw is not None:
-                return len(raw), iter((raw,))
-            parts = self._parts[openmetrics]
-            length = self._lengths.get(openmetrics)
-            if length is None:
-                length = sum(len(p) if p.isascii() else len(p.encode()) for p in parts)
-                self._lengths[openmetrics] = length
-        return length, _pieces(parts)
+        """(Content-Length, body pieces) for a response."""
+        self.asked.add(openmetrics)
+        gz, size = self.prepare(openmetrics)
+        if gzipped:
+            return len(gz), iter((gz,))
+        return size, deflate.inflate(gz)
 
 
-def _pieces(parts: list[str], size: int = 64 * 1024) -> Iterator[bytes]:
-    """Encode parts into pieces of about ``size`` bytes (few, full TCP writes)."""
-    batch: list[str] = []
-    pending = 0
-    for part in parts:
-        batch.append(part)
-        pending += len(part)
-        if pending >= size:
-            yield "".join(batch).encode()
-            batch, pending = [], 0
-    if batch:
-        yield "".join(batch).encode()
+@functools.cache
+def _header_pieces() -> dict[str, tuple[deflate.Piece, deflate.Piece]]:
+    """Each metric's headers (text, OpenMetrics), compressed once, on the first page."""
+    compressor = deflate.Compressor()
+    return {name: (compressor.piece(text), compressor.piece(om)) for name, (text, om) in _HEADERS.items()}
+
+
+_EOF = deflate.piece("# EOF\n")
 
 
 def assemble(sources: list[RenderedSource], extra: tuple[str, str] = ("", ""), created: float = 0.0) -> Page:
-    """Join the sources' lines in schema order; ``extra`` (text, OpenMetrics) goes last."""
-    by_metric: dict[str, list[str]] = {}
-    om_by_metric: dict[str, list[str]] = {}
+    """Join the sources' pieces in schema order; ``extra`` (text, OpenMetrics) goes last."""
+    by_metric: dict[str, list[deflate.Piece]] = {}
+    om_by_metric: dict[str, list[deflate.Piece]] = {}
+    differ: set[str] = set()
     for source in sources:
-        for name, lines in source.chunks.items():
-            if lines:
-                by_metric.setdefault(name, []).append(lines)
-                om_by_metric.setdefault(name, []).append(source.om_chunks.get(name, lines))
+        for name, piece in source.pieces.items():
+            if piece[2]:
+                found = by_metric.get(name)
+                if found is None:
+                    by_metric[name] = [piece]
+                else:
+                    found.append(piece)
+        for name in source.om_pieces:
+            differ.add(name)
+    for name in differ:  # only these metrics need their own list for OpenMetrics
+        om_by_metric[name] = [
+            s.om_pieces.get(name, s.pieces[name]) for s in sources if name in s.pieces and s.pieces[name][2]
+        ]
     info = _unique_model_info(sources)
     if info:
-        by_metric[MODEL_INFO] = om_by_metric[MODEL_INFO] = [info]
-    text_parts: list[str] = []
-    om_parts: list[str] = []
+        by_metric[MODEL_INFO] = [deflate.piece(info)]
+    text_pieces: list[deflate.Piece] = []
+    om_pieces: list[deflate.Piece] = []
+    headers = _header_pieces()
     for metric in schema.ALL:
-        parts = by_metric.get(metric.name)
-        if not parts:
+        pieces = by_metric.get(metric.name)
+        if not pieces:
             continue
-        text_head, om_head = _HEADERS[metric.name]
-        text_parts.append(text_head)
-        text_parts.extend(parts)
-        om_parts.append(om_head)
-        om_parts.extend(om_by_metric[metric.name])
-    text_parts.append(extra[0])
-    om_parts.append(extra[1])
-    om_parts.append("# EOF\n")
-    return Page(text_parts, om_parts, created)
+        text_head, om_head = headers[metric.name]
+        text_pieces.append(text_head)
+        text_pieces.extend(pieces)
+        om_pieces.append(om_head)
+        om_pieces.extend(om_by_metric.get(metric.name, pieces))
+    text_pieces.append(deflate.piece(extra[0]))
+    om_pieces.append(deflate.piece(extra[1]))
+    om_pieces.append(_EOF)
+    return Page(text_pieces, om_pieces, created)
 
 
 def render_snapshots(snapshots: Iterable[Snapshot], created: float = 0.0) -> Page:

@@ -6,6 +6,7 @@ a target sends, and only needs the few families its adapter translates, so this 
 
 * checks the sample name against the adapter's wanted set *before* touching labels,
 * caches parsed label sets per target (the same label strings recur every scrape),
+  keeping those of the last collection only, so big targets never thrash the cache,
 * skips and counts malformed lines instead of failing the whole exposition,
 * keeps native names as they are (a counter without ``_total`` stays without it),
 * compensates counter resets per native series, so sums over series stay monotonic.
@@ -15,13 +16,23 @@ a target sends, and only needs the few families its adapter translates, so this 
 
 from __future__ import annotations
 
+import functools
 import re
+import threading
 from collections.abc import Callable, Iterable
 from sys import intern
 
 from .counters import ResetTracker
 
-__all__ = ["Exposition", "ResetTracker", "SampleLimitExceeded", "parse", "parse_labels", "wanted_names"]
+__all__ = [
+    "Exposition",
+    "LabelCache",
+    "ResetTracker",
+    "SampleLimitExceeded",
+    "parse",
+    "parse_labels",
+    "wanted_names",
+]
 
 # The value as an unrolled loop: ``(?:[^"\\]|\\.)*`` kept backtracking state per character
 # (200 MB for a 1 MB label value); this form keeps none and is faster.
@@ -32,10 +43,24 @@ _ESCAPE_RE = re.compile(r'\\[\\"n]')
 
 # Suffixes under which a native family's samples appear.
 _CUMULATIVE_SUFFIXES = ("_total", "_count", "_sum", "_bucket")
+_INF = float("inf")
 
-LABEL_CACHE_LIMIT = 20000
 
-EMPTY: dict[str, str] = {}
+
+class Labels(dict):
+    """A parsed label set: a dict, sorted by name, with room for what readers derive from it.
+
+    A target's label sets are reused from one collection to the next (:class:`LabelCache`), so a
+    key a reader computes from one (``servers/_native.py``: the series key, a bucket's key and
+    bound) is stored on it and computed once per series, not once per collection.
+    """
+
+    __slots__ = ("key", "bucket")
+
+
+EMPTY: dict[str, str] = Labels()
+# A label set without escapes: each value is a plain quoted string (checked before the fast split).
+_SIMPLE_LABELS_RE = re.compile(r'(?:[a-zA-Z_][a-zA-Z0-9_]*="[^"\\]*",?)*\Z')
 
 
 class SampleLimitExceeded(ValueError):
@@ -66,24 +91,71 @@ class Exposition:
         return bool(self.get(name))
 
 
+class LabelCache:
+    """A target's parsed label sets, keyed by their text (``a="1",b="2"``), from one collection to
+    the next: the same label texts recur every time, and within a page across families (every
+    counter of a vLLM engine has the same labels). Each entry is [labels, mark]; a parse marks
+    what it used, and drops the rest when some went unused, so the cache follows the target's
+    series, however many, and never thrashes.
+
+    The caches of a process share a budget of ``BUDGET`` entries (about 300 bytes each): a
+    sidecar or a target of 100k series is cached whole, while in a fleet of thousands of small
+    targets the ones beyond the budget parse their labels each time (a fraction of a
+    millisecond per collection) instead of holding 30 KB each.
+    """
+
+    BUDGET = 100_000  # checked before each parse: one parse may go past it
+    _spent = 0  # entries held by every cache of the process
+    _lock = threading.RLock()  # reentrant: __del__ may run inside settle() when GC strikes
+
+    __slots__ = ("entries", "mark", "_held")
+
+    def __init__(self) -> None:
+        self.entries: dict[str, list] = {}
+        self.mark = 0
+        self._held = 0
+
+    def room(self) -> bool:
+        return LabelCache._spent < LabelCache.BUDGET
+
+    def settle(self) -> None:
+        """Account for the entries after a parse."""
+        with LabelCache._lock:
+            LabelCache._spent += len(self.entries) - self._held
+            self._held = len(self.entries)
+
+    def __del__(self) -> None:
+        with LabelCache._lock:
+            LabelCache._spent -= self._held
+
+
 def unescape(value: str) -> str:
     return _ESCAPE_RE.sub(lambda m: _ESCAPES[m.group(0)], value)
 
 
 def parse_labels(text: str) -> dict[str, str] | None:
-    """Parse ``a="1",b="2"`` (trailing comma allowed). None when malformed."""
-    labels: dict[str, str] = {}
-    pos = 0
-    for m in _LABEL_RE.finditer(text):
-        if m.start() != pos:
+    """Parse ``a="1",b="2"`` (trailing comma allowed). None when malformed.
+
+    Names are sorted, so equal label sets iterate alike whatever order the target wrote them in.
+    """
+    if "\\" not in text and _SIMPLE_LABELS_RE.match(text):
+        # No escapes: no value holds a quote, so the quotes alone delimit names and values.
+        parts = iter(text.split('"'))
+        pairs = [(intern(k.lstrip(",")[:-1]), intern(v)) for k, v in zip(parts, parts, strict=False)]
+    else:
+        pairs = []
+        pos = 0
+        for m in _LABEL_RE.finditer(text):
+            if m.start() != pos:
+                return None
+            value = m.group(2)
+            # Interned: the same names and values recur across every series of a target.
+            pairs.append((intern(m.group(1)), intern(unescape(value) if "\\" in value else value)))
+            pos = m.end()
+        if text[pos:].strip():
             return None
-        value = m.group(2)
-        # Interned: the same names and values recur across every series of a target.
-        labels[intern(m.group(1))] = intern(unescape(value) if "\\" in value else value)
-        pos = m.end()
-    if text[pos:].strip():
-        return None
-    return labels
+    pairs.sort()
+    return Labels(pairs)
 
 
 def _label_end(line: str, start: int) -> int:
@@ -115,117 +187,184 @@ def _label_end(line: str, start: int) -> int:
     return -1
 
 
+def _lines(text: str | bytes, chunk: int = 1 << 20):
+    """The lines of TEXT, split a megabyte at a time, so a 20 MB page is never held as one list
+    of lines (bytes are decoded a chunk at a time, too)."""
+    newline = b"\n" if isinstance(text, (bytes, bytearray)) else "\n"
+    start = 0
+    while start < len(text):
+        end = text.find(newline, start + chunk) if len(text) - start > chunk else -1
+        end = len(text) if end == -1 else end + 1
+        part = text[start:end]
+        yield (part.decode("utf-8", errors="replace") if newline == b"\n" else part).split("\n")
+        start = end
+
+
 def parse(
-    text: str,
+    text: str | bytes,
     wanted: Iterable[str] | None = None,
-    label_cache: dict[str, tuple] | None = None,
+    label_cache: LabelCache | None = None,
     resets: ResetTracker | None = None,
     check_labels: Callable[[dict[str, str]], None] | None = None,
     sample_limit: int = 0,
 ) -> Exposition:
-    """Parse an exposition. ``wanted`` limits which sample names are kept.
+    """Parse an exposition (text, or UTF-8 bytes). ``wanted`` limits which sample names are kept.
 
-    ``label_cache`` maps a series' ``name{labels}`` text to its parsed labels and
-    whether it is cumulative; kept per target, it turns the per-line work into one
-    dictionary lookup once the target's series are known. ``check_labels`` sees each label
-    set once, when it is parsed (the target's label limits); it raises to fail the parse.
-    With ``sample_limit``, parsing stops with SampleLimitExceeded at the first kept sample
-    past it, before a cardinality explosion is held in memory.
+    ``label_cache``, kept per target, turns parsing a label set the target sent before into one
+    dictionary lookup; ``resets`` keeps its cumulative series monotonic and drops the samples
+    that would corrupt them (counters.py). ``check_labels`` sees each label set once, when it is
+    parsed (the target's label limits); it raises to fail the parse. With ``sample_limit``,
+    parsing stops with SampleLimitExceeded at the first kept sample past it, before a
+    cardinality explosion is held in memory.
     """
     exp = Exposition()
     samples = exp.samples
     types = exp.types
     wanted_set = None if wanted is None else (wanted if isinstance(wanted, (set, frozenset)) else set(wanted))
-    cache = label_cache if label_cache is not None else {}
+    cache = label_cache.entries if label_cache is not None else {}
+    room = label_cache is None or label_cache.room()
+    mark = 1 - label_cache.mark if label_cache is not None else 1
+    marked = 0  # cache entries this parse used
+    cumulative: dict[str, bool] = {}  # sample name -> whether its family is cumulative
     family_type = ""
     family_name = ""
     invalid = 0
     count = 0
-    for line in text.split("\n"):
-        if not line:
-            continue
-        first = line[0]
-        if first == "#":
-            if line.startswith("# TYPE "):
-                parts = line.split(None, 3)
-                if len(parts) == 4:
-                    family_name = parts[2]
-                    family_type = parts[3].strip().lower()
-                    types[family_name] = family_type
-            elif line.startswith("# EOF"):
-                break
-            continue
-        if first == " " or first == "\t":
-            line = line.strip()
-            if not line or line[0] == "#":
+    last_name = ""
+    name_hash = 0
+    lst: list = []
+    is_cumulative = False
+    if resets is not None:  # the tracker's state, inlined below (per series, this loop is the cost)
+        keys, lasts, new_keys, new_values = resets._keys, resets._last, resets._new_keys, resets._new
+        offsets = resets._offset
+        adjust = resets.adjust
+        position = len(new_keys)
+        seen = resets.seen
+    else:
+        adjust = None
+    for lines in _lines(text):
+        for line in lines:
+            if not line:
                 continue
-        brace = line.find("{")
-        space = line.find(" ")
-        if brace != -1 and (space == -1 or brace < space or line[:brace].strip() == line[:space]):
-            name = line[:brace]
-            if name[-1:] == " ":
-                name = name.rstrip()
-            if wanted_set is not None and name not in wanted_set:
+            first = line[0]
+            if first == "#":
+                if line.startswith("# TYPE "):
+                    parts = line.split(None, 3)
+                    if len(parts) == 4:
+                        family_name = parts[2]
+                        family_type = parts[3].strip().lower()
+                        types[family_name] = family_type
+                elif line.startswith("# EOF"):
+                    break
                 continue
-            # Values and timestamps hold no brace, so the last one closes the labels,
-            # unless an OpenMetrics exemplar (`` # {...}``) follows the value.
-            end = _label_end(line, brace + 1) if "# {" in line else line.rfind("}")
-            if end == -1:
-                invalid += 1
-                continue
-            series = line[: end + 1]
-            rest = line[end + 1 :]
-        else:
-            if space == -1:
-                space = line.find("\t")
-                if space == -1:
+            if first == " " or first == "\t":
+                line = line.strip()
+                if not line or line[0] == "#":
+                    continue
+            brace = line.find("{")
+            space = line.find(" ")
+            if brace != -1 and (space == -1 or brace < space or line[:brace].strip() == line[:space]):
+                name = line[:brace]
+                if name[-1:] == " ":
+                    name = name.rstrip()
+                if wanted_set is not None and name not in wanted_set:
+                    continue
+                # Values and timestamps hold no brace, so the last one closes the labels,
+                # unless an OpenMetrics exemplar (`` # {...}``) follows the value.
+                end = _label_end(line, brace + 1) if "# {" in line else line.rfind("}")
+                if end == -1:
                     invalid += 1
                     continue
-            name = series = line[:space]
-            if wanted_set is not None and name not in wanted_set:
-                continue
-            rest = line[space + 1 :]
-        entry = cache.get(series)
-        if entry is None:
-            if series is name:
-                labels: dict[str, str] | None = EMPTY
-                if wanted_set is None and not _NAME_RE.match(name):
-                    invalid += 1
-                    continue
+                inner = line[brace + 1 : end]
+                rest = line[end + 1 :]
             else:
-                labels = parse_labels(series[brace + 1 : -1])
-                if labels is None or (wanted_set is None and not _NAME_RE.match(name)):
+                if space == -1:
+                    space = line.find("\t")
+                    if space == -1:
+                        invalid += 1
+                        continue
+                name = line[:space]
+                if wanted_set is not None and name not in wanted_set:
+                    continue
+                inner = ""
+                rest = line[space + 1 :]
+            if name != last_name:
+                name_hash = hash(name)
+                known = cumulative.get(name)
+                if known is None:
+                    if wanted_set is None and not _NAME_RE.match(name):
+                        invalid += 1
+                        continue
+                    known = cumulative[name] = _is_cumulative(name, family_name, family_type)
+                is_cumulative = known
+                lst = samples.get(name)
+                if lst is None:
+                    lst = samples[name] = []
+                last_name = name
+            if inner:
+                entry = cache.get(inner)
+                if entry is None:
+                    labels = parse_labels(inner)
+                    if labels is None:
+                        invalid += 1
+                        continue
+                    if check_labels is not None:
+                        check_labels(labels)
+                    if room:
+                        cache[inner] = [labels, mark]
+                        marked += 1
+                else:
+                    labels = entry[0]
+                    if entry[1] != mark:
+                        entry[1] = mark
+                        marked += 1
+            else:
+                labels = EMPTY
+            try:
+                value = float(rest)
+            except ValueError:
+                parts = rest.split()
+                try:
+                    value = float(parts[0]) if parts else None
+                except ValueError:
+                    value = None
+                if value is None:
                     invalid += 1
                     continue
-                if check_labels is not None:
-                    check_labels(labels)
-            if len(cache) >= LABEL_CACHE_LIMIT:
-                cache.clear()
-            entry = (labels, _is_cumulative(name, family_name, family_type), series)
-            cache[series] = entry
-        try:
-            value = float(rest)
-        except ValueError:
-            parts = rest.split()
-            try:
-                value = float(parts[0]) if parts else None
-            except ValueError:
-                value = None
-            if value is None:
-                invalid += 1
-                continue
-        if resets is not None and entry[1]:
-            value = resets.adjust(entry[2], value)  # the cached key: one copy of the text
-            if value is None:  # a duplicate, non-finite or negative sample (counters.py)
-                continue
-        if count == sample_limit and sample_limit:
-            raise SampleLimitExceeded(sample_limit)
-        lst = samples.get(name)
-        if lst is None:
-            samples[name] = [(entry[0], value)]
+            if adjust is not None and is_cumulative:
+                key = hash(inner) ^ name_hash  # both hashes are known already: no tuple to build
+                if (
+                    position < len(keys)
+                    and keys[position] == key
+                    and lasts[position] <= value < _INF
+                    and (not offsets or key not in offsets)
+                    and (seen is None or key not in seen)
+                ):  # the steady case: the same series at the same place, finite, never reset
+                    new_keys.append(key)
+                    new_values.append(value)
+                    if seen is not None:
+                        seen.add(key)
+                    position += 1
+                else:
+                    value = adjust(key, value)
+                    seen = resets.seen
+                    position = len(new_keys)
+                    if value is None:  # a duplicate, non-finite or negative sample (counters.py)
+                        continue
+            if count == sample_limit and sample_limit:
+                raise SampleLimitExceeded(sample_limit)
+            lst.append((labels, value))
+            count += 1
         else:
-            lst.append((entry[0], value))
-        count += 1
+            continue
+        break  # "# EOF"
+    if label_cache is not None:
+        label_cache.mark = mark
+        if marked < len(cache):  # some label sets went away
+            label_cache.entries = {k: e for k, e in cache.items() if e[1] == mark}
+        label_cache.settle()
+    for name in [n for n, found in samples.items() if not found]:
+        del samples[name]  # every line of it was malformed
     exp.invalid_lines = invalid
     exp.sample_count = count
     return exp
@@ -246,7 +385,13 @@ def _is_cumulative(name: str, family: str, ftype: str) -> bool:
 
 
 def wanted_names(bases: Iterable[str]) -> frozenset[str]:
-    """All sample names a set of native family names can appear under."""
+    """All sample names a set of native family names can appear under (one set per server kind,
+    shared by its targets)."""
+    return _wanted_names(tuple(bases))
+
+
+@functools.lru_cache(maxsize=256)
+def _wanted_names(bases: tuple[str, ...]) -> frozenset[str]:
     out = set()
     for b in bases:
         out.add(b)

@@ -1,18 +1,33 @@
-"""Runs each source on its own schedule, in its own thread, and keeps its last results.
+"""Runs the sources on a bounded pool of worker threads, in the order their collections fall due.
 
-A slow or hung source delays nothing but itself. :meth:`Scheduler.replace` swaps in a new
-set of states on a reload: states kept from before keep their threads; the others are
-stopped after the swap, so /metrics never misses the sources that did not change.
+Each source is collected every ``interval`` seconds at its own fixed phase (``sharding.phase_of``,
+a hash of the target, as Prometheus offsets its scrapes), so a fleet's collections spread evenly
+over the interval instead of arriving in one burst. The first collection of a source runs at once,
+so a new exporter, or a source a reload adds, has data as soon as possible.
+
+One dispatcher thread waits for the earliest due time and hands the source to the workers; the
+pool grows on demand up to ``max_workers`` and shrinks when idle, so a sidecar with one target
+runs two threads and a fleet of thousands a few dozen. A slow or hung source holds one worker for
+at most its timeout; a collection that starts late skips the ticks it missed instead of bunching
+up. :meth:`Scheduler.replace` applies a reload as a difference: sources kept from before keep
+their schedule and state, removed ones are closed once their collection in flight ends.
 """
 
 from __future__ import annotations
 
+import functools
+import heapq
+import itertools
 import logging
+import math
+import queue
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
+from .sharding import phase_of
 from .snapshot import Result
 from .sources import Source
 
@@ -34,17 +49,22 @@ ERROR_REASONS = (
     "unknown_kind",
     "adapter",
 )
+DEFAULT_WORKERS = 16
+IDLE_WORKER_SECONDS = 60.0  # an idle worker beyond the first exits after this long
 
 
-@dataclass
+@dataclass(eq=False)
 class SourceState:
     source: Source
     last: Result | None = None
     last_ok: Result | None = None
     collections: int = 0
     errors: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ERROR_REASONS, 0))
-    thread: threading.Thread | None = None
-    stop: threading.Event = field(default_factory=threading.Event)
+    removed: bool = False  # a reload dropped the source; its collection in flight is discarded
+    running: bool = False  # a worker is collecting it now
+    due: float = 0.0  # monotonic time of the next collection
+    own: Any = None  # a target's own series about its last collection, rendered (exporter.py)
+    own_renderer: Any = None
 
     def fresh(self, now: float) -> Result | None:
         """The last successful result, unless it is older than the source's staleness window."""
@@ -58,25 +78,46 @@ class SourceState:
         last = self.last
         return last.kind if last is not None and last.kind else self.source.kind
 
+    @functools.cached_property
+    def phase(self) -> float:
+        """The source's fixed offset within its interval."""
+        src = self.source
+        return phase_of(src.name, src.url, src.interval)
+
+
+def next_due(started_wall: float, started_mono: float, interval: float, phase: float) -> float:
+    """The monotonic time of the first slot of the source's phase more than a quarter interval
+    after the collection that started then: the next tick when this one ran on time or up to
+    three quarters late (a tick is skipped only beyond that), and after a first collection off
+    the phase, at most one and a quarter intervals later."""
+    slot = math.ceil((started_wall + interval / 4 - phase) / interval) * interval + phase
+    return started_mono + (slot - started_wall)
+
 
 # Called after each collection with (state, result, whether the previous one succeeded).
 OnResult = Callable[[SourceState, Result, "bool | None"], None]
 
 
 class Scheduler:
-    def __init__(self, on_result: OnResult):
+    def __init__(self, on_result: OnResult, max_workers: int = DEFAULT_WORKERS):
         self.states: list[SourceState] = []
         self.lock = threading.Lock()  # guards states and each state's results
+        self._targets: dict[str, SourceState] = {}
         self._on_result = on_result
-        self._stop = threading.Event()
+        self._max_workers = max(1, max_workers)
+        self._heap: list[tuple[float, int, SourceState]] = []
+        self._seq = itertools.count()
+        self._wake = threading.Condition()  # guards the heap and the pool's counters
+        self._work: queue.SimpleQueue[SourceState | None] = queue.SimpleQueue()
+        self._workers = 0
+        self._idle = 0
         self._running = False
+        self._stopping = False
+        self._threads: list[threading.Thread] = []
 
     # --- lookups ------------------------------------------------------------------
     def target(self, name: str) -> SourceState | None:
-        for state in self.states:
-            if state.source.is_target and state.source.name == name:
-                return state
-        return None
+        return self._targets.get(name)
 
     def kind_of(self, target: str) -> str:
         state = self.target(target)
@@ -90,57 +131,135 @@ class Scheduler:
     def ready(self) -> bool:
         return all(s.last is not None for s in self.states)
 
+    @property
+    def threads(self) -> int:
+        """Threads the scheduler runs now: the dispatcher and the workers."""
+        return (1 if self._running else 0) + self._workers
+
     # --- lifecycle ----------------------------------------------------------------
     def start(self) -> None:
-        self._running = True
-        for state in self.states:
-            self._start(state)
-
-    def _start(self, state: SourceState) -> None:
-        if state.thread is None:
-            state.thread = threading.Thread(
-                target=self._loop, args=(state,), name=f"collect:{state.source.name}", daemon=True
-            )
-            state.thread.start()
+        with self._wake:
+            self._running = True
+            now = time.monotonic()
+            for state in self.states:
+                self._push(state, now)
+        dispatcher = threading.Thread(target=self._dispatch, name="dispatch", daemon=True)
+        self._threads.append(dispatcher)
+        dispatcher.start()
 
     def replace(self, states: list[SourceState]) -> list[SourceState]:
-        """Run ``states`` from now on; returns the old states that were stopped."""
+        """Run ``states`` from now on; returns the old states that were dropped.
+
+        Only the difference is applied: a state in both lists keeps its place in the schedule."""
+        new_ids = {id(s) for s in states}
         with self.lock:
-            old, self.states = self.states, states
-        gone = [s for s in old if all(s is not n for n in states)]
-        self._stop_states(gone, time.monotonic() + 5.0)
-        if self._running:
-            for state in states:
-                self._start(state)
+            old, self.states = self.states, list(states)
+            self._targets = {s.source.name: s for s in states if s.source.is_target}
+        old_ids = {id(s) for s in old}
+        gone = [s for s in old if id(s) not in new_ids]
+        added = [s for s in states if id(s) not in old_ids]
+        with self._wake:
+            for state in gone:
+                state.removed = True
+            idle = [s for s in gone if not s.running]  # a running one is closed by its worker
+            if self._running:
+                now = time.monotonic()
+                for state in added:
+                    self._push(state, now)
+                self._wake.notify()
+        for state in idle:
+            _close(state)
         return gone
 
     def stop(self, deadline: float) -> None:
-        self._stop.set()
-        self._stop_states(self.states, deadline)
+        with self._wake:
+            self._stopping = True
+            workers = self._workers
+            self._wake.notify_all()
+        for _ in range(workers):
+            self._work.put(None)
+        for thread in list(self._threads):
+            thread.join(max(0.0, deadline - time.monotonic()))
+        for state in self.states:
+            _close(state)
 
-    @staticmethod
-    def _stop_states(states: list[SourceState], deadline: float) -> None:
-        for state in states:
-            state.stop.set()
-        for state in states:
-            if state.thread is not None:
-                state.thread.join(max(0.0, deadline - time.monotonic()))
+    # --- scheduling -------------------------------------------------------------------
+    def _push(self, state: SourceState, due: float) -> None:
+        """Schedule STATE at DUE (the caller holds ``_wake``)."""
+        state.due = due
+        heapq.heappush(self._heap, (due, next(self._seq), state))
+
+    def _dispatch(self) -> None:
+        while True:
+            with self._wake:
+                while not self._stopping:
+                    if self._heap:
+                        wait = self._heap[0][0] - time.monotonic()
+                        if wait <= 0:
+                            break
+                        self._wake.wait(wait)
+                    else:
+                        self._wake.wait()
+                if self._stopping:
+                    return
+                _, _, state = heapq.heappop(self._heap)
+                if state.removed:
+                    continue
+                state.running = True
+                # _idle counts workers waiting, less the sources queued for them: at or below
+                # zero, this source would wait for a worker.
+                if self._idle <= 0 and self._workers < self._max_workers:
+                    self._spawn()
+                else:
+                    self._idle -= 1
+            self._work.put(state)
+
+    def _spawn(self) -> None:
+        """Start one more worker (the caller holds ``_wake``); it starts busy."""
+        self._workers += 1
+        thread = threading.Thread(target=self._work_loop, name=f"collect-{self._workers}", daemon=True)
+        self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+        thread.start()
+
+    def _work_loop(self) -> None:
+        while True:
             try:
-                state.source.close()
-            except Exception:  # noqa: BLE001 - closing must never block shutdown
-                log.debug("close failed", exc_info=True)
+                state = self._work.get(timeout=IDLE_WORKER_SECONDS)
+            except queue.Empty:
+                with self._wake:
+                    if self._workers > 1 and self._idle > 0:
+                        self._workers -= 1
+                        self._idle -= 1
+                        return
+                continue
+            if state is None:
+                return
+            self._run(state)
+            with self._wake:
+                self._idle += 1
 
-    # --- collection -------------------------------------------------------------------
-    def _loop(self, state: SourceState) -> None:
+    def _run(self, state: SourceState) -> None:
         src = state.source
-        next_run = time.monotonic()
-        while not self._stop.is_set() and not state.stop.is_set():
-            self.record(state, src.collect())
-            now = time.monotonic()
-            next_run += src.interval
-            if next_run < now:  # a slow collection skips missed ticks instead of bunching up
-                next_run = now + src.interval - ((now - next_run) % src.interval)
-            state.stop.wait(next_run - now)
+        started_wall, started_mono = time.time(), time.monotonic()
+        try:
+            result = src.collect()
+        except Exception as exc:  # noqa: BLE001 - collect never raises; a bug must not kill a worker
+            log.exception("collection raised", extra={"source": src.name})
+            result = Result(
+                False, started_wall, time.monotonic() - started_mono, reason="adapter", message=str(exc)
+            )
+        with self._wake:
+            state.running = False
+            removed = state.removed
+            if not removed and not self._stopping:
+                due = next_due(started_wall, started_mono, src.interval, state.phase)
+                self._push(state, due)
+                if self._heap[0][2] is state:
+                    self._wake.notify()
+        if removed:
+            _close(state)
+            return
+        self.record(state, result)
 
     def record(self, state: SourceState, result: Result) -> None:
         with self.lock:
@@ -161,3 +280,10 @@ class Scheduler:
         elif was_ok is False and result.ok:
             log.info("collection recovered", extra={"target": state.source.name})
         self._on_result(state, result, was_ok)
+
+
+def _close(state: SourceState) -> None:
+    try:
+        state.source.close()
+    except Exception:  # noqa: BLE001 - closing must never block shutdown
+        log.debug("close failed", exc_info=True)

@@ -1,5 +1,9 @@
 """The exporter's own series: one per source about its collections, plus build, reload,
-journal and render figures, and the ``process_*`` series every exporter serves."""
+journal and render figures, and the ``process_*`` series every exporter serves.
+
+A target's series split in two: what changes only when it is collected
+(:func:`target_snapshot`, rendered by the collecting thread) and what changes with time
+(its data age and staleness, in :func:`self_snapshot`, rendered with every page)."""
 
 from __future__ import annotations
 
@@ -29,10 +33,35 @@ class ExporterFacts:
     journal: Journal | None
 
 
+def target_snapshot(state: SourceState, labels: tuple[tuple[str, str], ...]) -> Snapshot:
+    """A target's series that change only when it is collected: rendered once per collection, in
+    the collecting thread, so a page of thousands of targets never renders them again."""
+    b = Builder((), labels)
+    last, ok, name = state.last, state.last_ok, state.source.name
+    up = 1 if last is not None and last.ok else 0
+    b.gauge("inference_exporter_target_up", up, target=name, server=state.kind())
+    b.counter("inference_exporter_collections_total", state.collections, target=name)
+    for reason, count in state.errors.items():
+        b.counter("inference_exporter_collection_errors_total", count, target=name, reason=reason)
+    if last is not None:
+        b.gauge("inference_exporter_collection_duration_seconds", last.duration, target=name)
+    if ok is not None:
+        b.gauge("inference_exporter_last_success_timestamp_seconds", ok.started + ok.duration, target=name)
+        b.gauge("inference_exporter_native_samples", ok.native_samples, target=name)
+        b.gauge("inference_exporter_invalid_lines", ok.invalid_lines, target=name)
+    dropped = dict(ok.dropped) if ok is not None else {}
+    for reason in DROP_REASONS:
+        b.counter("inference_exporter_dropped_samples_total", dropped.get(reason, 0), target=name, reason=reason)
+    return b.finish()
+
+
 def self_snapshot(
     facts: ExporterFacts, states: Sequence[tuple[SourceState, Result | None]], now: float
 ) -> Snapshot:
-    """``states``: each source's state and its fresh result (None when it has none or it is stale)."""
+    """The series that change with time or with the exporter: build, reload, journal, render
+    figures, the local collectors, and each target's data age, staleness and series count.
+
+    ``states``: each source's state and its fresh result (None when it has none or it is stale)."""
     b = Builder((), facts.labels)
     b.gauge("inference_exporter_build_info", 1, version=__version__, python_version=platform.python_version())
     b.gauge("inference_exporter_render_duration_seconds", facts.render_duration)
@@ -53,28 +82,9 @@ def self_snapshot(
                 b.gauge("inference_exporter_collector_duration_seconds", last.duration, collector=src.name)
             continue
         name = src.name
-        b.gauge(
-            "inference_exporter_target_up",
-            1 if last is not None and last.ok else 0,
-            target=name,
-            server=state.kind(),
-        )
-        b.counter("inference_exporter_collections_total", state.collections, target=name)
-        for reason, count in state.errors.items():
-            b.counter("inference_exporter_collection_errors_total", count, target=name, reason=reason)
-        if last is not None:
-            b.gauge("inference_exporter_collection_duration_seconds", last.duration, target=name)
         if ok is not None:
-            finished = ok.started + ok.duration
-            b.gauge("inference_exporter_last_success_timestamp_seconds", finished, target=name)
-            b.gauge("inference_exporter_data_age_seconds", max(0.0, now - finished), target=name)
-            b.gauge("inference_exporter_native_samples", ok.native_samples, target=name)
-            b.gauge("inference_exporter_invalid_lines", ok.invalid_lines, target=name)
-        dropped = dict(ok.dropped) if ok is not None else {}
-        for reason in DROP_REASONS:
-            b.counter(
-                "inference_exporter_dropped_samples_total", dropped.get(reason, 0), target=name, reason=reason
-            )
+            age = max(0.0, now - (ok.started + ok.duration))
+            b.gauge("inference_exporter_data_age_seconds", age, target=name)
         b.gauge("inference_exporter_target_stale", 1 if ok is not None and fresh is None else 0, target=name)
         b.gauge("inference_exporter_series", fresh.series if fresh is not None else 0, target=name)
     return b.finish()

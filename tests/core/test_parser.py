@@ -136,3 +136,64 @@ def test_random_garbage_never_raises():
             chars[rng.randrange(len(chars))] = rng.choice('{}",=\\# \n\x00ab1.')
         exp = parser.parse("".join(chars))
         assert exp.sample_count + exp.invalid_lines > 0
+
+
+class _ReferenceTracker:
+    """The reset semantics, written plainly: per series the last value and the offset so far;
+    a collection that is rolled back leaves no trace; a series that goes away is forgotten."""
+
+    def __init__(self):
+        self.state = {}
+
+    def collect(self, samples):
+        seen, out = {}, []
+        for series, value in samples:
+            last, offset = self.state.get(series, (value, 0.0))
+            if value < last:
+                offset += last
+            seen[series] = (value, offset)
+            out.append(value + offset)
+        return seen, out
+
+
+def test_reset_tracking_matches_the_plain_semantics_for_generated_histories():
+    """Generated histories (seeded): series come and go, change order, reset, collections get
+    rolled back; the parser's tracker gives exactly what the plain version gives."""
+    seed = 1616
+    rng = random.Random(seed)
+    for case in range(60):
+        resets = parser.ResetTracker()
+        reference = _ReferenceTracker()
+        names = [f'c{{w="{i}"}}' for i in range(rng.randint(1, 40))]
+        values = {n: rng.randint(0, 100) for n in names}
+        for step in range(25):
+            if rng.random() < 0.2:
+                rng.shuffle(names)
+            live = [n for n in names if rng.random() < 0.9]
+            for n in live:
+                values[n] = rng.randint(0, 20) if rng.random() < 0.05 else values[n] + rng.randint(0, 50)
+            text = "# TYPE c counter\n" + "".join(f"{n} {values[n]}\n" for n in live)
+            exp = parser.parse(text, resets=resets)
+            seen, expected = reference.collect([(n, values[n]) for n in live])
+            got = [v for _, v in exp.get("c")]
+            assert got == expected, f"case {case} step {step} (seed {seed})"
+            if rng.random() < 0.15:
+                resets.rollback()
+            else:
+                resets.commit()
+                reference.state = seen
+
+
+def test_label_cache_follows_the_series_without_thrashing(monkeypatch):
+    """More series than the old fixed limit (20,000): the second parse reads every label set from
+    the cache; series that went away leave the cache."""
+    text = "".join(f'x{{a="{i}",b="same"}} {i}\n' for i in range(30_000))
+    cache = parser.LabelCache()
+    parser.parse(text, label_cache=cache)
+    calls = []
+    real = parser.parse_labels
+    monkeypatch.setattr(parser, "parse_labels", lambda t: calls.append(t) or real(t))
+    exp = parser.parse(text, label_cache=cache)
+    assert exp.sample_count == 30_000 and calls == []
+    parser.parse("".join(f'x{{a="{i}",b="same"}} {i}\n' for i in range(100)), label_cache=cache)
+    assert len(cache.entries) == 100

@@ -75,13 +75,19 @@ def find(objects: list[dict], kind: str) -> list[dict]:
 
 
 def exporter_pods(objects: list[dict]) -> list[tuple[dict, dict]]:
-    """(Deployment, pod spec) for every Deployment that runs the exporter sidecar."""
+    """(workload, pod spec) for every Deployment or StatefulSet that runs the exporter: as a
+    sidecar beside a model server, or on its own (central mode, ``examples/sharded-fleet``)."""
     out = []
-    for deployment in find(objects, "Deployment"):
-        spec = deployment["spec"]["template"]["spec"]
+    for workload in find(objects, "Deployment") + find(objects, "StatefulSet"):
+        spec = workload["spec"]["template"]["spec"]
         if any(c["name"] == EXPORTER for c in spec["containers"]):
-            out.append((deployment, spec))
+            out.append((workload, spec))
     return out
+
+
+def sidecar_pods(objects: list[dict]) -> list[tuple[dict, dict]]:
+    """The exporter pods where it runs beside a model server (more than one container)."""
+    return [(w, spec) for w, spec in exporter_pods(objects) if len(spec["containers"]) > 1]
 
 
 def container(pod_spec: dict, name: str) -> dict:

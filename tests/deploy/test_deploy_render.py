@@ -21,7 +21,13 @@ from manifests import (
 
 def test_every_overlay_is_rendered_here():
     # A new overlay is picked up without touching the tests; these must always be among them.
-    assert {"base", "overlays/dev", "overlays/production", "examples/team-vllm"} <= set(RENDERED)
+    assert {
+        "base",
+        "overlays/dev",
+        "overlays/production",
+        "examples/team-vllm",
+        "examples/sharded-fleet",
+    } <= set(RENDERED)
 
 
 def _validate_all(directory: str, operator: bool) -> int:
@@ -54,14 +60,43 @@ def test_each_sidecar_mounts_a_config_the_exporter_accepts(directory):
     objects = render(directory)
     configmaps = {c["metadata"]["name"]: c for c in find(objects, "ConfigMap")}
     pods = exporter_pods(objects)
-    assert pods, f"{directory} renders no Deployment with the {EXPORTER} sidecar"
+    assert pods, f"{directory} renders no Deployment or StatefulSet running the {EXPORTER} container"
     for deployment, spec in pods:
         volumes = {v["name"]: v for v in spec["volumes"]}
         mount = next(m for m in container(spec, EXPORTER)["volumeMounts"] if "config" in m["name"])
         name = volumes[mount["name"]]["configMap"]["name"]
         assert name in configmaps, f"{deployment['metadata']['name']} mounts ConfigMap {name}, not rendered"
         config = loads(configmaps[name]["data"]["config.yml"], f"{directory}:{name}")
-        assert config.targets, f"{directory}: the exporter config has no targets"
+        assert config.targets or config.target_files, f"{directory}: the exporter config has no targets"
+        for entry in config.target_files:
+            assert _mounted_target_files(entry, spec, configmaps), f"{directory}: {entry.key} reads no file"
+
+
+def _mounted_target_files(entry, spec: dict, configmaps: dict) -> int:
+    """Targets in the ConfigMap files the exporter container sees under the entry's patterns; each
+    file read as the exporter reads it."""
+    import fnmatch
+    import tempfile
+    from pathlib import Path
+
+    from inference_exporter.file_sd import read_file
+
+    volumes = {v["name"]: v for v in spec["volumes"]}
+    found = 0
+    for mount in container(spec, EXPORTER)["volumeMounts"]:
+        source = volumes[mount["name"]].get("configMap")
+        if not source:
+            continue
+        for filename, content in configmaps[source["name"]]["data"].items():
+            path = f"{mount['mountPath']}/{filename}"
+            if any(fnmatch.fnmatch(path, pattern) for pattern in entry.patterns):
+                with tempfile.TemporaryDirectory() as tmp:
+                    copy = Path(tmp) / filename
+                    copy.write_text(content)
+                    targets = read_file(str(copy), entry)
+                assert targets, f"{path}: no targets"
+                found += len(targets)
+    return found
 
 
 @pytest.mark.parametrize("directory", RENDERED)
@@ -93,6 +128,29 @@ def test_production_stamps_the_cluster_label():
     targets = {r["targetLabel"]: r.get("replacement") for r in relabelings}
     assert targets.get("cluster"), relabelings
     assert targets.get("job") == "inference-exporter"
+
+
+def test_sharded_fleet_gives_each_replica_its_ordinal_and_the_replica_count():
+    """Every replica runs --shard=<its pod name>/<replicas>: the pod name comes from the downward
+    API, the count from spec.replicas (a kustomize replacement keeps them equal)."""
+    from inference_exporter import cli
+
+    (workload, spec) = exporter_pods(render("examples/sharded-fleet"))[0]
+    assert workload["kind"] == "StatefulSet" and workload["spec"]["podManagementPolicy"] == "Parallel"
+    exporter = container(spec, EXPORTER)
+    args = cli._run_parser().parse_args(exporter["args"])
+    index, _, count = args.shard.partition("/")
+    assert index == "$(POD_NAME)" and int(count) == workload["spec"]["replicas"]
+    env = {e["name"]: e for e in exporter["env"]}
+    assert env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    # A central replica reports no local resources of its own.
+    assert not (args.collector_process or args.collector_container or args.collector_gpu)
+    # Each replica, named as Kubernetes names them, takes its own ordinal.
+    from inference_exporter.sharding import parse_shard
+
+    name = workload["metadata"]["name"]
+    shards = {parse_shard(f"{name}-{i}/{count}") for i in range(int(count))}
+    assert sorted(s.index for s in shards) == list(range(int(count)))
 
 
 def test_team_example_gets_the_sidecar_without_copying_it():

@@ -1,8 +1,9 @@
-"""Pod hardening of every rendered Deployment: the Pod Security Standards' "restricted" profile
-plus read-only root filesystems and resource limits, for the sidecar and for the model server."""
+"""Pod hardening of every rendered Deployment and StatefulSet: the Pod Security Standards'
+"restricted" profile plus read-only root filesystems and resource limits, for the sidecar, the
+model server and the central exporter replicas."""
 
 import pytest
-from manifests import EXPORTER, RENDERED, container, exporter_pods, find, render
+from manifests import EXPORTER, RENDERED, container, exporter_pods, find, render, sidecar_pods
 
 # Volume types the "restricted" profile allows (kubernetes.io/docs/concepts/security/pod-security-standards).
 RESTRICTED_VOLUMES = {
@@ -19,7 +20,8 @@ GPU_RESOURCE = "nvidia.com/gpu"
 
 
 def _deployments(directory: str) -> list[dict]:
-    deployments = find(render(directory), "Deployment")
+    objects = render(directory)
+    deployments = find(objects, "Deployment") + find(objects, "StatefulSet")
     assert deployments, directory
     return deployments
 
@@ -79,7 +81,12 @@ def test_every_container_has_requests_and_limits(directory):
 
 @pytest.mark.parametrize("directory", RENDERED)
 def test_sidecar_claims_no_gpu_and_reads_gpus_through_nvml_only(directory):
-    for _, spec in exporter_pods(render(directory)):
+    objects = render(directory)
+    for _, spec in exporter_pods(objects):
+        if (_, spec) not in sidecar_pods(objects):
+            # A central replica (examples/sharded-fleet) has no GPU of its own to read.
+            assert "--no-collector.gpu" in container(spec, EXPORTER)["args"]
+    for _, spec in sidecar_pods(objects):
         sidecar = container(spec, EXPORTER)
         resources = sidecar["resources"]
         assert GPU_RESOURCE not in resources.get("requests", {}) | resources.get("limits", {})

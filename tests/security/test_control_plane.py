@@ -183,8 +183,13 @@ def test_the_web_config_is_reloaded_on_sighup_and_a_bad_one_is_refused(tmp_path,
         assert resp.status_code == 500 and "bcrypt" in resp.json()["error"]
         assert "plain-text-password" not in resp.text + proc.log()
         assert proc.get("/metrics", auth=("admin", "second")).status_code == 200
-        metrics = proc.get("/metrics", auth=("admin", "second")).text
-        assert "inference_exporter_config_last_reload_successful 0" in metrics
+        # The page shows the failed reload on its next render (at most a render beat later).
+        deadline = time.monotonic() + 10
+        while "inference_exporter_config_last_reload_successful 0" not in (
+            proc.get("/metrics", auth=("admin", "second")).text
+        ):
+            assert time.monotonic() < deadline, proc.log()
+            time.sleep(0.1)
     finally:
         proc.stop()
 

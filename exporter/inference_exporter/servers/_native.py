@@ -21,12 +21,51 @@ LabelKey = tuple[tuple[str, str], ...]
 def scaled(value: float, scale: float) -> float:
     """value * scale, computed as a division for sub-unit scales so 25000 us is exactly 0.025 s."""
     if scale < 1:
-        return value / round(1 / scale)
+        divisor = _DIVISORS.get(scale)
+        if divisor is None:
+            divisor = _DIVISORS[scale] = round(1 / scale)
+        return value / divisor
     return value * scale
 
 
-def _key(labels: dict[str, str], drop: str = "") -> LabelKey:
-    return tuple(sorted((k, v) for k, v in labels.items() if k != drop))
+_DIVISORS: dict[float, int] = {}
+INF = float("inf")
+
+
+def _key(labels: dict[str, str]) -> LabelKey:
+    """The series' labels as a key. The parser hands out label sets sorted by name (so the items
+    are in order already) and keeps the key on them (``parser.Labels``)."""
+    try:
+        return labels.key  # type: ignore[attr-defined]
+    except AttributeError:
+        pass
+    key = tuple(labels.items())
+    try:
+        labels.key = key  # type: ignore[attr-defined]
+    except AttributeError:
+        pass  # a plain dict
+    return key
+
+
+def _bucket(labels: dict[str, str]) -> tuple[LabelKey, float] | None:
+    """(the series' labels without ``le``, the bound) of a bucket sample; None when ``le`` is
+    missing or not a number. Kept on the parser's label sets like ``_key``."""
+    try:
+        return labels.bucket  # type: ignore[attr-defined]
+    except AttributeError:
+        pass
+    found = None
+    le = labels.get("le")
+    if le is not None:
+        try:
+            found = (tuple([kv for kv in labels.items() if kv[0] != "le"]), float(le))
+        except ValueError:
+            found = None
+    try:
+        labels.bucket = found  # type: ignore[attr-defined]
+    except AttributeError:
+        pass
+    return found
 
 
 def histograms(
@@ -38,22 +77,23 @@ def histograms(
     """
     groups: dict[LabelKey, list[tuple[float, float]]] = {}
     for labels, value in exp.get(name + "_bucket"):
-        le = labels.get("le")
-        if le is None:
+        found = _bucket(labels)
+        if found is None:
             continue
-        try:
-            bound = float(le)
-        except ValueError:
-            continue
-        groups.setdefault(_key(labels, "le"), []).append(
-            (scaled(bound, scale) if bound != float("inf") else bound, value)
-        )
+        key, bound = found
+        if scale != SECONDS and bound != INF:
+            bound = scaled(bound, scale)
+        group = groups.get(key)
+        if group is None:
+            groups[key] = [(bound, value)]
+        else:
+            group.append((bound, value))
     sums = {_key(lbl): v for lbl, v in exp.get(name + "_sum")}
     counts = {_key(lbl): v for lbl, v in exp.get(name + "_count")}
     for key, buckets in groups.items():
         count = counts.get(key)
         if count is None:
-            inf = [c for b, c in buckets if b == float("inf")]
+            inf = [c for b, c in buckets if b == INF]
             count = inf[0] if inf else max(c for _, c in buckets)
         yield dict(key), buckets, scaled(sums.get(key, 0.0), scale), count
 

@@ -1,0 +1,337 @@
+"""What the rule pack costs a real Prometheus at fleet size, with a week of history.
+
+    python bench/rule_cost.py [--models 1000,5000] [--days 7] [--rounds 5] [--json PATH]
+
+For each fleet size:
+
+1. History. The recording series the pack produces and reads back over long windows are
+   written for ``--days`` (one sample a minute, as the 1m groups record them) and imported with
+   ``promtool tsdb create-blocks-from openmetrics``, in 18-hour blocks (the largest block
+   Prometheus makes with its default retention, so no compaction runs during the measurement):
+   the per-model request, error and latency-SLI rates the SLO windows sum over (up to 30 days),
+   the anomaly bands' ``_clean`` series they read a day and a week back, and 2.5 hours of the
+   mean latency and error ratio. Which series and how far back is read from the rule files
+   (``history_needed``), so a changed pack is measured as it is: re-run after merging.
+2. Live. The fleet's exporters are served by bench/dashboard_fleet.py's fake fleet (the
+   schema's series for every model: request counters, latency histograms, model info...),
+   scraped every 15 s; the pack is loaded as rules/*.yml has it (1m groups, the 5m budget group).
+3. Measurement. After the raw rate windows have filled (10 minutes of scrapes), ``--rounds``
+   evaluation rounds are read from Prometheus' own metrics after each round: each group's
+   evaluation time and samples appended, the process's resident memory and CPU; the medians are
+   reported, with the share of the evaluation interval the pack takes (target: under 10% at
+   1,000 models on 2 cores).
+
+Prometheus runs on this machine beside the fake fleet (a child process): the load average is
+printed with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import multiprocessing
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import requests
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(ROOT / "tests"))
+
+import dashboard_fleet  # noqa: E402
+import scenario  # noqa: E402
+
+CLUSTER = "c1"
+BLOCK = 18 * 3600  # promtool block length, and the history's chunk
+SCRAPE_S = 15
+UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
+RANGE = re.compile(r"([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{[^}]*\})?\[(\w+)(?::\w*)?\](?:\s*offset\s+(\w+))?")
+OFFSET = re.compile(r"([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{[^}]*\})?\s+offset\s+(\w+)")
+MODEL_LABELS = ("cluster", "namespace", "team", "model_class", "model")
+
+
+def say(message: str) -> None:
+    print(message, flush=True)
+
+
+def seconds(duration: str) -> float:
+    return sum(float(n) * UNITS[u] for n, u in re.findall(r"(\d+)(ms|[smhdwy])", duration))
+
+
+def rule_files() -> list[Path]:
+    return sorted(p for p in (ROOT / "rules").glob("*.yml") if p.name != "config.yml")
+
+
+def history_needed(files: list[Path]) -> dict[str, float]:
+    """Recorded ``model:`` series the pack reads further back than ten minutes: name -> seconds."""
+    recorded, need = set(), {}
+    for f in files:
+        for group in yaml.safe_load(f.read_text())["groups"]:
+            for rule in group["rules"]:
+                if "record" in rule:
+                    recorded.add(rule["record"])
+                expr = str(rule["expr"])
+                for name, window, offset in RANGE.findall(expr):
+                    need[name] = max(
+                        need.get(name, 0.0), seconds(window) + (seconds(offset) if offset else 0)
+                    )
+                for name, offset in OFFSET.findall(expr):
+                    need[name] = max(need.get(name, 0.0), seconds(offset))
+    return {n: s for n, s in need.items() if n in recorded and n.startswith("model:") and s > 600}
+
+
+def _values(name: str, minutes: np.ndarray, rng, base: float) -> np.ndarray:
+    """A plausible value per minute: a daily shape on the model's own level, a little noise."""
+    shape = scenario.daily_shape((minutes % 1440) / 60)
+    rate = base * shape * rng.uniform(0.9, 1.1, len(minutes))
+    if "error" in name and "ratio" not in name:
+        return rate * 0.001
+    if "error" in name:
+        return np.full(len(minutes), 0.001)
+    if "sli_slow" in name:
+        return rate * 0.01
+    if "duration" in name:
+        return 0.08 * rng.uniform(0.95, 1.05, len(minutes))
+    return rate
+
+
+def write_history(work: Path, models: int, end: int, days: float, needed: dict[str, float]) -> int:
+    """Import the needed series' history, BLOCK-aligned chunk by chunk; returns samples written."""
+    data = work / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    start = end - int(days * 86400)
+    chunk_start = start - start % BLOCK
+    written = 0
+    labels = []
+    for i in range(models):
+        m = dashboard_fleet.Model(CLUSTER, i).labels
+        labels.append(",".join(f'{k}="{m[k]}"' for k in MODEL_LABELS))
+    while chunk_start < end:
+        lo, hi = max(start, chunk_start), min(end, chunk_start + BLOCK)
+        times = np.arange(lo - lo % 60 + 60, hi, 60)
+        if len(times):
+            path = work / "chunk.om"
+            with path.open("w") as out:
+                for name, back in sorted(needed.items()):
+                    keep = times[times >= end - back]
+                    if not len(keep):
+                        continue
+                    minutes = keep // 60
+                    stamps = [str(t) for t in keep]
+                    for i, lbl in enumerate(labels):
+                        rng = np.random.default_rng(i * 7919 + int(lo))
+                        vals = _values(name, minutes, rng, 5.0 * (1 + i % 3))
+                        head = f"{name}{{{lbl}}} "
+                        out.write("".join(f"{head}{v:.6g} {t}\n" for v, t in zip(vals, stamps, strict=True)))
+                        written += len(keep)
+                out.write("# EOF\n")
+            blocks = work / "blocks"
+            shutil.rmtree(blocks, ignore_errors=True)
+            done = subprocess.run(
+                ["promtool", "tsdb", "create-blocks-from", "openmetrics",
+                 f"--max-block-duration={BLOCK // 3600}h",
+                 str(path), str(blocks)],
+                capture_output=True, text=True,
+            )  # fmt: skip
+            if done.returncode != 0:
+                raise RuntimeError(f"promtool: {done.stderr[-2000:]}")
+            for block in blocks.iterdir():
+                shutil.move(str(block), data / block.name)
+            path.unlink()
+        say(
+            f"    history to {time.strftime('%a %H:%M', time.gmtime(hi))} imported "
+            f"({written / 1e6:.1f}M samples)"
+        )
+        chunk_start += BLOCK
+    return written
+
+
+def _serve_fleet(models: int, port_out) -> None:
+    server = dashboard_fleet.FleetServer({CLUSTER: models})
+    port_out.send(server.address)
+    while True:
+        time.sleep(3600)
+
+
+def own_metrics(url: str) -> dict[str, float]:
+    out = {}
+    for line in requests.get(url + "/metrics", timeout=60).text.splitlines():
+        if line.startswith(
+            ("prometheus_rule_group_", "process_", "go_memstats_heap_inuse", "prometheus_tsdb_head_series ")
+        ):
+            key, _, value = line.rpartition(" ")
+            out[key] = float(value)
+    return out
+
+
+def group_of(key: str) -> str:
+    return re.search(r'rule_group="[^"]*;([^"]+)"', key).group(1)
+
+
+def measure(work: Path, models: int, days: float, rounds: int, settle: float = 600) -> dict:
+    from prom import Prometheus
+
+    files = rule_files()
+    needed = history_needed(files)
+    say(f"[{models} models] history of {len(needed)} recorded series per model: "
+        + ", ".join(f"{n} ({s / 3600:g} h)" for n, s in sorted(needed.items())))  # fmt: skip
+    end = int(time.time()) - 120
+    t0 = time.monotonic()
+    samples = write_history(work, models, end, days, needed)
+    say(
+        f"    {samples / 1e6:.1f}M samples of history imported in {time.monotonic() - t0:.0f}s; load {load()}"
+    )
+    ctx = multiprocessing.get_context("spawn")
+    ours, theirs = ctx.Pipe()
+    fleet = ctx.Process(target=_serve_fleet, args=(models, theirs), daemon=True)
+    fleet.start()
+    address = ours.recv()
+    config = {
+        "global": {"scrape_interval": f"{SCRAPE_S}s", "evaluation_interval": "1m"},
+        "rule_files": [str(f) for f in files],
+        "scrape_configs": [
+            {"job_name": "fleet", "honor_labels": True, "scrape_timeout": "14s",
+             "static_configs": [{"targets": [address]}]}
+        ],
+    }  # fmt: skip
+    prom = None
+    try:
+        t0 = time.monotonic()
+        prom = Prometheus(work, yaml.safe_dump(config, sort_keys=False))
+        say(
+            f"    Prometheus ready after {time.monotonic() - t0:.0f}s; "
+            f"{settle:.0f}s of scrapes for the rate windows"
+        )
+        time.sleep(settle)
+        per_round: list[dict] = []
+        last_iter = None
+        deadline = time.monotonic() + rounds * 60 + 600
+        while len(per_round) < rounds and time.monotonic() < deadline:
+            own = own_metrics(prom.url)
+            iters = {
+                group_of(k): v
+                for k, v in own.items()
+                if k.startswith("prometheus_rule_group_iterations_total")
+            }
+            key = iters.get("inference.recording.model")
+            if last_iter is not None and key is not None and key > last_iter:
+                time.sleep(20)  # the round's other groups finish within seconds of the first
+                own = own_metrics(prom.url)
+                per_round.append(own)
+                say(f"    round {len(per_round)}/{rounds}: {round_seconds(own) * 1e3:.0f} ms; load {load()}")
+            last_iter = key if key is not None else last_iter
+            time.sleep(5)
+        return summarize(per_round, models, samples, prom.url)
+    finally:
+        if prom is not None:
+            prom.close()
+        fleet.terminate()
+        fleet.join(10)
+
+
+def round_seconds(own: dict) -> float:
+    """Evaluation time of one round, each group at its share of a minute (the 5m group at a fifth)."""
+    total = 0.0
+    for key, value in own.items():
+        if key.startswith("prometheus_rule_group_last_duration_seconds"):
+            interval = own.get(key.replace("last_duration_seconds", "interval_seconds"), 60.0)
+            total += value * 60.0 / interval
+    return total
+
+
+def summarize(per_round: list[dict], models: int, history: int, url: str) -> dict:
+    groups = sorted(
+        {group_of(k) for k in per_round[0] if k.startswith("prometheus_rule_group_last_duration")}
+    )
+    out = {"models": models, "history_samples": history, "rounds": len(per_round), "groups": {}}
+    for group in groups:
+
+        def pick(prefix: str, group: str = group) -> list[float]:
+            return [
+                v
+                for own in per_round
+                for k, v in own.items()
+                if k.startswith(prefix) and group_of(k) == group
+            ]
+
+        out["groups"][group] = {
+            "interval_s": pick("prometheus_rule_group_interval_seconds")[0],
+            "seconds_median": statistics.median(pick("prometheus_rule_group_last_duration_seconds")),
+            "seconds_max": max(pick("prometheus_rule_group_last_duration_seconds")),
+            "samples": statistics.median(pick("prometheus_rule_group_last_evaluation_samples")),
+        }
+    totals = [round_seconds(own) for own in per_round]
+    out["round_seconds_median"] = statistics.median(totals)
+    out["round_seconds_max"] = max(totals)
+    out["share_of_interval"] = out["round_seconds_median"] / 60
+    out["samples_per_round"] = sum(g["samples"] for g in out["groups"].values())
+    out["rss_mb"] = max(own.get("process_resident_memory_bytes", 0) for own in per_round) / 1e6
+    out["heap_inuse_mb"] = max(own.get("go_memstats_heap_inuse_bytes", 0) for own in per_round) / 1e6
+    out["head_series"] = per_round[-1].get("prometheus_tsdb_head_series", 0)
+    cpu = [own.get("process_cpu_seconds_total", 0) for own in per_round]
+    out["cpu_share"] = (cpu[-1] - cpu[0]) / (60 * max(1, len(cpu) - 1))
+    query = {"query": "sum(prometheus_rule_evaluation_failures_total)"}
+    failures = requests.get(url + "/api/v1/query", params=query, timeout=30).json()["data"]["result"]
+    out["evaluation_failures"] = float(failures[0]["value"][1]) if failures else 0.0
+    return out
+
+
+def report(r: dict) -> None:
+    say(f"\n{r['models']} models, {r['history_samples'] / 1e6:.0f}M samples of history, {r['rounds']} rounds")
+    say(f"  (medians; load {load()})")
+    say(f"  {'group':32} {'interval':>8} {'ms/round':>9} {'max ms':>8} {'samples':>9}")
+    for group, g in r["groups"].items():
+        ms, most = g["seconds_median"] * 1e3, g["seconds_max"] * 1e3
+        say(f"  {group:32} {g['interval_s']:>7.0f}s {ms:9.1f} {most:8.1f} {g['samples']:9.0f}")
+    per_minute, most = r["round_seconds_median"] * 1e3, r["round_seconds_max"] * 1e3
+    say(
+        f"  per minute, the 5m group at a fifth: {per_minute:.0f} ms (max {most:.0f}), "
+        f"{r['share_of_interval'] * 100:.1f}% of the 1m interval (target < 10% at 1,000 models); "
+        f"{per_minute / r['models'] * 1e3:.0f} us per model"
+    )
+    appended = r["samples_per_round"]
+    say(f"  samples appended per round {appended:.0f} ({appended / r['models']:.1f} per model)")
+    say(
+        f"  Prometheus RSS {r['rss_mb']:.0f} MB, Go heap {r['heap_inuse_mb']:.0f} MB, "
+        f"head series {r['head_series']:.0f}, CPU {r['cpu_share']:.2f} of a core; "
+        f"failed evaluations {r['evaluation_failures']:.0f}"
+    )
+
+
+def load() -> str:
+    return "/".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--models", default="1000,5000")
+    p.add_argument("--days", type=float, default=7)
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--settle", type=float, default=600, help="seconds of live scrapes before measuring")
+    p.add_argument("--json", metavar="PATH")
+    p.add_argument("--workdir", help="keep the TSDB here (default: a temporary folder, removed)")
+    args = p.parse_args(argv)
+    results = []
+    for models in (int(m) for m in args.models.split(",")):
+        with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
+            r = measure(Path(tmp), models, args.days, args.rounds, args.settle)
+        report(r)
+        results.append(r)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+    return 0 if all(math.isfinite(r["round_seconds_median"]) for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,129 @@
+"""Pages joined from pieces compressed at collection time: one valid gzip body in any order, ready
+before a scrape asks, and a scrape served while a render is under way."""
+
+import gzip
+import random
+import threading
+import time
+
+import requests
+from fake_targets import FakeTarget
+from helpers import promtool_check_metrics, read_fixture
+from inference_exporter import deflate, exporter, exposition
+from inference_exporter.builder import Builder
+from inference_exporter.config import loads
+from inference_exporter.exporter import Exporter
+from inference_exporter.server import make_server, serve_in_thread
+
+SEED = 1616
+
+
+def _snapshot(rng: random.Random, target: str):
+    b = Builder((("target", target), ("server", "vllm")), (("cluster", "c1"),))
+    for m in range(rng.randint(0, 3)):
+        model = f"m{m}"
+        b.counter("inference_requests_total", rng.randint(0, 10**6), model, outcome="success")
+        b.gauge("inference_requests_running", rng.randint(0, 50), model)
+        bounds = sorted(rng.sample([0.01, 0.1, 0.5, 1.0, 5.0, 30.0], rng.randint(1, 5)))
+        counts, total = [], 0
+        for le in bounds:
+            total += rng.randint(0, 100)
+            counts.append((le, total))
+        exemplar = (
+            ({"trace_id": f"{rng.getrandbits(32):x}"}, bounds[0] / 2, 1.7e9) if rng.random() < 0.3 else None
+        )
+        b.histogram(
+            "inference_request_duration_seconds", counts, total * 0.2, total, model, exemplar=exemplar
+        )
+    return b.finish()
+
+
+def test_pieces_join_into_one_valid_gzip_body_for_any_fleet():
+    """Generated fleets (seeded): each source rendered (and compressed) on its own, the page joined
+    in schema order; its gzip body inflates to exactly its text, in both formats, and promtool
+    finds nothing wrong with the text."""
+    rng = random.Random(SEED)
+    for case in range(25):
+        sources = [
+            exposition.SourceRenderer().render(_snapshot(rng, f"t{i}")) for i in range(rng.randint(0, 30))
+        ]
+        rng.shuffle(sources)
+        page = exposition.assemble(sources, ("# process lines\n", "# process lines\n"), created=1.0)
+        for openmetrics in (False, True):
+            gz, size = page.prepare(openmetrics)
+            text = b"".join(deflate.inflate(gz))
+            assert gzip.decompress(gz) == text and len(text) == size, f"case {case}, seed {SEED}"
+            length, pieces = page.payload(openmetrics, gzipped=False)
+            assert b"".join(pieces) == text and length == size
+        assert page.openmetrics.endswith(b"# EOF\n")
+        if sources:
+            result = promtool_check_metrics(page.text.decode())
+            assert result.returncode == 0, (case, result.stdout + result.stderr)
+
+
+def test_page_lists_each_metric_once_with_every_source_under_it():
+    rng = random.Random(SEED + 1)
+    sources = [exposition.SourceRenderer().render(_snapshot(rng, f"t{i}")) for i in range(12)]
+    text = exposition.assemble(sources).text.decode()
+    heads = [line for line in text.splitlines() if line.startswith("# TYPE ")]
+    assert len(heads) == len(set(heads))
+    expected = sum(s.series for s in sources)
+    assert sum(1 for line in text.splitlines() if line and not line.startswith("#")) == expected
+
+
+TRITON = read_fixture("triton/pytriton-0.7.0-tritonserver-2.51.prom")
+
+
+def test_the_gzip_body_is_ready_before_a_scrape_and_a_scrape_never_waits_for_a_render(monkeypatch):
+    target = FakeTarget(TRITON)
+    run = Exporter(
+        loads(
+            f"targets:\n  - name: t\n    metrics_url: {target.url}\n"
+            "    scrape_interval: 0.2s\n    scrape_timeout: 0.2s\n"
+        )
+    )
+    server = make_server(run, "127.0.0.1:0")
+    url = f"http://127.0.0.1:{server.server_address[1]}/metrics"
+    run.start()
+    serve_in_thread(server)
+    gate = threading.Event()
+    try:
+        deadline = time.monotonic() + 10
+        while not run.ready:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        headers = {"Accept": "application/openmetrics-text; version=1.0.0", "Accept-Encoding": "gzip"}
+        assert requests.get(url, headers=headers, timeout=5).status_code == 200  # asks for OM + gzip
+        time.sleep(2.5)  # a render or two later
+        page = run.current()
+        assert True in page._gz, "the render thread prepared the format scrapers ask for"
+
+        # No compression on the request path: joining is all a prepared page needs, and even that
+        # is done already.
+        def refuse(*_args):
+            raise AssertionError("gzip body made on the request path")
+
+        monkeypatch.setattr(deflate, "gzip_body", refuse)
+        answer = requests.get(url, headers=headers, timeout=5)
+        assert answer.status_code == 200 and b"inference_requests_total" in answer.content
+        monkeypatch.undo()
+
+        # A render that hangs (held on a gate) holds no scrape: the last page is served.
+        real = exporter.assemble
+        blocked = threading.Event()
+
+        def held(*args, **kwargs):
+            blocked.set()
+            gate.wait(10)
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(exporter, "assemble", held)
+        assert blocked.wait(5), "the render thread did not render"
+        for _ in range(5):
+            assert requests.get(url, headers=headers, timeout=2).status_code == 200
+        assert not gate.is_set()
+    finally:
+        gate.set()
+        server.shutdown()
+        run.stop()
+        target.close()
