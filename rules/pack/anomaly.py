@@ -11,8 +11,9 @@ For each signal S (request rate, mean latency, error ratio; 5-minute rates) per 
 - `S_margin` (M), the band's half-width: `spread_factor` x the larger of the upper and lower
   `tail_quantile` residual over the `residual_history` that ends 23h30m ago, so an anomaly
   never widens its own band the same day. Floors are safety nets, not the usual width: a share
-  of E, and for counts the noise of the model's own traffic (a quiet model's rate jitters more).
-  No band until `min_residual_history` of residuals exists.
+  of E, and for counts the noise of the model's own traffic (a quiet model's rate jitters more);
+  until a week of history exists, a larger share of E (the weekly cycle is unknown: a first
+  weekend is no anomaly). No band until `min_residual_history` of residuals exists.
 - The alerts hold on a share: at least `hold_share` of the last `hold_window` beyond the band on
   one side (so one in-band sample does not reset them), then `for`. Request rate and latency are
   two-sided (a collapse of either is a failure), the error ratio is upper only.
@@ -132,21 +133,51 @@ def _min_traffic(pack: Pack) -> str:
     return f"\nand on ({pack.by_model})\n{REQUESTS} * 3600 >= {pack.cfg['min_requests_per_hour']}"
 
 
-RUNBOOK_ANOMALY = Runbook(
-    meaning="The signal stayed outside its band for most of the hold window and then for the anomaly "
-    "`for`. The band is centred on the median of the same hour yesterday, the same hour last week and "
-    "the last half hour; its width is how wrong that expectation has been over the past week (a high "
-    "quantile of the residual), never narrower than its floors. It is a ticket: something changed that "
-    "the SLO alerts do not (yet) consider harmful.",
-    check="Open the anomalies dashboard: expected value, band and the signal. Ask whether a campaign, a "
-    "client release, a new version or an upstream change explains it; compare with other models of the "
-    "same team. A drop matters as much as a rise: a request rate that collapses or a latency that falls "
-    "far below normal often means requests fail fast or never arrive.",
-    fix="Nothing to fix when the change is expected (campaign, planned migration): a lasting level change "
-    "becomes the expectation within two days. Otherwise treat it like the matching SLO alert before it "
-    "becomes one.",
-    rollback="Roll back when the change started with a model version or config change.",
-)
+NOUNS = {"requests": "request rate", "latency": "mean latency", "errors": "error ratio"}
+# What each anomaly alert's drop or rise usually means, and where to look first.
+CAUSES = {
+    "requests": (
+        "Up: a campaign, a new client, or a retry storm (a caller retrying its own failures). Down: an "
+        "upstream (front end, gateway, DNS, the caller's deploy) sends less; when it nearly stops, "
+        "InferenceTrafficDrop pages as well. Compare with the other models of the same caller.",
+        "Scale out or rate-limit a retry storm at its source; restore the upstream path when traffic fell.",
+    ),
+    "latency": (
+        "Up: each request costs more (longer inputs or outputs, a slower version, a batch size change, "
+        "CPU throttling, a busy GPU: see the model and resources dashboards). Down, far below normal: "
+        "requests fail fast or end early (check the error ratio and the failure reasons), or a cache or a "
+        "cheaper path now answers them.",
+        "Treat a rise like a latency SLO burn before it becomes one (scale out, revert the change that "
+        "made requests heavier); treat a fall like an error burst.",
+    ),
+    "errors": (
+        "Failures by reason and by version on the model dashboard: a new version, a changed input format "
+        "from a client, an exhausted dependency. Only a rise alerts; errors stopping is no anomaly.",
+        "Treat it like an availability SLO burn before it becomes one.",
+    ),
+}
+
+
+def runbook(pack: Pack, signal: str) -> Runbook:
+    a = pack.cfg["anomaly"]
+    sides = "above or below" if a["signals"][signal]["two_sided"] else "above"
+    causes, fix = CAUSES[signal]
+    return Runbook(
+        meaning=f"For at least {a['hold_share']:.0%} of the last {a['hold_window']} the {NOUNS[signal]} "
+        f"was {sides} its band, and that lasted {a['for']} more. The band is centred on the median of "
+        "the same hour yesterday, the same hour last week (the day before yesterday until a week of "
+        f"history exists) and the last {a['recent']}. Its half-width is {a['spread_factor']:g} x how "
+        f"wrong that expectation has been: the {a['tail_quantile']:g} quantile of the residual "
+        f"(observed - expected) over the {a['residual_history']} before the last day, never under a "
+        f"floor ({a['first_week_relative_floor']:.0%} of the expectation until a week of history "
+        "exists). A new model gets a band after about 30 hours. It is a ticket: something changed that "
+        "the SLO alerts do not (yet) consider harmful.",
+        check=f"Open the anomalies dashboard ({NOUNS[signal]}, expected value, band) and ask whether a "
+        f"campaign, a client release, a new version or an upstream change explains it. {causes}",
+        fix="Nothing to fix when the change is expected (campaign, planned migration): a lasting level "
+        f"change becomes the expectation within two days. Otherwise: {fix[0].lower()}{fix[1:]}",
+        rollback="Roll back when the change started with a model version or config change.",
+    )
 
 
 def alerts(pack: Pack) -> list[dict]:
@@ -154,9 +185,7 @@ def alerts(pack: Pack) -> list[dict]:
     m = pack.by_model
     rps, lat, err = SIGNALS["requests"], SIGNALS["latency"], SIGNALS["errors"]
     sides = {name: conf["two_sided"] for name, conf in a["signals"].items()}
-    common = dict(
-        severity=a["severity"], for_=a["for"], dashboard="inference-anomalies", runbook=RUNBOOK_ANOMALY
-    )
+    common = dict(severity=a["severity"], for_=a["for"], dashboard="inference-anomalies")
     drop = a["traffic_drop"]
     window = drop["rate_window"]
     min_rate = drop["min_expected_requests"] / duration_seconds(window)
@@ -166,6 +195,7 @@ def alerts(pack: Pack) -> list[dict]:
             "InferenceRequestRateAnomaly",
             beyond_band(pack, rps, sides["requests"]),
             summary="Model's request rate is outside its seasonal band.",
+            runbook=runbook(pack, "requests"),
             description=model_versions(pack) + ": "
             "{{ $value | humanize }} requests/s, outside the band expected "
             "from yesterday, last week and the last half hour.",
@@ -176,6 +206,7 @@ def alerts(pack: Pack) -> list[dict]:
             "InferenceLatencyAnomaly",
             beyond_band(pack, lat, sides["latency"]) + _min_traffic(pack),
             summary="Model's mean latency is outside its seasonal band.",
+            runbook=runbook(pack, "latency"),
             description=model_versions(pack) + ": "
             "mean latency {{ $value | humanizeDuration }}, outside the band "
             "expected from yesterday, last week and the last half hour.",
@@ -186,6 +217,7 @@ def alerts(pack: Pack) -> list[dict]:
             "InferenceErrorRatioAnomaly",
             beyond_band(pack, err, sides["errors"]) + _min_traffic(pack),
             summary="Model's error ratio is above its seasonal band.",
+            runbook=runbook(pack, "errors"),
             description=model_versions(pack) + ": "
             "{{ $value | humanizePercentage }} of requests fail, above the "
             "band expected from yesterday, last week and the last half hour.",
