@@ -389,6 +389,17 @@ def anomaly_cases() -> list[Case]:
             fires(rate_a, "5 requests/s, outside"),
             iv,
         ),
+        # History states: with two days, the day before yesterday (14/s) stands in for last week,
+        # never yesterday (10/s) twice: expected = median(10, 14, 12) = 12, not median(10, 10, 12).
+        Case(
+            rate_a,
+            "two-days-history",
+            requests(f"0+1680x720 {1680 * 720 + 1200}+1200x749 {1680 * 720 + 1200 * 750 + 1440}+1440x29"),
+            "3000m",
+            [],
+            iv,
+            promql=band("model:inference_requests:rate5m", 12, 3.6, "3000m"),
+        ),
         # 18/s against 14 +- 4.2/s.
         Case(rate_a, "below", requests(step(1200, 2160, HIST, AFTER)), AT, interval=iv),
         # After a week the band is the 10 % floor around yesterday and last week: +20 % fires.
