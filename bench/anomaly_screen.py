@@ -205,8 +205,9 @@ def committed(s, **kw) -> tuple[np.ndarray, int]:
         M[lo:hi] = np.where(bad, np.nan, np.fmax(up, floor))
         ML[lo:hi] = np.where(bad, np.nan, np.fmax(down, floor))
         r = xf[lo:hi] - inst(E)[lo:hi]
-        if o["clip"]:
-            r = np.clip(r, -o["clip"] * inst(ML)[lo:hi], o["clip"] * inst(M)[lo:hi])
+        if o["clip"]:  # winsorised where a band exists
+            up_i, down_i = inst(M)[lo:hi], inst(ML)[lo:hi]
+            r = np.where(np.isnan(up_i), r, np.clip(r, -o["clip"] * down_i, o["clip"] * up_i))
         R[lo:hi] = r
         if step > 1:  # recorded by a slower group: samples on its ticks only
             ticks = (s.t0 // 60 + np.arange(lo, hi)) % step == 0

@@ -36,7 +36,7 @@ SIGNALS = {
 }
 REQUESTS = SIGNALS["requests"]
 RATE_WINDOW_SECONDS = 300  # every signal is a 5-minute rate
-# (name, offset of the end of a 1h window centred on the same time of that day)
+# Offsets of the 1-hour windows centred on the same time 1, 2 and 7 days back.
 DAY_AGO, TWO_DAYS_AGO, WEEK_AGO = "23h30m", "47h30m", "167h30m"
 HISTORY_OFFSET = DAY_AGO  # the residual history ends here
 
