@@ -11,10 +11,11 @@ What it does, in order:
    pack (groups evaluated every 2 s).
 2. Measures the model's real mean latency for a few minutes.
 3. Anomaly bands need a day and a week of history, which a run of minutes lacks. So it
-   stops Prometheus, backfills the rule pack's cleaned latency signal
-   (`..._mean_rate5m_clean`) for the same hours one day and one week back, with values
-   resampled from step 2's real measurements (promtool tsdb create-blocks-from openmetrics),
-   and restarts Prometheus on that TSDB. Everything after that is live.
+   stops Prometheus, backfills the rule pack's latency signal (`..._mean_rate5m`) for the same
+   hours one day and one week back and a day of its residuals (`..._mean_rate5m_residual`,
+   every 10 minutes, ending 23h30m back), with values resampled from step 2's real
+   measurements (promtool tsdb create-blocks-from openmetrics), and restarts Prometheus on that
+   TSDB. Everything after that is live.
 4. Injects two real faults: searches with hundreds of times more candidate products (a client
    bug: the model really needs longer for each request) and an error burst (a third of
    the searches malformed, so the model really fails them).
@@ -63,19 +64,27 @@ def measured(stack: LiveStack, start: float, end: float) -> list[tuple[dict, lis
 
 
 def backfill(data_dir: Path, series: list[tuple[dict, list[float]]], start: float, end: float) -> None:
-    """History of the cleaned signal around START..END one day and one week back."""
+    """History the band reads: the signal around START..END one day and one week back, and a day
+    of residuals (a measured value minus their mean) every 10 minutes, ending 23h30m before END."""
     rnd = random.Random(11)
-    lines = [f"# TYPE {SIGNAL}_clean gauge"]
-    samples = []
+    families: dict[str, list[tuple[float, str]]] = {SIGNAL: [], f"{SIGNAL}_residual": []}
     for labels, values in series:
         labels = {k: v for k, v in labels.items() if k != "__name__"}
         text = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+        mean = sum(values) / len(values)
         for offset in HISTORY_OFFSETS:
             t = start - offset - 3600
             while t < end - offset + 3600:
-                samples.append((t, f"{SIGNAL}_clean{{{text}}} {rnd.choice(values):.6g} {t:.0f}"))
+                families[SIGNAL].append((t, f"{SIGNAL}{{{text}}} {rnd.choice(values):.6g} {t:.0f}"))
                 t += 30
-    lines += [line for _, line in sorted(samples)]
+        t = end - 84600 - 86400
+        while t < end - 84600:
+            line = f"{SIGNAL}_residual{{{text}}} {rnd.choice(values) - mean:.6g} {t:.0f}"
+            families[f"{SIGNAL}_residual"].append((t, line))
+            t += 600
+    lines = []
+    for name, samples in families.items():
+        lines += [f"# TYPE {name} gauge"] + [line for _, line in sorted(samples)]
     with tempfile.NamedTemporaryFile("w", suffix=".om", delete=False) as f:
         f.write("\n".join(lines) + "\n# EOF\n")
     subprocess.run(

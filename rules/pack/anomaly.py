@@ -1,27 +1,32 @@
 """Seasonal anomaly bands and the traffic-drop page.
 
-For each signal S (request rate, mean latency, error ratio) per model:
+For each signal S (request rate, mean latency, error ratio; 5-minute rates) per model:
 
-- `S_expected`: median of three estimates: the median of S around the same time
-  yesterday (a 1h window centred on t-1d), the same around t-1w, and the median of the
-  last 30 minutes (yesterday stands in for last week until a week exists). A fault shows
-  in one estimate only, so the median ignores it; the recent level lets the band follow a campaign or a level
-  change that history does not know.
-- `S_margin`: half-width of the band: `spread_factor` x the robust spread (IQR/1.35)
-  of the same historic hours, never below `min_margin_ratio` x expected nor
-  `min_margin_abs`. It only exists once a day of history exists (no alerts before).
-- `S_clean`: S clipped to the band. The history windows read only `S_clean`, so an
-  anomaly shifts tomorrow's baseline by at most one margin (a lasting level change is
-  learnt over a few days, a one-off incident leaves no trace beyond that).
+- `S_expected` (E): median of the same hour yesterday, the same hour last week and the last
+  `recent` minutes (each a median itself). The week estimate falls back to the day before
+  yesterday, never to yesterday again. History states, explicitly: no day of history yet, E is
+  the recent level alone (the band does not exist yet, so nothing alerts); one day, the mean of
+  yesterday and the recent level; two days or more, the median of three.
+- `S_residual` (R = S - E), recorded every `residual_interval`: how wrong E has been.
+- `S_margin` (M), the band's half-width: `spread_factor` x the larger of the upper and lower
+  `tail_quantile` residual over the `residual_history` that ends 23h30m ago, so an anomaly
+  never widens its own band the same day. Floors are safety nets, not the usual width: a share
+  of E, and for counts the noise of the model's own traffic (a quiet model's rate jitters more);
+  until a week of history exists, a larger share of E (the weekly cycle is unknown: a first
+  weekend is no anomaly). No band until `min_residual_history` of residuals exists.
+- The alerts hold on a share: at least `hold_share` of the last `hold_window` beyond the band on
+  one side (so one in-band sample does not reset them), then `for`. Request rate and latency are
+  two-sided (a collapse of either is a failure), the error ratio is upper only.
 
-Mean latency (exact for every server) is the latency signal, so the bands also cover
-servers without histogram buckets. Anomaly alerts open tickets; only the drop of traffic
-to near zero, which means users get nothing, pages.
+The residual tail is robust to anomalies shorter than (1 - tail_quantile) of the history
+(about 100 minutes of a week at 0.99); a longer one widens the band for a week at most. Rules
+read only history at least 23h30m old from each other, so they form no cycle. Anomaly alerts
+open tickets; only the drop of traffic to near zero, which means users get nothing, pages.
 """
 
 from __future__ import annotations
 
-from .common import Pack, Runbook, alert, group, record
+from .common import Pack, Runbook, alert, duration_seconds, group, record
 from .slo import model_versions
 
 SIGNALS = {
@@ -29,90 +34,168 @@ SIGNALS = {
     "latency": "model:inference_request_duration_seconds:mean_rate5m",
     "errors": "model:inference_request_errors:ratio_rate5m",
 }
-HISTORY = (("1d", "23h30m"), ("1w", "167h30m"))
+REQUESTS = SIGNALS["requests"]
+RATE_WINDOW_SECONDS = 300  # every signal is a 5-minute rate
+# Offsets of the 1-hour windows centred on the same time 1, 2 and 7 days back.
+DAY_AGO, TWO_DAYS_AGO, WEEK_AGO = "23h30m", "47h30m", "167h30m"
+HISTORY_OFFSET = DAY_AGO  # the residual history ends here
 
 
-def _tag(expr: str, src: str) -> str:
-    return f'label_replace({expr}, "src", "{src}", "", "")'
+def _tag(expr: str, label: str, value: str) -> str:
+    return f'label_replace({expr}, "{label}", "{value}", "", "")'
 
 
-def band_rules(pack: Pack, signal: str) -> list[dict]:
+def expected(pack: Pack, s: str) -> str:
+    a = pack.cfg["anomaly"]
+
+    def hour(off: str) -> str:
+        return f"quantile_over_time(0.5, {s}[1h] offset {off})"
+
+    estimates = [
+        _tag(hour(DAY_AGO), "history", "1d"),
+        _tag(f"{hour(WEEK_AGO)} or {hour(TWO_DAYS_AGO)}", "history", "1w"),
+        _tag(f"quantile_over_time(0.5, {s}[{a['recent']}])", "history", "recent"),
+    ]
+    return f"quantile by ({pack.by_model}) (0.5,\n  " + "\n  or\n  ".join(estimates) + "\n)"
+
+
+def residual(pack: Pack, s: str) -> str:
+    # Only a fresh sample: after a gap, a held value against a moving E is no residual.
+    return f"last_over_time({s}[90s])\n- on ({pack.by_model})\n{s}_expected"
+
+
+def floors(pack: Pack, s: str, conf: dict) -> list[tuple[str, str]]:
+    """(name, expression) of the band's lower bounds for one signal."""
     m = pack.by_model
+    out = [("relative_floor", f"{conf['relative_floor']:g} * abs({s}_expected)")]
+    # Until a week of history exists the weekly cycle is unknown (a first weekend is no anomaly).
+    first_week = pack.cfg["anomaly"]["first_week_relative_floor"]
+    out.append(
+        (
+            "first_week_floor",
+            f"{first_week:g} * abs({s}_expected)"
+            f" unless on ({m}) present_over_time({s}[1h] offset {WEEK_AGO})",
+        )
+    )
+    if "counting_floor" in conf:
+        c = conf["counting_floor"]
+        if s == REQUESTS:
+            # Poisson noise of a 5-minute rate: sqrt(rate / window).
+            noise = f"sqrt(clamp_min({s}_expected, 0) / {RATE_WINDOW_SECONDS})"
+            out.append(("counting_floor", f"{c:g} * {noise}"))
+        else:
+            # Binomial noise of a ratio over n requests, and never less than c failures' worth.
+            n = f"({REQUESTS} * {RATE_WINDOW_SECONDS} > 0)"
+            out.append(("counting_floor", f"{c:g} * sqrt((clamp_min({s}_expected, 0) + 1 / {n}) / {n})"))
+    return out
+
+
+def margin(pack: Pack, s: str, conf: dict) -> str:
+    a = pack.cfg["anomaly"]
+    m = pack.by_model
+    q, k = a["tail_quantile"], a["spread_factor"]
+    hist = f"{s}_residual[{a['residual_history']}] offset {HISTORY_OFFSET}"
+    terms = [
+        _tag(f"{k:g} * quantile_over_time({q:g}, {hist})", "term", "upper_tail"),
+        _tag(f"-{k:g} * quantile_over_time({1 - q:.6g}, {hist})", "term", "lower_tail"),
+    ]
+    terms += [_tag(expr, "term", name) for name, expr in floors(pack, s, conf)]
+    body = f"max by ({m}) (\n  " + "\n  or\n  ".join(terms) + "\n)"
+    if "absolute_floor" in conf:
+        body = f"clamp_min(\n{body},\n{conf['absolute_floor']:g}\n)"
+    samples = duration_seconds(a["min_residual_history"]) // duration_seconds(a["residual_interval"])
+    return f"{body}\nand on ({m})\ncount_over_time({hist}) >= {samples}"
+
+
+def beyond_band(pack: Pack, s: str, two_sided: bool) -> str:
+    """At least `hold_share` of the last `hold_window` on one side beyond the band (the signal's
+    quantile against the median of E over the same minutes, so a fast seasonal edge is no lag)."""
+    a = pack.cfg["anomaly"]
+    m, w, p = pack.by_model, a["hold_window"], a["hold_share"]
+    e = f"quantile_over_time(0.5, {s}_expected[{w}])"
+    cond = f"quantile_over_time({1 - p:g}, {s}[{w}]) - on ({m}) {e}\n  > on ({m}) {s}_margin"
+    if two_sided:
+        cond += f"\n  or\n  quantile_over_time({p:g}, {s}[{w}]) - on ({m}) {e}\n  < on ({m}) -{s}_margin"
+    # The signal must have existed half the window ago too: right after a gap, a few fresh samples
+    # are no evidence either way (this holds at any evaluation interval).
+    half = f"{duration_seconds(w) // 120}m"
+    return f"{s}\nand on ({m}) (\n  {cond}\n)\nand on ({m})\n{s} offset {half}"
+
+
+def band_rules(pack: Pack, signal: str) -> tuple[list[dict], dict]:
     s = SIGNALS[signal]
     conf = pack.cfg["anomaly"]["signals"][signal]
-    k = pack.cfg["anomaly"]["spread_factor"]
-    clean = f"{s}_clean"
-    day, week = (f"quantile_over_time(0.5, {clean}[1h] offset {off})" for _, off in HISTORY)
-    # Until a week of history exists, yesterday counts twice: the recent level alone must not
-    # move the median (it would half-absorb a sustained fault).
-    estimates = [_tag(day, "1d"), _tag(f"({week} or {day})", "1w")]
-    estimates.append(_tag(f"quantile_over_time(0.5, {s}[30m])", "recent"))
-    expected = f"quantile by ({m}) (0.5,\n  " + "\n  or ".join(estimates) + "\n)"
-    spreads = [
-        _tag(
-            f"(quantile_over_time(0.75, {clean}[1h] offset {off})\n"
-            f"   - quantile_over_time(0.25, {clean}[1h] offset {off})) / 1.35",
-            src,
-        )
-        for src, off in HISTORY
-    ]
-    spread = f"max by ({m}) (\n  " + "\n  or ".join(spreads) + "\n)"
-    relative = f"{conf['min_margin_ratio']:g} * {s}_expected"
-    margin = (
-        f"clamp_min(\n  ({k:g} * {spread} >= {relative})\n  or on ({m}) ({relative}),\n"
-        f"  {conf['min_margin_abs']:g}\n)\nand on ({m})\n{spread}"
-    )
-    upper, lower = f"({s}_expected + {s}_margin)", f"({s}_expected - {s}_margin)"
-    # Winsorised: outside the band S is clipped to the nearer edge, so an anomaly moves the
-    # baseline by at most one margin per day while a lasting level change is still learnt.
-    clean_expr = (
-        f"(\n  ({s} <= {upper} and {s} >= {lower})\n"
-        f"  or\n  ({upper} and on ({m}) ({s} > {upper}))\n"
-        f"  or\n  ({lower} and on ({m}) ({s} < {lower}))\n"
-        f"  or\n  {s}\n)\nand\n{s}"
-    )
-    return [
-        record(f"{s}_expected", expected),
-        record(f"{s}_margin", margin),
-        record(f"{s}_clean", clean_expr),
-    ]
+    bands = [record(f"{s}_expected", expected(pack, s)), record(f"{s}_margin", margin(pack, s, conf))]
+    return bands, record(f"{s}_residual", residual(pack, s))
 
 
 def _min_traffic(pack: Pack) -> str:
-    return (
-        f"and on ({pack.by_model})\n"
-        f"model:inference_requests:rate5m * 3600 >= {pack.cfg['min_requests_per_hour']}"
+    return f"\nand on ({pack.by_model})\n{REQUESTS} * 3600 >= {pack.cfg['min_requests_per_hour']}"
+
+
+NOUNS = {"requests": "request rate", "latency": "mean latency", "errors": "error ratio"}
+# What each anomaly alert's drop or rise usually means, and where to look first.
+CAUSES = {
+    "requests": (
+        "Up: a campaign, a new client, or a retry storm (a caller retrying its own failures). Down: an "
+        "upstream (front end, gateway, DNS, the caller's deploy) sends less; when it nearly stops, "
+        "InferenceTrafficDrop pages as well. Compare with the other models of the same caller.",
+        "Scale out or rate-limit a retry storm at its source; restore the upstream path when traffic fell.",
+    ),
+    "latency": (
+        "Up: each request costs more (longer inputs or outputs, a slower version, a batch size change, "
+        "CPU throttling, a busy GPU: see the model and resources dashboards). Down, far below normal: "
+        "requests fail fast or end early (check the error ratio and the failure reasons), or a cache or a "
+        "cheaper path now answers them.",
+        "Treat a rise like a latency SLO burn before it becomes one (scale out, revert the change that "
+        "made requests heavier); treat a fall like an error burst.",
+    ),
+    "errors": (
+        "Failures by reason and by version on the model dashboard: a new version, a changed input format "
+        "from a client, an exhausted dependency. Only a rise alerts; errors stopping is no anomaly.",
+        "Treat it like an availability SLO burn before it becomes one.",
+    ),
+}
+
+
+def runbook(pack: Pack, signal: str) -> Runbook:
+    a = pack.cfg["anomaly"]
+    sides = "above or below" if a["signals"][signal]["two_sided"] else "above"
+    causes, fix = CAUSES[signal]
+    return Runbook(
+        meaning=f"For at least {a['hold_share']:.0%} of the last {a['hold_window']} the {NOUNS[signal]} "
+        f"was {sides} its band, and that lasted {a['for']} more. The band is centred on the median of "
+        "the same hour yesterday, the same hour last week (the day before yesterday until a week of "
+        f"history exists) and the last {a['recent']}. Its half-width is {a['spread_factor']:g} x how "
+        f"wrong that expectation has been: the {a['tail_quantile']:g} quantile of the residual "
+        f"(observed - expected) over the {a['residual_history']} before the last day, never under a "
+        f"floor ({a['first_week_relative_floor']:.0%} of the expectation until a week of history "
+        "exists). A new model gets a band after about 30 hours. It is a ticket: something changed that "
+        "the SLO alerts do not (yet) consider harmful.",
+        check=f"Open the anomalies dashboard ({NOUNS[signal]}, expected value, band) and ask whether a "
+        f"campaign, a client release, a new version or an upstream change explains it. {causes}",
+        fix="Nothing to fix when the change is expected (campaign, planned migration): a lasting level "
+        f"change becomes the expectation within two days. Otherwise: {fix[0].lower()}{fix[1:]}",
+        rollback="Roll back when the change started with a model version or config change.",
     )
-
-
-RUNBOOK_ANOMALY = Runbook(
-    meaning="The signal left the band learnt from the same hour yesterday, the same hour last week and the "
-    "last half hour, for longer than the anomaly `for`. It is a ticket: something changed that the SLO "
-    "alerts do not (yet) consider harmful.",
-    check="Open the anomalies dashboard: expected value, band and the signal. Ask whether a campaign, a "
-    "client release, a new version or an upstream change explains it; compare with other models of the "
-    "same team.",
-    fix="Nothing to fix when the change is expected (campaign, planned migration): the band adapts within "
-    "a day. Otherwise treat it like the matching SLO alert before it becomes one.",
-    rollback="Roll back when the change started with a model version or config change.",
-)
 
 
 def alerts(pack: Pack) -> list[dict]:
     a = pack.cfg["anomaly"]
     m = pack.by_model
     rps, lat, err = SIGNALS["requests"], SIGNALS["latency"], SIGNALS["errors"]
-    common = dict(
-        severity=a["severity"], for_=a["for"], dashboard="inference-anomalies", runbook=RUNBOOK_ANOMALY
-    )
+    sides = {name: conf["two_sided"] for name, conf in a["signals"].items()}
+    common = dict(severity=a["severity"], for_=a["for"], dashboard="inference-anomalies")
     drop = a["traffic_drop"]
+    window = drop["rate_window"]
+    min_rate = drop["min_expected_requests"] / duration_seconds(window)
     return [
         alert(
             pack,
             "InferenceRequestRateAnomaly",
-            f"(\n  {rps} > on ({m}) ({rps}_expected + {rps}_margin)\n  or\n"
-            f"  {rps} < on ({m}) ({rps}_expected - {rps}_margin)\n)",
+            beyond_band(pack, rps, sides["requests"]),
             summary="Model's request rate is outside its seasonal band.",
+            runbook=runbook(pack, "requests"),
             description=model_versions(pack) + ": "
             "{{ $value | humanize }} requests/s, outside the band expected "
             "from yesterday, last week and the last half hour.",
@@ -121,18 +204,20 @@ def alerts(pack: Pack) -> list[dict]:
         alert(
             pack,
             "InferenceLatencyAnomaly",
-            f"{lat} > on ({m}) ({lat}_expected + {lat}_margin)\n{_min_traffic(pack)}",
-            summary="Model's mean latency is above its seasonal band.",
+            beyond_band(pack, lat, sides["latency"]) + _min_traffic(pack),
+            summary="Model's mean latency is outside its seasonal band.",
+            runbook=runbook(pack, "latency"),
             description=model_versions(pack) + ": "
-            "mean latency {{ $value | humanizeDuration }}, above the band "
+            "mean latency {{ $value | humanizeDuration }}, outside the band "
             "expected from yesterday, last week and the last half hour.",
             **common,
         ),
         alert(
             pack,
             "InferenceErrorRatioAnomaly",
-            f"{err} > on ({m}) ({err}_expected + {err}_margin)\n{_min_traffic(pack)}",
+            beyond_band(pack, err, sides["errors"]) + _min_traffic(pack),
             summary="Model's error ratio is above its seasonal band.",
+            runbook=runbook(pack, "errors"),
             description=model_versions(pack) + ": "
             "{{ $value | humanizePercentage }} of requests fail, above the "
             "band expected from yesterday, last week and the last half hour.",
@@ -141,9 +226,9 @@ def alerts(pack: Pack) -> list[dict]:
         alert(
             pack,
             "InferenceTrafficDrop",
-            f"sum by ({m}) (rate(inference_requests_total{pack.sel()}[{drop['rate_window']}]))\n"
+            f"sum by ({m}) (rate(inference_requests_total{pack.sel()}[{window}]))\n"
             f"< on ({m}) ({drop['ratio']:g} * {rps}_expected)\n"
-            f"and on ({m})\n{rps}_expected > {drop['min_expected_rps']:g}",
+            f"and on ({m})\n{rps}_expected > {min_rate:.6g}",
             severity=drop["severity"],
             for_=drop["for"],
             summary="Model's traffic dropped to near zero.",
@@ -152,9 +237,10 @@ def alerts(pack: Pack) -> list[dict]:
             f"{drop['ratio']:.0%} of what this hour normally brings.",
             dashboard="inference-anomalies",
             runbook=Runbook(
-                meaning="Requests nearly stopped while the seasonal baseline expects real traffic. The model "
-                "itself may be healthy: usually an upstream (front end, gateway, DNS, a bad deploy of the "
-                "caller) stopped sending.",
+                meaning="Requests nearly stopped while the seasonal expectation says real traffic should "
+                f"arrive (at least {drop['min_expected_requests']} requests per {window}, so a quiet "
+                "model's lull never pages). The model itself may be healthy: usually an upstream (front "
+                "end, gateway, DNS, a bad deploy of the caller) stopped sending.",
                 check="Compare with other models of the same caller; check the gateway/ingress request rates "
                 "and recent deploys of the calling service; confirm the model answers a direct request.",
                 fix="Restore the upstream path (revert the caller's deploy, fix routing or DNS).",
@@ -167,7 +253,13 @@ def alerts(pack: Pack) -> list[dict]:
 
 
 def groups(pack: Pack) -> list[dict]:
-    bands = []
+    bands, residuals = [], []
     for signal in SIGNALS:
-        bands += band_rules(pack, signal)
-    return [group("inference.anomaly.bands", bands), group("inference.anomaly.alerts", alerts(pack))]
+        b, r = band_rules(pack, signal)
+        bands += b
+        residuals.append(r)
+    return [
+        group("inference.anomaly.bands", bands),
+        group("inference.anomaly.residuals", residuals, interval=pack.cfg["anomaly"]["residual_interval"]),
+        group("inference.anomaly.alerts", alerts(pack)),
+    ]

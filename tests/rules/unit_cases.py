@@ -316,9 +316,32 @@ def slo_cases() -> list[Case]:
     ]
 
 
-# Anomaly inputs: 2-minute samples, 25 hours of steady history (750 samples), then 30 samples.
-HIST, AFTER = 750, 30
+# Anomaly inputs: 2-minute samples, 31 hours of steady history (930 samples, so a day-old residual
+# history of more than the 6 hours a band needs exists), then 30 samples (the last hour). At the
+# evaluation the band has one day of history: expected = mean of yesterday and the last 30
+# minutes, and the band is at least 30 % of it (the weekly cycle is unknown yet). WEEK: 8 days of
+# history, where expected = median of yesterday, last week and the last 30 minutes, and the floor
+# is 10 %.
+HIST, AFTER, WEEK = 930, 30, 5760
 STEADY = f"0+1200x{HIST + AFTER}"  # 10 requests/s
+AT = f"{2 * (HIST + AFTER)}m"
+# Traffic drop: evaluated 30 minutes after the change, and at the first evaluation after it
+# (pending: the `for` has not elapsed).
+DROP_AT, DROP_PENDING = f"{2 * HIST + 30}m", f"{2 * HIST + 4}m"
+WEEK_AT = f"{2 * (WEEK + AFTER)}m"
+
+
+def band(signal: str, expected: float, margin: float, at: str = AT) -> list[dict]:
+    """promql_expr_tests pinning the band at `at`: `expected` and `margin` (rounded to 1e-6)."""
+    labels = "{" + ",".join(f'{k}="{v}"' for k, v in MODEL_KEYS.items()) + "}"
+    return [
+        {
+            "expr": f"round({signal}_{part}, 0.000001)",
+            "eval_time": at,
+            "exp_samples": [{"labels": labels, "value": value}],
+        }
+        for part, value in (("expected", expected), ("margin", margin))
+    ]
 
 
 def anomaly_cases() -> list[Case]:
@@ -330,6 +353,7 @@ def anomaly_cases() -> list[Case]:
     )
     warn = {**MODEL_KEYS, "severity": "warning"}
     iv = "2m"
+    after = "the band expected from yesterday, last week and the last half hour."
 
     def durations(mean_before: float, mean_after: float) -> list[dict]:
         return [
@@ -341,49 +365,76 @@ def anomaly_cases() -> list[Case]:
             ),
         ]
 
+    def fires(alert: str, text: str) -> list[dict]:
+        return [firing(alert, warn, f"ranker (versions 3): {text} {after}", "inference-anomalies")]
+
     return [
-        # Traffic doubles for an hour: yesterday (counted twice until a week exists) outvotes the last 30m.
+        # Traffic doubles for an hour: expected 15/s, band +-4.5/s (the first-week floor: a steady
+        # history has no residual spread).
         Case(
             rate_a,
             "fires",
             requests(step(1200, 2400, HIST, AFTER)) + [info(n=HIST + AFTER)],
-            "1560m",
-            [
-                firing(
-                    rate_a,
-                    warn,
-                    "ranker (versions 3): 20 requests/s, outside the band expected from yesterday, last "
-                    "week and the last "
-                    "half hour.",
-                    "inference-anomalies",
-                )
-            ],
+            AT,
+            fires(rate_a, "20 requests/s, outside"),
+            iv,
+            promql=band("model:inference_requests:rate5m", 15, 4.5),
+        ),
+        # Two-sided: traffic halves.
+        Case(
+            rate_a,
+            "drop-fires",
+            requests(step(1200, 600, HIST, AFTER)) + [info(n=HIST + AFTER)],
+            AT,
+            fires(rate_a, "5 requests/s, outside"),
             iv,
         ),
-        # +20% stays inside the 30% minimum margin.
-        Case(rate_a, "below", requests(step(1200, 1440, HIST, AFTER)), "1560m", interval=iv),
-        Case(rate_a, "zero-traffic", requests(f"0x{HIST + AFTER}"), "1560m", interval=iv),
-        Case(rate_a, "no-data", [], "1560m", interval=iv),
+        # History states: with two days, the day before yesterday (14/s) stands in for last week,
+        # never yesterday (10/s) twice: expected = median(10, 14, 12) = 12, not median(10, 10, 12).
+        Case(
+            rate_a,
+            "two-days-history",
+            requests(f"0+1680x720 {1680 * 720 + 1200}+1200x749 {1680 * 720 + 1200 * 750 + 1440}+1440x29"),
+            "3000m",
+            [],
+            iv,
+            promql=band("model:inference_requests:rate5m", 12, 3.6, "3000m"),
+        ),
+        # 18/s against 14 +- 4.2/s.
+        Case(rate_a, "below", requests(step(1200, 2160, HIST, AFTER)), AT, interval=iv),
+        # After a week the band is the 10 % floor around yesterday and last week: +20 % fires.
+        Case(
+            rate_a,
+            "after-a-week",
+            requests(step(1200, 1440, WEEK, AFTER)) + [info(n=WEEK + AFTER)],
+            WEEK_AT,
+            fires(rate_a, "12 requests/s, outside"),
+            iv,
+            promql=band("model:inference_requests:rate5m", 10, 1, WEEK_AT),
+        ),
+        Case(rate_a, "zero-traffic", requests(f"0x{HIST + AFTER}"), AT, interval=iv),
+        Case(rate_a, "no-data", [], AT, interval=iv),
         # Mean latency 50 ms -> 200 ms.
         Case(
             lat_a,
             "fires",
             requests(STEADY) + durations(0.05, 0.2) + [info(n=HIST + AFTER)],
-            "1560m",
-            [
-                firing(
-                    lat_a,
-                    warn,
-                    "ranker (versions 3): mean latency 200ms, above the band expected from yesterday, last "
-                    "week and the "
-                    "last "
-                    "half hour.",
-                    "inference-anomalies",
-                )
-            ],
+            AT,
+            fires(lat_a, "mean latency 200ms, outside"),
+            iv,
+            promql=band("model:inference_request_duration_seconds:mean_rate5m", 0.125, 0.0375),
+        ),
+        # Latency collapses 50 ms -> 10 ms (requests failing fast): two-sided.
+        Case(
+            lat_a,
+            "drop-fires",
+            requests(STEADY) + durations(0.05, 0.01) + [info(n=HIST + AFTER)],
+            AT,
+            fires(lat_a, "mean latency 10ms, outside"),
             iv,
         ),
-        Case(lat_a, "below", requests(STEADY) + durations(0.05, 0.07), "1560m", interval=iv),
+        # 50 ms -> 90 ms: 20 ms above the expected 70 ms, inside its 21 ms floor.
+        Case(lat_a, "below", requests(STEADY) + durations(0.05, 0.09), AT, interval=iv),
         Case(
             lat_a,
             "zero-traffic",
@@ -392,52 +443,48 @@ def anomaly_cases() -> list[Case]:
                 series("inference_request_duration_seconds_count", MODEL, f"0x{HIST + AFTER}"),
                 series("inference_request_duration_seconds_sum", MODEL, f"0x{HIST + AFTER}"),
             ],
-            "1560m",
+            AT,
             interval=iv,
         ),
-        Case(lat_a, "no-data", [], "1560m", interval=iv),
-        # 0.5 failures/s against 10 successes/s after a clean day.
+        Case(lat_a, "no-data", [], AT, interval=iv),
+        # 0.5 failures/s against 10 successes/s after a clean day: the band is the counting floor,
+        # three binomial standard deviations of 3,150 requests in 5 minutes.
         Case(
             err_a,
             "fires",
             requests(STEADY, step(0, 60, HIST, AFTER)) + [info(n=HIST + AFTER)],
-            "1560m",
-            [
-                firing(
-                    err_a,
-                    warn,
-                    "ranker (versions 3): 4.762% of requests fail, above the band expected from yesterday, "
-                    "last week and "
-                    "the "
-                    "last half hour.",
-                    "inference-anomalies",
-                )
-            ],
+            AT,
+            fires(err_a, "4.762% of requests fail, above"),
             iv,
         ),
-        Case(err_a, "below", requests(STEADY, step(0, 6, HIST, AFTER)), "1560m", interval=iv),
-        Case(err_a, "zero-traffic", requests(f"0x{HIST + AFTER}", f"0x{HIST + AFTER}"), "1560m", interval=iv),
-        Case(err_a, "no-data", [], "1560m", interval=iv),
-        # 10 requests/s falls to 0.5/s: under 10% of the expected rate for 10m.
+        # 0.05 failures/s (0.5 %): 0.25 % above the expected 0.25 %, inside the 0.29 % floor.
+        Case(err_a, "below", requests(STEADY, step(0, 6, HIST, AFTER)), AT, interval=iv),
+        # Error ratio is one-sided: errors stopping is no anomaly.
+        Case(err_a, "recovery", requests(STEADY, step(60, 0, HIST, AFTER)), AT, interval=iv),
+        Case(err_a, "zero-traffic", requests(f"0x{HIST + AFTER}", f"0x{HIST + AFTER}"), AT, interval=iv),
+        Case(err_a, "no-data", [], AT, interval=iv),
+        # 10 requests/s falls to 0.2/s: under 10 % of the expected rate (5.1/s after 30 minutes).
         Case(
             drop,
             "fires",
-            requests(step(1200, 60, HIST, AFTER)) + [info(n=HIST + AFTER)],
-            "1530m",
+            requests(step(1200, 24, HIST, AFTER)) + [info(n=HIST + AFTER)],
+            DROP_AT,
             [
                 firing(
                     drop,
                     {**MODEL_KEYS, "severity": "critical"},
-                    "ranker (versions 3): 500m requests/s, less than 10% of what this hour normally brings.",
+                    "ranker (versions 3): 200m requests/s, less than 10% of what this hour normally brings.",
                     "inference-anomalies",
                 )
             ],
             iv,
         ),
-        Case(drop, "below", requests(step(1200, 180, HIST, AFTER)), "1530m", interval=iv),
-        Case(drop, "before-for", requests(step(1200, 60, HIST, AFTER)), "1504m", interval=iv),
-        Case(drop, "zero-traffic", requests(f"0x{HIST + AFTER}"), "1530m", interval=iv),
-        Case(drop, "no-data", [], "1530m", interval=iv),
+        Case(drop, "below", requests(step(1200, 180, HIST, AFTER)), DROP_AT, interval=iv),
+        Case(drop, "before-for", requests(step(1200, 24, HIST, AFTER)), DROP_PENDING, interval=iv),
+        # Under 30 requests per 3 minutes expected: a quiet model's lull never pages.
+        Case(drop, "quiet-model", requests(step(12, 0, HIST, AFTER)), DROP_AT, interval=iv),
+        Case(drop, "zero-traffic", requests(f"0x{HIST + AFTER}"), DROP_AT, interval=iv),
+        Case(drop, "no-data", [], DROP_AT, interval=iv),
     ]
 
 
