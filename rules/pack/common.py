@@ -123,14 +123,14 @@ def events(pack: Pack, series: str, by: str, window: str, *matchers: str) -> str
     The exporter serves an event counter (an XID code, say) from its first event, so the
     series appears with value 1 and `increase()` never sees it grow. A series that did not
     exist `window` ago counts its whole value, but only on an exporter Prometheus already
-    scraped `window` ago: on a fresh Prometheus (or a new exporter) an old count is history.
+    scraped before that: on a fresh Prometheus (or a new exporter) an old count is history.
     """
     sel = f"{series}{pack.sel(*matchers)}"
     inst = pack.instance_labels
-    born = (
-        f"({sel} unless {sel} offset {window})\n"
-        f"    and on ({inst}) (inference_exporter_build_info{pack.sel()} offset {window})"
-    )
+    # Scraped in the `window` before that: a restart's failed scrape (a staleness marker
+    # exactly `window` ago) must not hide a new event.
+    known = f"max_over_time(inference_exporter_build_info{pack.sel()}[{window}] offset {window})"
+    born = f"({sel} unless {sel} offset {window})\n    and on ({inst}) {known}"
     return f"sum by ({by}) (\n  (\n    {born}\n  ) + 0\n  or\n  increase({sel}[{window}])\n)"
 
 
