@@ -43,7 +43,11 @@ class Expectation:
 # Documented times (docs/alert-quality.md): the alert that tells the owning team, per fault.
 EXPECTED = {
     "latency": Expectation(
-        ("InferenceLatencyBudgetBurnCritical", "InferenceMeanLatencyHigh", "InferenceLatencyBudgetBurnWarning"),
+        (
+            "InferenceLatencyBudgetBurnCritical",
+            "InferenceMeanLatencyHigh",
+            "InferenceLatencyBudgetBurnWarning",
+        ),
         25,
         True,
     ),
@@ -101,7 +105,9 @@ def batch(name: str, scenarios: list[Scenario]) -> Case:
             Probe(f"{sc.index}.count", f"count_over_time({mine}[{since}s])", f"{end}s"),
         ]
         probes += [
-            Probe(f"{sc.index}.signal", f'ALERTS{{alertname="InferenceLatencySLIMissing", {ns}}}', f"{before}s"),
+            Probe(
+                f"{sc.index}.signal", f'ALERTS{{alertname="InferenceLatencySLIMissing", {ns}}}', f"{before}s"
+            ),
             Probe(f"{sc.index}.sli", f"model:inference_latency_sli_requests:rate5m{{{ns}}}", f"{before}s"),
             Probe(f"{sc.index}.rate", f"model:inference_requests:rate5m{{{ns}}}", f"{before}s"),
         ]
@@ -158,16 +164,23 @@ def check(sc: Scenario, result: RunResult, batch_name: str) -> list[str]:
     # I1: the owning team hears of the fault in time.
     expected = EXPECTED.get(f.kind)
     if expected and not (f.kind == "traffic_loss" and not sc.history):
-        for model in _owner_models(sc) if f.kind in ("latency", "errors", "traffic_loss", "mass_outage") else [None]:
-            if model and f.kind == "latency" and not any(latency_observable(t.server, model.cls)
-                                                         for t in model.targets):
+        for model in (
+            _owner_models(sc) if f.kind in ("latency", "errors", "traffic_loss", "mass_outage") else [None]
+        ):
+            if (
+                model
+                and f.kind == "latency"
+                and not any(latency_observable(t.server, model.cls) for t in model.targets)
+            ):
                 continue  # no latency series at all (KServe): only I6's signal can say so
             hits = [
-                x for x in since_fault
-                if x.alertname in expected.alerts and _concerns(sc, x)
+                x
+                for x in since_fault
+                if x.alertname in expected.alerts
+                and _concerns(sc, x)
                 and (model is None or x.labels.get("model") == model.name)
                 and f.start <= x.first <= f.start + expected.deadline + 2 * (step - 1)
-            ]  # fmt: skip
+            ]
             if not hits:
                 owner = f"{model.namespace}/{model.team}/{model.name}" if model else f.instance
                 late = [
@@ -201,7 +214,9 @@ def check(sc: Scenario, result: RunResult, batch_name: str) -> list[str]:
                 problems.append(f"I4 unexplained page {x.alertname} {_who(x)} at minute {x.first:.0f}")
         if f.kind == "model_load" and x.alertname == "InferenceGPUMemoryFillingUp":
             problems.append(f"I4 a model load raised InferenceGPUMemoryFillingUp {_who(x)}")
-    problems += _coverage(sc, result.get(batch_name, f"{sc.index}.signal"), result.get(batch_name, f"{sc.index}.sli"))
+    problems += _coverage(
+        sc, result.get(batch_name, f"{sc.index}.signal"), result.get(batch_name, f"{sc.index}.sli")
+    )
     problems += _rates(sc, result.get(batch_name, f"{sc.index}.rate"))
     return problems
 
@@ -213,8 +228,9 @@ def _who(x: Firing) -> str:
 
 def _coverage(sc: Scenario, signal_samples: list, sli_samples: list) -> list[str]:
     """I6 at the minute before the fault: SLI or signal, per model and server kind."""
-    signal = {(lb.get("namespace"), lb.get("team"), lb.get("model"), lb.get("server"))
-              for lb, _ in signal_samples}  # fmt: skip
+    signal = {
+        (lb.get("namespace"), lb.get("team"), lb.get("model"), lb.get("server")) for lb, _ in signal_samples
+    }
     sli = {(lb.get("namespace"), lb.get("team"), lb.get("model")) for lb, _ in sli_samples}
     problems = []
     for m in sc.models:

@@ -61,7 +61,10 @@ def batches(scenarios: list[Scenario]) -> list[tuple[str, list[Scenario]]]:
 
 
 def check_all(
-    scenarios: list[Scenario], workers: int = 2, log=lambda msg: None, rule_files: tuple[Path, ...] = RULE_FILES
+    scenarios: list[Scenario],
+    workers: int = 2,
+    log=lambda msg: None,
+    rule_files: tuple[Path, ...] = RULE_FILES,
 ) -> Outcome:
     began = time.monotonic()
     outcome = Outcome(scenarios)
@@ -97,7 +100,11 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--rules", type=Path, help="a folder of rendered rule files (default: rules/)")
     args = ap.parse_args(argv)
     scenarios = generate(args.seed, args.cases)
-    files = tuple(sorted(p for p in args.rules.glob("*.yml") if p.name != "config.yml")) if args.rules else RULE_FILES
+    files = (
+        tuple(sorted(p for p in args.rules.glob("*.yml") if p.name != "config.yml"))
+        if args.rules
+        else RULE_FILES
+    )
     outcome = check_all(scenarios, args.workers, log=lambda m: print(m, flush=True), rule_files=files)
     print(f"{len(scenarios)} scenarios, {len(outcome.failed)} with violations, {outcome.seconds:.0f}s")
     if outcome.failed:

@@ -112,7 +112,9 @@ def series(sc: Scenario) -> dict[Key, list]:
     for model in sc.models:
         distinct = len({t.name for t in model.targets})
         for t in model.targets:
-            pod = pods.setdefault(t.instance, {"namespace": model.namespace, "targets": [], "ha": bool(t.replica)})
+            pod = pods.setdefault(
+                t.instance, {"namespace": model.namespace, "targets": [], "ha": bool(t.replica)}
+            )
             pod["targets"].append((model, t))
             exp_down = [tl.exporter_down(t.instance, i) for i in range(n)]
             srv_down = [tl.server_down(model, t, i) for i in range(n)]
@@ -132,10 +134,21 @@ def _serving(out, sc, tl, model: Model, t: Target, distinct: int, shown, resets,
     healthy, slow = CLASSES[model.cls]
     for v in dict.fromkeys(version):
         mask = [x == v for x in version]
-        vis = [s if m else (None if not (i and mask[i - 1] and s is True) else "stale") for i, (s, m) in
-               enumerate(zip(shown, mask, strict=True))]  # fmt: skip
-        labels = dict(job=JOB, instance=t.instance, namespace=model.namespace, team=model.team,
-                      model_class=model.cls, model=model.name, target=t.name, server=t.server, version=v)  # fmt: skip
+        vis = [
+            s if m else (None if not (i and mask[i - 1] and s is True) else "stale")
+            for i, (s, m) in enumerate(zip(shown, mask, strict=True))
+        ]
+        labels = dict(
+            job=JOB,
+            instance=t.instance,
+            namespace=model.namespace,
+            team=model.team,
+            model_class=model.cls,
+            model=model.name,
+            target=t.name,
+            server=t.server,
+            version=v,
+        )
         if t.replica:
             labels[REPLICA] = t.replica
         per_min, failed, latency = [], [], []
@@ -152,7 +165,10 @@ def _serving(out, sc, tl, model: Model, t: Target, distinct: int, shown, resets,
             failed.append(rate * err)
             latency.append(slow if tl.model_faulty(model, "latency", i) else healthy)
         ok = [r - f for r, f in zip(per_min, failed, strict=True)]
-        key = lambda name, **extra: (name, _labels(**labels, **extra))  # noqa: E731
+
+        def key(name: str, labels: dict = labels, **extra: str) -> Key:
+            return (name, _labels(**labels, **extra))
+
         out[key("inference_model_info")] = [1 if s is True else s for s in vis]
         out[key("inference_requests_total", outcome="success")] = _counter(ok, vis, resets)
         out[key("inference_requests_total", outcome="failure", reason="internal")] = _counter(
@@ -179,17 +195,23 @@ def _serving(out, sc, tl, model: Model, t: Target, distinct: int, shown, resets,
         # The sidecar's golden canary on the main model: it fails while the server is gone.
         if model.key == (sc.fault.model or ()) and not t.replica:
             exp_up = [not tl.exporter_down(t.instance, i) for i in range(n)]
-            canary_shown = [True if u else ("stale" if i and exp_up[i - 1] else None) for i, u in enumerate(exp_up)]
-            bad = [float(CANARY_PER_MIN) if (tl.server_down(model, t, i) or tl.gpu_lost(t.instance, i)) and mask[i]
-                   else 0.0 for i in range(n)]  # fmt: skip
+            canary_shown = [
+                True if u else ("stale" if i and exp_up[i - 1] else None) for i, u in enumerate(exp_up)
+            ]
+            bad = [
+                float(CANARY_PER_MIN)
+                if (tl.server_down(model, t, i) or tl.gpu_lost(t.instance, i)) and mask[i]
+                else 0.0
+                for i in range(n)
+            ]
             good = [(CANARY_PER_MIN - b) if mask[i] else 0.0 for i, b in enumerate(bad)]
             canary = dict(labels, canary="golden")
-            out[("inference_canary_requests_total", _labels(**canary, outcome="success", reason=""))] = _counter(
-                good, canary_shown, set()
+            out[("inference_canary_requests_total", _labels(**canary, outcome="success", reason=""))] = (
+                _counter(good, canary_shown, set())
             )
-            out[("inference_canary_requests_total", _labels(**canary, outcome="failure", reason="connection"))] = (
-                _counter(bad, canary_shown, set(), born=True)
-            )
+            out[
+                ("inference_canary_requests_total", _labels(**canary, outcome="failure", reason="connection"))
+            ] = _counter(bad, canary_shown, set(), born=True)
 
 
 def _pod(out, sc: Scenario, tl: _Timeline, instance: str, pod: dict) -> None:
@@ -201,22 +223,29 @@ def _pod(out, sc: Scenario, tl: _Timeline, instance: str, pod: dict) -> None:
     if sc.fault.kind == "nvml_lost" and instance == sc.fault.instance:
         restarts.add(sc.fault.start)
     out[("up", _labels(**base))] = [0 if d else 1 for d in down]
-    out[("inference_exporter_build_info", _labels(**base, version="0.1.0"))] = [1 if s is True else s for s in shown]
+    out[("inference_exporter_build_info", _labels(**base, version="0.1.0"))] = [
+        1 if s is True else s for s in shown
+    ]
     for model, t in pod["targets"]:
         target_up = [0 if tl.server_down(model, t, i) else 1 for i in range(n)]
         key = ("inference_exporter_target_up", _labels(**base, target=t.name, server=t.server))
         out[key] = [u if s is True else s for u, s in zip(target_up, shown, strict=True)]
     if pod["ha"] or not sc.gpus:
         return  # central exporters run without GPU collectors
-    nvml = [not (sc.fault.kind == "nvml_lost" and instance == sc.fault.instance and i >= sc.fault.start)
-            for i in range(n)]  # fmt: skip
+    nvml = [
+        not (sc.fault.kind == "nvml_lost" and instance == sc.fault.instance and i >= sc.fault.start)
+        for i in range(n)
+    ]
     out[("inference_gpu_collector_available", _labels(**base))] = [
         (1 if ok else 0) if s is True else s for ok, s in zip(nvml, shown, strict=True)
     ]
-    gpu_shown = [s if ok else (None if not (i and nvml[i - 1]) else "stale") for i, (s, ok) in
-                 enumerate(zip(shown, nvml, strict=True))]  # fmt: skip
-    gpu = dict(base, gpu="0", uuid=f"GPU-{instance.split(':')[0]}", name="NVIDIA H100",
-               pci_bus_id="00000000:01:00.0")  # fmt: skip
+    gpu_shown = [
+        s if ok else (None if not (i and nvml[i - 1]) else "stale")
+        for i, (s, ok) in enumerate(zip(shown, nvml, strict=True))
+    ]
+    gpu = dict(
+        base, gpu="0", uuid=f"GPU-{instance.split(':')[0]}", name="NVIDIA H100", pci_bus_id="00000000:01:00.0"
+    )
     used = []
     for i in range(n):
         u = 20e9 + 8e9 * len(pod["targets"])
@@ -228,7 +257,9 @@ def _pod(out, sc: Scenario, tl: _Timeline, instance: str, pod: dict) -> None:
     out[("inference_gpu_memory_used_bytes", _labels(**gpu))] = [
         u if s is True else s for u, s in zip(used, gpu_shown, strict=True)
     ]
-    out[("inference_gpu_memory_total_bytes", _labels(**gpu))] = [GPU_TOTAL if s is True else s for s in gpu_shown]
+    out[("inference_gpu_memory_total_bytes", _labels(**gpu))] = [
+        GPU_TOTAL if s is True else s for s in gpu_shown
+    ]
     lost = [tl.gpu_lost(instance, i) for i in range(n)]
     out[("inference_gpu_state", _labels(**gpu, state="ok"))] = [
         (0 if x else 1) if s is True else s for x, s in zip(lost, gpu_shown, strict=True)

@@ -17,7 +17,7 @@ slow memory leak, NVML lost (for the GPU-collector ticket), mass outage across 1
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -35,7 +35,18 @@ CLASSES = {
     "vision": (0.2, 4.0),  # no class of its own: the default class
 }
 GENERATIVE_SERVERS = ("vllm", "sglang")
-SERVERS = ("bentoml", "rayserve", "vllm", "sglang", "tgi", "tfserving", "triton", "mlserver", "torchserve", "kserve")
+SERVERS = (
+    "bentoml",
+    "rayserve",
+    "vllm",
+    "sglang",
+    "tgi",
+    "tfserving",
+    "triton",
+    "mlserver",
+    "torchserve",
+    "kserve",
+)
 
 
 def class_spec(cls: str) -> dict:
@@ -157,7 +168,8 @@ class Scenario:
             + (f" instance {self.fault.instance}" if self.fault.instance else "")
             + (f" target {self.fault.target}" if self.fault.target else "")
             + (f" ({len(self.fault.models)} models)" if self.fault.models else ""),
-            f"  {self.minutes} minutes, history {self.history} min, features {', '.join(self.features) or '-'}",
+            f"  {self.minutes} minutes, history {self.history} min, "
+            f"features {', '.join(self.features) or '-'}",
         ]
         for m in self.models[:12]:
             where = ", ".join(
@@ -226,7 +238,9 @@ class _Builder:
         second = server
         if "two_layouts" in features:
             # One model on two server kinds with different bucket layouts.
-            choices = [s for s in (GENERATIVE_SERVERS + ("tgi",) if cls == "generative" else SERVERS) if s != server]
+            choices = [
+                s for s in (GENERATIVE_SERVERS + ("tgi",) if cls == "generative" else SERVERS) if s != server
+            ]
             second = self.rnd.choice(choices)
             replicas = max(replicas, 2)
         version = str(self.rnd.randint(1, 9))
@@ -249,7 +263,12 @@ def _scenario(seed: int, index: int, kind: str) -> Scenario:
     rnd = random.Random(f"{seed}/{index}")
     b = _Builder(rnd, index)
     features: set[str] = set()
-    for feature, p in (("canary_version", 0.25), ("two_layouts", 0.3), ("ha_pair", 0.2), ("shared_name", 0.3)):
+    for feature, p in (
+        ("canary_version", 0.25),
+        ("two_layouts", 0.3),
+        ("ha_pair", 0.2),
+        ("shared_name", 0.3),
+    ):
         if rnd.random() < p:
             features.add(feature)
     if kind in ("gpu_lost", "xid", "memory_leak", "nvml_lost", "model_load"):
@@ -271,7 +290,9 @@ def _scenario(seed: int, index: int, kind: str) -> Scenario:
     if history == 0:
         features.add("fresh_prometheus")
     start = history + rnd.randint(20, 40)
-    length = {"memory_leak": 200, "nvml_lost": 26 * 60, "xid": 20, "model_load": 30}.get(kind, rnd.randint(25, 45))
+    length = {"memory_leak": 200, "nvml_lost": 26 * 60, "xid": 20, "model_load": 30}.get(
+        kind, rnd.randint(25, 45)
+    )
     end = start + length
     minutes = end + 30
     restarts: list[tuple[str, str, int]] = []
@@ -318,7 +339,14 @@ def mass_outage(seed: int, index: int, models: int = 100) -> Scenario:
     rnd = random.Random(f"{seed}/{index}/mass")
     b = _Builder(rnd, index)
     fleet = [
-        Model(f"m{i:03d}", "search", b.namespace, "ranking", (Target(f"m{i:03d}-0", "kserve", b.pod(), "1"),), 2.0)
+        Model(
+            f"m{i:03d}",
+            "search",
+            b.namespace,
+            "ranking",
+            (Target(f"m{i:03d}-0", "kserve", b.pod(), "1"),),
+            2.0,
+        )
         for i in range(models)
     ]
     other = b.model("embedder", "recommendation", b.namespace, "embedding", 1, set())
