@@ -240,14 +240,11 @@ def _burn_alerts(pack: Pack, sli: str, tier: str, cls_name: str, spec: dict, cls
         factors.append(factor)
         limit = f"{factor * budget:.6g}"
         long_, short = (series.format(w[k]) + "{" + cls + "}" for k in ("long", "short"))
-        if "hold" in w:  # above the limit at every evaluation of the last `hold`
-            long_ = f"min_over_time({long_}[{w['hold']}])"
-        clause = (
-            f"{long_} > {limit}" if w["long"] == w["short"] else f"{long_} > {limit}\nand\n{short} > {limit}"
-        )
+        clause = f"{long_} > {limit}\nand\n{short} > {limit}"
         guard = ""
-        if "min_requests" in w:
-            guard = f"{traffic}{{{cls}}} * {duration_seconds(w['long'])} >= {w['min_requests']}"
+        if "min_requests" in w:  # requests in the long window
+            seconds = duration_seconds(w["long"])
+            guard = f"avg_over_time({traffic}{{{cls}}}[{w['long']}]) * {seconds} >= {w['min_requests']}"
         elif tier == "page":
             guard = f"avg_over_time({traffic}{{{cls}}}[1h]) * 3600 >= {pack.cfg['min_requests_per_hour']}"
         clauses.append(f"(\n{clause}\nand on ({m})\n{guard}\n)" if guard else f"(\n{clause}\n)")

@@ -155,7 +155,7 @@ def slo_cases() -> list[Case]:
                     a_crit,
                     {**crit, "slo": "availability"},
                     "ranker (versions 3, class ranking, objective 0.999): 9.091% of requests failed over "
-                    "the burning window (5m, 1h, 6h), at least 6x the budgeted rate.",
+                    "the burning window (30m, 1h, 6h), at least 6x the budgeted rate.",
                     "inference-slo",
                 ),
             ],
@@ -166,7 +166,7 @@ def slo_cases() -> list[Case]:
         Case(a_crit, "no-data", [], "70m"),
         # One request a minute (60/h, under the 120/h guard) with failures never pages.
         Case(a_crit, "low-traffic", requests("0+1x80", "0x40 1x40"), "70m"),
-        # A burst after 400 clean minutes: only the fast window (5m, held 1m) pages within minutes.
+        # A burst after 400 clean minutes: only the fast window (0.5% of the budget in 30m) pages within minutes.
         Case(
             a_crit,
             "fast-window",
@@ -176,9 +176,9 @@ def slo_cases() -> list[Case]:
                 firing(
                     a_crit,
                     {**crit, "slo": "availability"},
-                    # The fast window's hold: the lowest 5m ratio of the last minute.
-                    "ranker (versions 3, class ranking, objective 0.999): 7.407% of requests failed over "
-                    "the burning window (5m, 1h, 6h), at least 6x the budgeted rate.",
+                    # The fast window: the 30m ratio, six minutes into a 9% burst.
+                    "ranker (versions 3, class ranking, objective 0.999): 0.9585% of requests failed over "
+                    "the burning window (30m, 1h, 6h), at least 6x the budgeted rate.",
                     "inference-slo",
                 )
             ],
@@ -214,7 +214,7 @@ def slo_cases() -> list[Case]:
                     l_crit,
                     {**crit, "slo": "latency"},
                     "ranker (versions 3, class ranking, objective 0.99): 30% of requests were slower than "
-                    "0.1s over the burning window (5m, 1h, 6h), at least 6x the budgeted rate.",
+                    "0.1s over the burning window (30m, 1h, 6h), at least 6x the budgeted rate.",
                     "inference-slo",
                 ),
             ],

@@ -338,13 +338,14 @@ def mass_outage(seed: int, index: int, models: int = 100) -> Scenario:
     expensive scenario to replay, and the traffic is what it is about."""
     rnd = random.Random(f"{seed}/{index}/mass")
     b = _Builder(rnd, index)
+    pods = [b.pod() for _ in range(max(1, models // 10))]  # ten models per exporter pod
     fleet = [
         Model(
             f"m{i:03d}",
             "search",
             b.namespace,
             "ranking",
-            (Target(f"m{i:03d}-0", "kserve", b.pod(), "1"),),
+            (Target(f"m{i:03d}-0", "kserve", pods[i * len(pods) // models], "1"),),
             2.0,
         )
         for i in range(models)
