@@ -96,12 +96,6 @@ def recording(pack: Pack) -> list[dict]:
     # One rule per series name: the classes select disjoint models, so `or` just unions them.
     rules.append(record("model:inference_latency_sli_requests:rate5m", "\nor\n".join(requests)))
     rules.append(record("model:inference_latency_sli_slow:rate5m", "\nor\n".join(slow)))
-    rules.append(
-        record(
-            "model:inference_latency_sli_slow:ratio_rate5m",
-            "model:inference_latency_sli_slow:rate5m\n/\n(model:inference_latency_sli_requests:rate5m > 0)",
-        )
-    )
     rules += [
         record(
             f"model:inference_latency_sli_slow:ratio_rate{w}",
@@ -215,6 +209,16 @@ LATENCY_RUNBOOK = Runbook(
 )
 
 
+def _window(series: str, window: str, cls: str) -> str:
+    # The 5m latency ratio is not recorded (it would only serve the burn alerts): computed here.
+    if window == "5m" and "latency" in series:
+        return (
+            f"(model:inference_latency_sli_slow:rate5m{{{cls}}}\n"
+            f"   / (model:inference_latency_sli_requests:rate5m{{{cls}}} > 0))"
+        )
+    return series.format(window) + "{" + cls + "}"
+
+
 def _burn_alerts(pack: Pack, sli: str, tier: str, cls_name: str, spec: dict, cls: str) -> list[dict]:
     """One alert per model, SLI and tier: the tier's windows are OR-ed into one rule, so the
     alert keeps one identity while the window that carries it changes."""
@@ -239,7 +243,7 @@ def _burn_alerts(pack: Pack, sli: str, tier: str, cls_name: str, spec: dict, cls
         factor = window_factor(pack, w)
         factors.append(factor)
         limit = f"{factor * budget:.6g}"
-        long_, short = (series.format(w[k]) + "{" + cls + "}" for k in ("long", "short"))
+        long_, short = (_window(series, w[k], cls) for k in ("long", "short"))
         clause = f"{long_} > {limit}\nand\n{short} > {limit}"
         guard = ""
         if "min_requests" in w:  # requests in the long window

@@ -15,7 +15,8 @@ deploy/local/demo_speed.py, as the demo does): one production minute is one seco
 3. The invariants read the stand-in's messages and Alertmanager's own view:
    I1 each fault reaches its owning team's channel in time (or the page of its cause does),
    I2 no alert is held back by a less severe alert or another team's,
-   I3 a mass outage is at most `MAX_MESSAGES` messages for its team.
+   I3 a mass outage is at most `MAX_MESSAGES` messages for its team,
+   I7 Prometheus counted no failed rule evaluation.
 """
 
 from __future__ import annotations
@@ -157,6 +158,7 @@ class RoutingRun:
     scenarios: list[Scenario]
     deliveries: list[Delivery] = field(default_factory=list)
     inhibited: list[tuple[dict, list[dict]]] = field(default_factory=list)  # (alert, its inhibitors)
+    rule_failures: dict[str, float] = field(default_factory=dict)  # rule group -> failed evaluations
     seconds: float = 0.0
 
 
@@ -320,6 +322,7 @@ def _run(scenarios: list[Scenario], workdir: Path, lead_s: float, log) -> Routin
             time.sleep(1)
         for entry, at in zip(standin.messages(), arrived, strict=False):
             out.deliveries.append(parse({**entry, "at": at}, t0))
+        out.rule_failures = _rule_failures(prometheus.url)
     finally:
         if prometheus:
             prometheus.close()
@@ -328,6 +331,19 @@ def _run(scenarios: list[Scenario], workdir: Path, lead_s: float, log) -> Routin
         fleet.close()
     out.seconds = time.time() - began
     return out
+
+
+def _rule_failures(url: str) -> dict[str, float]:
+    """Prometheus' own count of failed rule evaluations, per group (I7)."""
+    import requests
+
+    failures = {}
+    for line in requests.get(url + "/metrics", timeout=10).text.splitlines():
+        if line.startswith("prometheus_rule_evaluation_failures_total{"):
+            key, _, value = line.rpartition(" ")
+            if float(value):
+                failures[key.split('rule_group="', 1)[1].split('"', 1)[0]] = float(value)
+    return failures
 
 
 def _inhibitions(am, out: RoutingRun) -> None:
@@ -352,6 +368,9 @@ def check(result: RoutingRun) -> dict[str, list[str]]:
     from .topology import latency_observable
 
     problems: dict[str, list[str]] = {sc.id: [] for sc in result.scenarios}
+    for group, count in result.rule_failures.items():
+        for sc in result.scenarios:
+            problems[sc.id].append(f"I7 {count:.0f} failed evaluations of rule group {group}")
     for alert, held_by in result.inhibited:
         for source in held_by:
             if SEVERITY.get(source.get("severity"), 0) < SEVERITY.get(alert.get("severity"), 0):

@@ -38,7 +38,8 @@ class _Timeline:
     def active(self, i: int) -> bool:
         return self.f.start <= i < self.f.end
 
-    def _mine(self, model: Model, target: Target) -> bool:
+    def touches(self, model: Model, target: Target) -> bool:
+        """Whether the fault concerns this target of this model."""
         if self.f.kind == "mass_outage":
             return model.key in self.f.models
         if model.key != self.f.model:
@@ -48,7 +49,7 @@ class _Timeline:
     def server_down(self, model: Model, t: Target, i: int) -> bool:
         if any(k == "server" and w == t.name and m == i for k, w, m in self.sc.restarts):
             return True
-        return self.f.kind == "target_down" and self.active(i) and self._mine(model, t)
+        return self.f.kind == "target_down" and self.active(i) and self.touches(model, t)
 
     def exporter_down(self, instance: str, i: int) -> bool:
         if any(k == "exporter" and w == instance and m == i for k, w, m in self.sc.restarts):
@@ -72,7 +73,7 @@ class _Timeline:
         return self.f.kind == "gpu_lost" and instance == self.f.instance and i >= self.f.start
 
     def loading(self, model: Model, t: Target, i: int) -> bool:
-        return self.f.kind == "model_load" and self._mine(model, t) and self.f.start <= i < self.f.start + 3
+        return self.f.kind == "model_load" and self.touches(model, t) and self.f.start <= i < self.f.start + 3
 
 
 def _visible(down: list[bool], exporter_down: list[bool]) -> list:
@@ -121,7 +122,7 @@ def series(sc: Scenario) -> dict[Key, list]:
             shown = _visible(srv_down, exp_down)
             resets = {m for k, w, m in sc.restarts if k == "server" and w == t.name}
             version = [t.version] * n
-            if sc.fault.kind == "model_load" and tl._mine(model, t):
+            if sc.fault.kind == "model_load" and tl.touches(model, t):
                 version = [str(int(t.version) + 1) if i >= sc.fault.start else t.version for i in range(n)]
             _serving(out, sc, tl, model, t, distinct, shown, resets, version)
     for instance, pod in pods.items():
