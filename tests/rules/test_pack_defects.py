@@ -229,6 +229,26 @@ def test_defect06_a_model_without_latency_sli_raises_the_signal(server, edges):
     assert [(labels["model"], labels["server"]) for labels, _ in got] == [("vision", server)], got
 
 
+def test_defect06_the_generator_refuses_a_threshold_that_is_no_bucket_edge_of_a_listed_server(tmp_path):
+    """A class listing a server without its threshold's bucket would have no SLI there, silently:
+    vLLM's request buckets start at 0.3 s, so the 0.1 s ranking class cannot list it."""
+    import subprocess
+
+    config = yaml.safe_load((ROOT / "rules" / "config.yml").read_text())
+    config["slo"]["classes"]["ranking"]["latency"]["bucketed_servers"].append("vllm")
+    path = tmp_path / "config.yml"
+    path.write_text(yaml.safe_dump(config))
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "rules" / "generate.py"), "--config", str(path), "--check"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode != 0
+    assert "threshold_seconds=0.1 is not a bucket edge of inference_request_duration_seconds on vllm" in (
+        done.stderr
+    ), done.stderr
+
+
 EVENT_ALERTS = [
     # (alert, counter, extra labels): each counter is born at its first event.
     ("InferenceGPUXidCritical", "inference_gpu_xid_errors_total", {"xid": "79"}),

@@ -36,6 +36,17 @@ MODEL = {
 # What a model-level alert keeps: the config's model_labels (no cluster in these inputs).
 MODEL_KEYS = {"namespace": "shop", "team": "search", "model_class": "ranking", "model": "ranker"}
 OWNER = {"team": "search", "model_class": "ranking"}
+# A model on the same target whose server reports no version label.
+EMBEDDER_NO_VERSION = {k: v for k, v in {**MODEL, "model": "embedder"}.items() if k != "version"}
+# The recommendation team's model of the same name, on its own pod and server.
+OTHER_TEAM_RANKER = {
+    **MODEL,
+    "instance": "10.0.0.8:9400",
+    "team": "recommendation",
+    "target": "ranker-mls",
+    "server": "mlserver",
+    "version": "1",
+}
 GPU = {**BASE, "gpu": "0", "uuid": "GPU-5c1e", "name": "NVIDIA H100", "pci_bus_id": "00000000:01:00.0"}
 GPU_KEYS = {**BASE, "gpu": "0", "uuid": "GPU-5c1e"}
 
@@ -184,6 +195,23 @@ def slo_cases() -> list[Case]:
             ],
         ),
         Case(a_crit, "fast-window-before-for", requests("0+600x410", "0x400 60+60x9") + [info()], "402m"),
+        # Another team serves a model of the same name (version 1 on MLServer): the description
+        # names this team's versions only (issue 12: it read "versions 1, 3").
+        Case(
+            a_crit,
+            "other-team-same-name",
+            requests("0+600x80", "0+60x80") + [info(), info(OTHER_TEAM_RANKER)],
+            "70m",
+            [
+                firing(
+                    a_crit,
+                    {**crit, "slo": "availability"},
+                    "ranker (versions 3, class ranking, objective 0.999): 9.091% of requests failed over "
+                    "the burning window (30m, 1h, 6h), at least 6x the budgeted rate.",
+                    "inference-slo",
+                ),
+            ],
+        ),
         # Ticket: 0.5% for 3h is over 3 x 0.1% in the 1d and 2h windows.
         Case(
             a_warn,
@@ -842,7 +870,30 @@ def health_cases() -> list[Case]:
                     )
                 ],
                 promql=[last_known_at("15m", [MODEL])],
-            )
+            ),
+            # A model whose server reports no version is named alone (issue 12: "embedder
+            # (version )"); another team's model of the same name elsewhere is not named.
+            Case(
+                a,
+                "versionless-model",
+                [
+                    series("inference_exporter_target_up", tgt, "1x5 0x15"),
+                    series("inference_model_info", MODEL, "1x6 stale"),
+                    series("inference_model_info", EMBEDDER_NO_VERSION, "1x6 stale"),
+                    info(OTHER_TEAM_RANKER, n=20),
+                ],
+                "15m",
+                [
+                    firing(
+                        a,
+                        {**tgt, **OWNER, "severity": "critical"},
+                        "ranker-0 (bentoml) on 10.0.0.7:9400 has failed every collection for 5 minutes. "
+                        "It serves embedder, ranker (version 3).",
+                        exp,
+                        model=False,
+                    )
+                ],
+            ),
         ],
     )
     a = "InferenceModelNotReady"
