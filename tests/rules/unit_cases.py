@@ -177,7 +177,8 @@ def slo_cases() -> list[Case]:
         Case(a_crit, "no-data", [], "70m"),
         # One request a minute (60/h, under the 120/h guard) with failures never pages.
         Case(a_crit, "low-traffic", requests("0+1x80", "0x40 1x40"), "70m"),
-        # A burst after 400 clean minutes: only the fast window (0.5% of the budget in 30m) pages within minutes.
+        # A burst after 400 clean minutes: only the fast window (0.5% of the budget in 30m)
+        # pages within minutes.
         Case(
             a_crit,
             "fast-window",
