@@ -19,7 +19,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
-from pack import anomaly, exporter, health, inhibition, recording, resources, slo  # noqa: E402
+from pack import anomaly, delivery, exporter, health, inhibition, recording, resources, slo  # noqa: E402
 from pack.common import Pack  # noqa: E402
 
 FILES = {
@@ -70,6 +70,8 @@ def runbook_page(rule: dict) -> str:
         f"## How to check\n\n{rb.check}\n\n"
         f"## How to fix\n\n{rb.fix}\n\n"
         f"## When to roll back\n\n{rb.rollback}\n\n"
+        f"## How it reaches you\n\n"
+        f"{delivery.section(rule['alert'], rule['labels']['severity'], rule['_model_scoped'])}\n\n"
         f"## The rule\n\n"
         f"Fires {'after ' + rule['for'] if rule.get('for') else 'at once'} when this is non-empty"
         f"{' (one rule per SLO class; this is the first)' if 'slo_class' in rule['labels'] else ''}:\n\n"

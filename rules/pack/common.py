@@ -184,6 +184,7 @@ def alert(
         "dashboard_url": pack.dashboard(dashboard, model=model_scoped),
     }
     rule["_runbook"] = runbook
+    rule["_model_scoped"] = model_scoped  # for the runbook's delivery section
     return rule
 
 
