@@ -27,7 +27,6 @@ from pathlib import Path
 import numpy as np
 import requests
 import yaml
-
 from inference_devtools import repo
 from inference_devtools.prom import Prometheus
 

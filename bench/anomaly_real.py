@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
-
 from inference_devtools import repo
 
 ROOT = repo.ROOT

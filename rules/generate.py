@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import yaml
-from pack import anomaly, exporter, health, inhibition, recording, resources, slo
+from pack import anomaly, delivery, exporter, health, inhibition, recording, resources, slo
 from pack.common import Pack
 
 HERE = Path(__file__).resolve().parent
@@ -68,6 +68,8 @@ def runbook_page(rule: dict) -> str:
         f"## How to check\n\n{rb.check}\n\n"
         f"## How to fix\n\n{rb.fix}\n\n"
         f"## When to roll back\n\n{rb.rollback}\n\n"
+        f"## How it reaches you\n\n"
+        f"{delivery.section(rule['alert'], rule['labels']['severity'], rule['_model_scoped'])}\n\n"
         f"## The rule\n\n"
         f"Fires {'after ' + rule['for'] if rule.get('for') else 'at once'} when this is non-empty"
         f"{' (one rule per SLO class; this is the first)' if 'slo_class' in rule['labels'] else ''}:\n\n"

@@ -61,6 +61,23 @@ class Pack:
     def forr(self, key: str) -> str:
         return self.cfg["for"][key]
 
+    def keep(self, key: str) -> str:
+        return self.cfg["keep_firing_for"][key]
+
+    def once(self, build) -> str:
+        """`build(*matchers)` with the series of an HA exporter pair counted once.
+
+        Series of a pair carry the replica label; the two copies differ only in it and in
+        the labels Prometheus gives each scrape target, so `max without` those keeps one.
+        """
+        ha = self.cfg.get("ha_pair")
+        if not ha:
+            return build()
+        replica = ha["replica_label"]
+        drop = ", ".join([replica, *ha["differing_labels"]])
+        single, paired = build(f'{replica}=""'), build(f'{replica}!=""')
+        return f"(\n  {single}\n  or\n  max without ({drop}) ({paired})\n)"
+
     def th(self, key: str):
         return self.cfg["thresholds"][key]
 
@@ -104,6 +121,23 @@ def le_matcher(threshold: float) -> str:
     return f'le=~"{"|".join(escaped)}"'
 
 
+def events(pack: Pack, series: str, by: str, window: str, *matchers: str) -> str:
+    """`sum by (by) (increase(series[window]))`, counting a counter born inside the window too.
+
+    The exporter serves an event counter (an XID code, say) from its first event, so the
+    series appears with value 1 and `increase()` never sees it grow. A series that did not
+    exist `window` ago counts its whole value, but only on an exporter Prometheus already
+    scraped before that: on a fresh Prometheus (or a new exporter) an old count is history.
+    """
+    sel = f"{series}{pack.sel(*matchers)}"
+    inst = pack.instance_labels
+    # Scraped in the `window` before that: a restart's failed scrape (a staleness marker
+    # exactly `window` ago) must not hide a new event.
+    known = f"max_over_time(inference_exporter_build_info{pack.sel()}[{window}] offset {window})"
+    born = f"({sel} unless {sel} offset {window})\n    and on ({inst}) {known}"
+    return f"sum by ({by}) (\n  (\n    {born}\n  ) + 0\n  or\n  increase({sel}[{window}])\n)"
+
+
 def duration_seconds(text: str) -> int:
     units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
     return int(float(text[:-1]) * units[text[-1]])
@@ -135,6 +169,7 @@ def alert(
     dashboard: str,
     runbook: Runbook,
     for_: str | None = None,
+    keep_firing_for: str | None = None,
     model_scoped: bool = True,
     labels: dict | None = None,
 ) -> dict:
@@ -143,6 +178,8 @@ def alert(
     rule: dict = {"alert": name, "expr": expr.strip()}
     if for_:
         rule["for"] = for_
+    if keep_firing_for:
+        rule["keep_firing_for"] = keep_firing_for
     rule["labels"] = {"severity": severity, **(labels or {})}
     rule["annotations"] = {
         "summary": summary,
@@ -153,6 +190,7 @@ def alert(
         rule["annotations"]["dashboard_url"] = url
     rule["_runbook"] = runbook
     rule["_dashboard"] = dashboard
+    rule["_model_scoped"] = model_scoped  # for the runbook's delivery section
     return rule
 
 
@@ -202,14 +240,16 @@ def with_scrape_owner(pack: Pack, condition) -> str:
 
 
 def served_models(pack: Pack, scope: str, before: str, after: str, otherwise: str = "") -> str:
-    """Template text naming the models an exporter or target serves (`scope`: the labels that
-    select it), as `before` + "a, b" + `after`; `otherwise` when none is known."""
+    """Template text naming the models (and versions) an exporter or target serves (`scope`: the
+    labels that select it), as `before` + "a (version 3), b" + `after`; `otherwise` when none
+    is known. A model whose server reports no version is named alone."""
     names = [n.strip() for n in scope.split(",")]
     selector = ", ".join(f"{n}=%q" for n in names)
     args = " ".join(f"$labels.{n}" for n in names)
-    query = f"max by (model) ({LAST_KNOWN}{{{selector}}})"
+    query = f"max by (model, version) ({LAST_KNOWN}{{{selector}}})"
     return (
         f'{{{{ with printf "{query}" {args} | query }}}}{before}'
-        '{{ range $i, $s := . | sortByLabel "model" }}{{ if $i }}, {{ end }}{{ $s.Labels.model }}{{ end }}'
+        '{{ range $i, $s := . | sortByLabel "model" }}{{ if $i }}, {{ end }}{{ $s.Labels.model }}'
+        "{{ with $s.Labels.version }} (version {{ . }}){{ end }}{{ end }}"
         f"{after}{'{{ else }}' + otherwise if otherwise else ''}{{{{ end }}}}"
     )

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .common import Pack, Runbook, alert, group, with_owner
+from .common import Pack, Runbook, alert, events, group, with_owner
+from .recording import GPU_WORKED
 
 
 def groups(pack: Pack) -> list[dict]:
@@ -68,15 +69,18 @@ def groups(pack: Pack) -> list[dict]:
             with_owner(
                 pack,
                 # Counted by the exporter itself: an event that failed to write is not in the journal.
-                f"sum by ({inst}) (increase(inference_exporter_journal_errors_total{pack.sel()}[15m])) > 0",
+                f"{events(pack, 'inference_exporter_journal_errors_total', inst, '15m')} > 0",
                 on=inst,
             ),
+            keep_firing_for=pack.keep("event_ticket"),
             severity="warning",
             summary="The exporter's event journal reports errors.",
             description='{{ $labels.instance }}: {{ $value | printf "%.0f" }} journal errors in 15 minutes.',
             runbook=Runbook(
                 meaning="Writing the event journal (probe, canary and deploy events) fails, so the history "
-                "incidents are analysed with has holes.",
+                "incidents are analysed with has holes. The ticket stays open "
+                f"{pack.keep('event_ticket')} after the last error, so the ticket quiet hours cannot "
+                "swallow it.",
                 check="The exporter's log; disk space and permissions of the journal path.",
                 fix="Free space or fix the journal path's permissions; restart the sidecar.",
                 rollback="Not a rollback case.",
@@ -112,18 +116,17 @@ def groups(pack: Pack) -> list[dict]:
             with_owner(
                 pack,
                 f"max by ({inst}) (inference_gpu_collector_available{pack.sel()}) == 0\n"
-                f"and on ({inst})\n"
-                f"max by ({inst}) (max_over_time(inference_gpu_collector_available{pack.sel()}[1d] offset "
-                f"15m))"
-                " == 1",
+                f"and on ({inst})\n{GPU_WORKED}",
                 on=inst,
             ),
             severity="warning",
             summary="The GPU collector stopped although it worked before.",
             description="{{ $labels.instance }}: NVML is no longer available; GPU alerts are blind.",
             runbook=Runbook(
-                meaning="The GPU collector worked within the last day and is now disabled: NVML failed to "
-                "initialise after a restart (driver update, missing NVIDIA runtime, device plugin change).",
+                meaning="The GPU collector worked on this exporter (while Prometheus has been scraping it) "
+                "and is now disabled: NVML failed to initialise after a restart (driver update, missing "
+                "NVIDIA runtime, device plugin change). It fires for as long as that lasts: every GPU alert "
+                "of the pod is blind meanwhile.",
                 check="The exporter's start-up log; `nvidia-smi` in the pod; the node's driver version.",
                 fix="Restore the NVIDIA runtime or device mounts for the pod; restart the sidecar.",
                 rollback="Roll back the node image or driver if it changed.",

@@ -7,7 +7,6 @@ from .common import (
     Pack,
     Runbook,
     alert,
-    duration_seconds,
     group,
     served_models,
     with_owner,
@@ -28,6 +27,62 @@ def exporter_down(pack: Pack, *matchers: str) -> str:
 def target_down(pack: Pack) -> str:
     """One series per target its exporter cannot collect."""
     return f"inference_exporter_target_up{pack.sel()} == 0"
+
+
+ABSENT_RUNBOOK = Runbook(
+    meaning="Prometheus scrapes no exporter target of the configured job: service discovery, the "
+    "ServiceMonitor/PodMonitor or the deployment itself is missing, so every model alert is silent. "
+    "With a `namespace` label: that namespace had exporters within the exporter memory "
+    "(`exporter_memory` in rules/config.yml) and has none now; the alert resolves once they are back, or "
+    "when the memory runs out (a namespace taken down on purpose). Without one: no exporter was seen "
+    "anywhere within the memory, e.g. a first install that never worked.",
+    check="Prometheus' service-discovery page; the ServiceMonitor's selector and namespace; whether the "
+    "model deployments still run.",
+    fix="Restore the monitor object or the relabelling that sets the job name.",
+    rollback="Revert the monitoring or deployment change that removed the targets.",
+)
+
+
+def exporter_absent(pack: Pack) -> list[dict]:
+    """Exporters that vanished from service discovery (not down: gone).
+
+    Per namespace, from Prometheus' memory of the (cluster, namespace, team)s that had
+    exporters: the alert carries `namespace` and `team`, which the Prometheus Operator's
+    namespace matcher and the team routes need. With no memory at all (a fresh Prometheus,
+    a first install) only the global `absent()` is left, and it has no namespace.
+    """
+    cl, ns = pack.label("cluster"), pack.label("namespace")
+    present = "namespace:inference_exporter_team:present"
+    memory = pack.cfg["exporter_memory"]
+    common = dict(
+        for_=pack.forr("exporter_absent"),
+        severity="critical",
+        summary="No inference exporter is scraped at all.",
+        dashboard="inference-exporter",
+        model_scoped=False,
+        runbook=ABSENT_RUNBOOK,
+    )
+    return [
+        alert(
+            pack,
+            "InferenceExporterAbsent",
+            f"max_over_time({present}[{memory}])\nunless on ({cl}, {ns})\n{present}",
+            labels={"scope": "namespace"},
+            description=f"Namespace {{{{ $labels.{ns} }}}} had inference exporters within the last {memory} "
+            f"and Prometheus scrapes none there now ({pack.job}): the models of team "
+            f"{{{{ $labels.{pack.label('team')} }}}} there are unobserved.",
+            **common,
+        ),
+        alert(
+            pack,
+            "InferenceExporterAbsent",
+            f"absent(up{pack.sel()})\nunless on ()\ncount(max_over_time({present}[{memory}]))",
+            labels={"scope": "everywhere"},
+            description=f"Prometheus has no scrape target matching {pack.job}, and had none within the "
+            f"last {memory}: no model is observed.",
+            **common,
+        ),
+    ]
 
 
 def availability(pack: Pack) -> list[dict]:
@@ -57,27 +112,7 @@ def availability(pack: Pack) -> list[dict]:
                 rollback="Roll back the exporter if a new exporter version or config started the failures.",
             ),
         ),
-        alert(
-            pack,
-            "InferenceExporterAbsent",
-            f"absent(up{pack.sel()})",
-            for_=pack.forr("exporter_absent"),
-            severity="critical",
-            summary="No inference exporter is scraped at all.",
-            description=f"Prometheus has no scrape target matching {pack.job}: no model is observed.",
-            dashboard="inference-exporter",
-            model_scoped=False,
-            runbook=Runbook(
-                meaning="Not a single exporter target exists for the configured job: service discovery, the "
-                "ServiceMonitor/PodMonitor or the deployment itself is missing, so every model alert is "
-                "silent.",
-                check="Prometheus' service-discovery page; the ServiceMonitor's selector and namespace; "
-                "whether "
-                "the model deployments still run.",
-                fix="Restore the monitor object or the relabelling that sets the job name.",
-                rollback="Revert the monitoring or deployment change that removed the targets.",
-            ),
-        ),
+        *exporter_absent(pack),
         alert(
             pack,
             "InferenceTargetDown",
@@ -86,7 +121,10 @@ def availability(pack: Pack) -> list[dict]:
             severity="critical",
             summary="The exporter cannot collect a model server's metrics.",
             description="{{ $labels.target }} ({{ $labels.server }}) on {{ $labels.instance }} has failed "
-            "every collection for 5 minutes." + served_models(pack, f"{inst}, target", " It serves ", "."),
+            "every collection for 5 minutes."
+            + served_models(
+                pack, f"{inst}, target", " It serves ", ".", otherwise=" Its models are unknown."
+            ),
             dashboard="inference-exporter",
             model_scoped=False,
             runbook=Runbook(
@@ -126,14 +164,21 @@ def canaries(pack: Pack) -> list[dict]:
     by = f"{m}, version, canary"
     failure = 'outcome="failure"'
     failures = f"rate(inference_canary_requests_total{pack.sel(failure)}[10m])"
+    ratio = (
+        f"sum by ({by}) ({failures})\n/ (sum by ({by}) "
+        f"(rate(inference_canary_requests_total{pack.sel()}[10m])) > 0)"
+    )
+    # Hysteresis: once firing, the page holds until the ratio is clearly below its threshold.
+    firing = 'ALERTS{alertname="InferenceCanaryFailing", alertstate="firing"}'
     return [
         alert(
             pack,
             "InferenceCanaryFailing",
-            f"sum by ({by}) ({failures})\n/ (sum by ({by}) "
-            f"(rate(inference_canary_requests_total{pack.sel()}[10m])) > 0)\n"
-            f"> {t['canary_failure_ratio']:g}",
+            f"(\n{ratio}\n) > {t['canary_failure_ratio']:g}\nor\n"
+            f"(\n  (\n{ratio}\n  ) > {t['canary_failure_clear_ratio']:g}\n"
+            f"  and on ({by})\n  {firing}\n)",
             for_=pack.forr("canary"),
+            keep_firing_for=pack.keep("canary"),
             severity="critical",
             summary="Golden canary requests fail.",
             description="{{ $labels.model }} version {{ $labels.version }}: canary {{ $labels.canary }} "
@@ -142,7 +187,10 @@ def canaries(pack: Pack) -> list[dict]:
             dashboard="inference-model",
             runbook=Runbook(
                 meaning="Requests with a known good answer fail or return the wrong answer: real users very "
-                "likely get the same.",
+                f"likely get the same. It fires above {t['canary_failure_ratio']:.0%} failures over 10 "
+                "minutes "
+                f"and holds until they fall under {t['canary_failure_clear_ratio']:.0%} (and "
+                f"{pack.keep('canary')} after that), so a canary swinging around its limit pages once.",
                 check="The canary's failure `reason`, the last canary exemplar's request id in the server "
                 "logs, the model's error ratio.",
                 fix="Fix the serving path the canary exercises (pre/post-processing, tokenizer, model "
@@ -197,10 +245,11 @@ def versions(pack: Pack) -> list[dict]:
         f"({lat_before} + {post['latency_min_increase_seconds']:g})"
     )
     errors = f"(\n  {err_v}\n) > on ({m}) group_left ()\n({err_before} + {post['error_ratio_increase']:g})"
-    new = (
-        f"time() - max by ({mv}) (inference_model_version_first_seen_timestamp_seconds{pack.sel()})"
-        f" < {duration_seconds(win)}"
-    )
+    # New: served now, not `window` ago. Read from Prometheus' history (never a timestamp compared
+    # with a number of seconds), so the window scales with the demo's time compression; on a
+    # fresh Prometheus every version looks new, but then there is no "before" value either.
+    served = f"inference_model_info{pack.sel(VERSIONED)}"
+    new = f"max by ({mv}) ({served})\nunless on ({mv})\nmax by ({mv}) ({served} offset {win})"
     regression = (
         f'(\n  label_replace({latency}, "signal", "latency", "", "")\n  or\n'
         f'  label_replace({errors}, "signal", "errors", "", "")\n)\n'
@@ -271,11 +320,13 @@ def versions(pack: Pack) -> list[dict]:
             severity=post["severity"],
             summary="A newly deployed model version is worse than the previous one: roll back.",
             description=f"{{{{ $labels.model }}}} version {{{{ $labels.version }}}}, deployed within {win}: "
-            "{{ $labels.signal }} is now {{ $value | humanize }} (seconds for latency, a ratio for errors), "
+            '{{ if eq $labels.signal "errors" }}{{ $value | humanizePercentage }} of its requests fail'
+            "{{ else }}its mean latency is {{ $value | humanizeDuration }}{{ end }}, "
             "clearly worse than before the deploy. Recommended action: roll back to the previous version.",
             dashboard="inference-model",
             runbook=Runbook(
-                meaning=f"In the {win} after a version first appeared, its mean latency is more than "
+                meaning=f"In the {win} after a version first appeared (it is served now and was not {win} "
+                "ago, in Prometheus' own history), its mean latency is more than "
                 f"{post['latency_factor']:g}x (and {post['latency_min_increase_seconds']:g}s) above the "
                 f"model's "
                 f"value before the deploy, or its error ratio is {post['error_ratio_increase']:.0%} points "

@@ -18,13 +18,16 @@ QUANTILES = (("p99", 0.99),)
 
 
 def _rate(pack: Pack, series: str, *matchers: str, by: str | None = None, window: str = "5m") -> str:
-    return f"sum by ({by or pack.by_model}) (rate({series}{pack.sel(*matchers)}[{window}]))"
+    counted = pack.once(lambda *ha: f"rate({series}{pack.sel(*matchers, *ha)}[{window}])")
+    return f"sum by ({by or pack.by_model}) {counted}"
 
 
 def _quantile(pack: Pack, metric: str, q: float) -> str:
+    """The quantile of the slowest server kind: each kind's buckets are summed on their own,
+    since adding counts of different bucket layouts edge by edge makes no histogram."""
     # Histograms with only a +Inf bucket (sums-only servers) and idle models give NaN; `>= 0` drops it.
-    inner = f"sum by ({pack.by_model}, le) (rate({metric}_bucket{pack.sel()}[5m]))"
-    return f"histogram_quantile({q}, {inner}) >= 0"
+    inner = f"sum by ({pack.by_model}, server, le) (rate({metric}_bucket{pack.sel()}[5m]))"
+    return f"max by ({pack.by_model}) (\n  histogram_quantile({q}, {inner}) >= 0\n)"
 
 
 def _mean(pack: Pack, metric: str) -> str:
@@ -49,6 +52,22 @@ def last_known_models(pack: Pack) -> str:
         f"or on ({inst})\n"
         f"(\n{and_scrape(pack, LAST_KNOWN, lambda *m: health.exporter_down(pack, *m))}\n)"
     )
+
+
+GPU_WORKED = "instance:inference_gpu_collector:worked"
+
+
+def gpu_collector_worked(pack: Pack) -> str:
+    """1 for an exporter whose GPU collector worked since Prometheus has been scraping it.
+
+    Reads its own last value, and keeps it while Prometheus still has the exporter as a
+    scrape target (`up` exists, 0 or 1): an exporter that restarts without NVML is still
+    known to have had GPUs, for as long as the ticket must stay open.
+    """
+    inst = pack.instance_labels
+    worked = f"max by ({inst}) (inference_gpu_collector_available{pack.sel()} == 1)"
+    kept = and_scrape(pack, GPU_WORKED, lambda *m: f"up{pack.sel(*m)}")
+    return f"{worked}\nor on ({inst})\n(\n{kept}\n)"
 
 
 def base_rules(pack: Pack) -> list[dict]:
@@ -93,7 +112,8 @@ def base_rules(pack: Pack) -> list[dict]:
         record("model:inference_input_tokens:rate5m", _rate(pack, "inference_input_tokens_total")),
         record("model:inference_output_tokens:rate5m", _rate(pack, "inference_output_tokens_total")),
         record(
-            "model:inference_requests_waiting:sum", f"sum by ({m}) (inference_requests_waiting{pack.sel()})"
+            "model:inference_requests_waiting:sum",
+            f"sum by ({m}) {pack.once(lambda *ha: f'inference_requests_waiting{pack.sel(*ha)}')}",
         ),
         record(LAST_KNOWN, last_known_models(pack)),
         # One series per exporter instance naming the team/class of a model it serves, so that
@@ -102,6 +122,13 @@ def base_rules(pack: Pack) -> list[dict]:
             "instance:inference_owner:info",
             f"topk by ({inst}) (1, max by ({inst}, {pack.owner_labels}) ({LAST_KNOWN}))",
         ),
+        # The (cluster, namespace, team)s with exporters: InferenceExporterAbsent remembers them.
+        record(
+            "namespace:inference_exporter_team:present",
+            f"group by ({pack.label('cluster')}, {pack.label('namespace')}, {pack.label('team')}) "
+            "(instance:inference_owner:info)",
+        ),
+        record(GPU_WORKED, gpu_collector_worked(pack)),
         record(
             "instance:inference_gpu_memory_used:ratio",
             f"sum by ({inst}) (inference_gpu_memory_used_bytes{pack.sel()})\n/\n"

@@ -7,7 +7,7 @@ team and class of the models that pod serves (`with_owner`) and still fire witho
 
 from __future__ import annotations
 
-from .common import Pack, Runbook, alert, group, served_models, with_owner
+from .common import Pack, Runbook, alert, events, group, served_models, with_owner
 from .slo import model_versions
 
 GPU_ID = "gpu, uuid"
@@ -145,9 +145,10 @@ def saturation(pack: Pack) -> list[dict]:
             "InferenceOOMKilled",
             with_owner(
                 pack,
-                f"sum by ({inst}) (increase(inference_container_oom_kills_total{pack.sel()}[15m])) > 0",
+                f"{events(pack, 'inference_container_oom_kills_total', inst, '15m')} > 0",
                 on=inst,
             ),
+            keep_firing_for=pack.keep("event_ticket"),
             severity="warning",
             summary="A model server process was OOM-killed.",
             description='{{ $labels.instance }}: {{ $value | printf "%.0f" }} OOM kills in the last 15 '
@@ -156,8 +157,9 @@ def saturation(pack: Pack) -> list[dict]:
             model_scoped=False,
             runbook=Runbook(
                 meaning="The kernel killed a process of the container for exceeding the memory limit; "
-                "workers "
-                "restart and in-flight requests fail.",
+                "workers restart and in-flight requests fail. The ticket stays open "
+                f"{pack.keep('event_ticket')} after the last kill, so the ticket quiet hours cannot "
+                "swallow it.",
                 check="Memory working set before the kill, process restarts, request errors at that time.",
                 fix="Raise the memory limit or lower memory per worker (fewer workers, smaller batches).",
                 rollback="Roll back if the kills started with a new version.",
@@ -169,10 +171,8 @@ def saturation(pack: Pack) -> list[dict]:
 def gpu_xid_critical(pack: Pack) -> str:
     """One series per GPU and critical XID code seen in the last 10 minutes."""
     critical = f'xid=~"{_codes(pack.cfg["thresholds"]["xid_critical"])}"'
-    return (
-        f"sum by ({pack.instance_labels}, {GPU_ID}, xid) "
-        f"(increase(inference_gpu_xid_errors_total{pack.sel(critical)}[10m])) > 0"
-    )
+    by = f"{pack.instance_labels}, {GPU_ID}, xid"
+    return f"{events(pack, 'inference_gpu_xid_errors_total', by, '10m', critical)} > 0"
 
 
 def gpu_lost(pack: Pack) -> str:
@@ -224,23 +224,30 @@ def gpu(pack: Pack) -> list[dict]:
             "InferenceGPUMemoryFillingUp",
             with_owner(
                 pack,
-                f"max by ({gid}) (predict_linear(inference_gpu_memory_used_bytes{pack.sel()}[2h], "
+                f"max by ({gid}) (predict_linear(inference_gpu_memory_used_bytes{pack.sel()}[1h], "
                 f"{hours * 3600}))\n"
                 f"> max by ({gid}) (inference_gpu_memory_total_bytes{pack.sel()})\n"
-                f"and\nmax by ({gid}) (deriv(inference_gpu_memory_used_bytes{pack.sel()}[2h])) > 0",
+                # The hour before must predict the same on its own: a model load is one step,
+                # which lies in one of the two hours, while a leak grows through both.
+                f"and on ({gid})\n"
+                f"max by ({gid}) (predict_linear(inference_gpu_memory_used_bytes{pack.sel()}[1h] offset 1h, "
+                f"{(hours + 1) * 3600}))\n"
+                f"> max by ({gid}) (inference_gpu_memory_total_bytes{pack.sel()})",
                 on=inst,
             ),
             for_=pack.forr("gpu_memory_fill"),
             severity="warning",
             summary="GPU memory keeps growing and will run out.",
-            description=f"{{{{ $labels.instance }}}} GPU {{{{ $labels.gpu }}}}: at the last 2 hours' trend, "
-            f"memory use reaches {{{{ $value | humanize1024 }}}}B within {hours} hours, more than installed.",
+            description=f"{{{{ $labels.instance }}}} GPU {{{{ $labels.gpu }}}}: at the last hour's trend, "
+            f"memory use reaches {{{{ $value | humanize1024 }}}}B within {hours} hours, more than installed "
+            "(and the hour before predicted the same).",
             dashboard=hw,
             model_scoped=False,
             runbook=Runbook(
-                meaning="A linear fit of the last two hours of device memory reaches the installed memory "
-                f"within {hours} hours: typically a leak (cached tensors, growing CUDA graphs, "
-                f"fragmentation).",
+                meaning="Linear fits of the last hour of device memory and of the hour before each reach the "
+                f"installed memory within {hours} hours: memory keeps growing, typically a leak (cached "
+                "tensors, growing CUDA graphs, fragmentation). A model load is one step and lies in only "
+                "one of the two hours, so it never fires this.",
                 check="Per-target process memory: which target grows; correlate with version and traffic.",
                 fix="Restart the leaking replica during low traffic; file a bug with the growth rate.",
                 rollback="Roll back when the growth started with a new version.",
@@ -295,10 +302,10 @@ def gpu(pack: Pack) -> list[dict]:
             "InferenceGPUXidError",
             with_owner(
                 pack,
-                f"sum by ({gid}, xid) (increase(inference_gpu_xid_errors_total"
-                f"{pack.sel(xid_other)}[10m])) > 0",
+                f"{events(pack, 'inference_gpu_xid_errors_total', f'{gid}, xid', '10m', xid_other)} > 0",
                 on=inst,
             ),
+            keep_firing_for=pack.keep("event_ticket"),
             severity="warning",
             summary="GPU reported an XID error.",
             description="{{ $labels.instance }} GPU {{ $labels.gpu }}: XID {{ $labels.xid }} "
@@ -307,7 +314,8 @@ def gpu(pack: Pack) -> list[dict]:
             model_scoped=False,
             runbook=Runbook(
                 meaning="The driver reported an XID that is neither critical nor known to be caused by the "
-                "application.",
+                f"application. The ticket stays open {pack.keep('event_ticket')} after the last one, so the "
+                "ticket quiet hours cannot swallow it.",
                 check="Look the code up in NVIDIA's XID catalogue; correlate with model errors.",
                 fix="Follow the catalogue's action; drain the node if the code repeats.",
                 rollback="Not a rollback case.",
@@ -318,8 +326,7 @@ def gpu(pack: Pack) -> list[dict]:
             "InferenceGPUUncorrectableECC",
             with_owner(
                 pack,
-                f"sum by ({gid}) (increase(inference_gpu_ecc_volatile_errors_total"
-                f"{pack.sel(uncorrected)}[10m])) > 0",
+                f"{events(pack, 'inference_gpu_ecc_volatile_errors_total', gid, '10m', uncorrected)} > 0",
                 on=inst,
             ),
             severity="critical",

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .common import Pack, Runbook, alert, group, le_matcher, record
+from .common import Pack, Runbook, alert, duration_seconds, group, le_matcher, record
+
+FAILURE = 'outcome="failure"'
 
 LONG_WINDOWS = ("30m", "1h", "2h", "6h", "1d", "3d")
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,6 +52,33 @@ def check_latency_thresholds(pack: Pack) -> None:
                 )
 
 
+def window_factor(pack: Pack, window: dict) -> float:
+    """A burn window's factor: given, or derived from the budget share it must have spent."""
+    if "factor" in window:
+        return float(window["factor"])
+    period = pack.cfg["slo"]["period_days"] * 86400
+    return window["budget_consumed"] * period / duration_seconds(window["long"])
+
+
+def _latency_parts(pack: Pack, spec: dict, cls: str, window: str, fn: str = "rate") -> tuple[str, str]:
+    """(requests, good requests) of a class's latency SLI per model, over `window`.
+
+    Only series whose histogram has the threshold bucket count, in both: a model served by
+    two bucket layouts is judged on the layout that can judge it, and its other requests
+    raise InferenceLatencySLIMissing instead of counting as slow.
+    """
+    m, lat = pack.by_model, spec["latency"]
+    metric, edge = lat["metric"], le_matcher(lat["threshold_seconds"])
+    total = pack.once(
+        lambda *ha: (
+            f"{fn}({metric}_count{pack.sel(cls, *ha)}[{window}])\n"
+            f"    and ignoring (le) {metric}_bucket{pack.sel(cls, edge, *ha)}"
+        )
+    )
+    good = pack.once(lambda *ha: f"{fn}({metric}_bucket{pack.sel(cls, edge, *ha)}[{window}])")
+    return f"sum by ({m}) {total}", f"sum by ({m}) {good}"
+
+
 def recording(pack: Pack) -> list[dict]:
     m = pack.by_model
     rules = [
@@ -61,14 +90,8 @@ def recording(pack: Pack) -> list[dict]:
     ]
     requests, slow = [], []
     for _name, spec, cls in pack.classes():
-        lat = spec["latency"]
-        metric = lat["metric"]
-        total = f"sum by ({m}) (rate({metric}_count{pack.sel(cls)}[5m]))"
-        good = (
-            f"sum by ({m}) (rate({metric}_bucket{pack.sel(cls, le_matcher(lat['threshold_seconds']))}[5m]))"
-        )
-        # Only models whose histogram has the threshold bucket get a latency SLI.
-        requests.append(f"(\n  {total}\n  and on ({m})\n  {good}\n)")
+        total, good = _latency_parts(pack, spec, cls, "5m")
+        requests.append(total)
         slow.append(f"clamp_min(\n  {total}\n  - on ({m})\n  {good},\n  0\n)")
     # One rule per series name: the classes select disjoint models, so `or` just unions them.
     rules.append(record("model:inference_latency_sli_requests:rate5m", "\nor\n".join(requests)))
@@ -85,25 +108,49 @@ def recording(pack: Pack) -> list[dict]:
     return rules
 
 
-def budget(pack: Pack) -> list[dict]:
-    """Share of the period's error budget left (1 = untouched, < 0 = overspent).
+HOURLY = {
+    "availability": ("model:inference_request_errors:increase1h", "model:inference_requests:increase1h"),
+    "latency": (
+        "model:inference_latency_sli_slow:increase1h",
+        "model:inference_latency_sli_requests:increase1h",
+    ),
+}
 
-    The period total samples the 5m rates hourly (a subquery) to keep evaluation cheap.
+
+def hourly(pack: Pack) -> list[dict]:
+    """Each model's requests, failures and slow requests in the last hour, from the raw counters.
+
+    The budget reads them at whole hours (`[30d:1h]`), so the hours tile the period: nothing
+    between two samples is lost, unlike the 5-minute rates a subquery would sample.
     """
+    m = pack.by_model
+    errors, requests = HOURLY["availability"]
+    total = pack.once(lambda *ha: f"increase(inference_requests_total{pack.sel(*ha)}[1h])")
+    failed = pack.once(lambda *ha: f"increase(inference_requests_total{pack.sel(FAILURE, *ha)}[1h])")
+    rules = [
+        record(requests, f"sum by ({m}) {total}"),
+        record(errors, f"sum by ({m}) {failed}\nor\n{requests} * 0"),
+    ]
+    slow_name, requests_name = HOURLY["latency"]
+    sli, slow = [], []
+    for _name, spec, cls in pack.classes():
+        total, good = _latency_parts(pack, spec, cls, "1h", fn="increase")
+        sli.append(total)
+        slow.append(f"clamp_min(\n  {total}\n  - on ({m})\n  {good},\n  0\n)")
+    rules.append(record(requests_name, "\nor\n".join(sli)))
+    rules.append(record(slow_name, "\nor\n".join(slow)))
+    return rules
+
+
+def budget(pack: Pack) -> list[dict]:
+    """Share of the period's error budget left (1 = untouched, < 0 = overspent), over the whole
+    hours of the period (it trails the present by up to an hour; the burn rates watch that)."""
     days = pack.cfg["slo"]["period_days"]
     rules = []
-    for sli in ("availability", "latency"):
+    for sli, (num, den) in HOURLY.items():
         parts = []
         for _name, spec, cls in pack.classes():
-            if sli == "availability":
-                num, den = "model:inference_request_errors:rate5m", "model:inference_requests:rate5m"
-                objective = spec["availability"]
-            else:
-                num, den = (
-                    "model:inference_latency_sli_slow:rate5m",
-                    "model:inference_latency_sli_requests:rate5m",
-                )
-                objective = spec["latency"]["objective"]
+            objective = spec["availability"] if sli == "availability" else spec["latency"]["objective"]
             spent = (
                 f"sum_over_time({num}{{{cls}}}[{days}d:1h])\n  /\n"
                 f"  (sum_over_time({den}{{{cls}}}[{days}d:1h]) > 0)"
@@ -121,12 +168,18 @@ def model_versions(pack: Pack) -> str:
 
 
 def versions(pack: Pack) -> str:
-    """Template listing the versions a model runs now, for descriptions of model-level alerts."""
-    cl, ns = pack.label("cluster"), pack.label("namespace")
-    query = f"count by (version) (inference_model_info{{{cl}=%q, {ns}=%q, model=%q}})"
+    """Template listing the versions a model runs now, for descriptions of model-level alerts.
+
+    The lookup is scoped by every model label: two teams may serve models of the same name.
+    """
+    labels = pack.model_labels
+    matchers = ", ".join(f"{name}=%q" for name in labels)
+    query = f'count by (version) (inference_model_info{{{matchers}, version!=""}})'
+    args = " ".join(f"$labels.{name}" for name in labels)
     return (
-        f'{{{{ range $i, $s := printf "{query}" $labels.{cl} $labels.{ns} $labels.model'
-        ' | query | sortByLabel "version" }}{{ if $i }}, {{ end }}{{ $s.Labels.version }}{{ end }}'
+        f"{{{{ range $i, $s := printf `{query}` {args}"
+        ' | query | sortByLabel "version" }}{{ if $i }}, {{ end }}{{ $s.Labels.version }}'
+        "{{ else }}not reported{{ end }}"
     )
 
 
@@ -157,7 +210,7 @@ LATENCY_RUNBOOK = Runbook(
 
 
 def _window(series: str, window: str, cls: str) -> str:
-    # The 5m latency ratio is not recorded (it would only serve this alert): computed here.
+    # The 5m latency ratio is not recorded (it would only serve the burn alerts): computed here.
     if window == "5m" and "latency" in series:
         return (
             f"(model:inference_latency_sli_slow:rate5m{{{cls}}}\n"
@@ -167,6 +220,8 @@ def _window(series: str, window: str, cls: str) -> str:
 
 
 def _burn_alerts(pack: Pack, sli: str, tier: str, cls_name: str, spec: dict, cls: str) -> list[dict]:
+    """One alert per model, SLI and tier: the tier's windows are OR-ed into one rule, so the
+    alert keeps one identity while the window that carries it changes."""
     m = pack.by_model
     tier_cfg = pack.cfg["burn_rate_windows"][tier]
     if sli == "availability":
@@ -183,47 +238,38 @@ def _burn_alerts(pack: Pack, sli: str, tier: str, cls_name: str, spec: dict, cls
     name = f"Inference{'Availability' if sli == 'availability' else 'Latency'}BudgetBurn" + (
         "Critical" if tier == "page" else "Warning"
     )
-    # Windows with their own `for` (the fast page) become rules of their own; the others are
-    # OR-ed into one rule, as in the SRE workbook.
-    combined = [w for w in tier_cfg["windows"] if "for" not in w]
-    separate = [[w] for w in tier_cfg["windows"] if "for" in w]
-    rules = []
-    for windows in ([combined] if combined else []) + separate:
-        clauses = []
-        for w in windows:
-            limit = f"{w['factor'] * budget:.6g}"
-            clauses.append(
-                f"(\n  {_window(series, w['long'], cls)} > {limit}\n"
-                f"  and\n  {_window(series, w['short'], cls)} > {limit}\n)"
-            )
-        expr = "\nor\n".join(clauses)
-        if tier == "page":
+    clauses, factors = [], []
+    for w in tier_cfg["windows"]:
+        factor = window_factor(pack, w)
+        factors.append(factor)
+        limit = f"{factor * budget:.6g}"
+        long_, short = (_window(series, w[k], cls) for k in ("long", "short"))
+        clause = f"{long_} > {limit}\nand\n{short} > {limit}"
+        guard = ""
+        if "min_requests" in w:  # requests in the long window
+            seconds = duration_seconds(w["long"])
+            guard = f"avg_over_time({traffic}{{{cls}}}[{w['long']}]) * {seconds} >= {w['min_requests']}"
+        elif tier == "page":
             guard = f"avg_over_time({traffic}{{{cls}}}[1h]) * 3600 >= {pack.cfg['min_requests_per_hour']}"
-            for w in windows:
-                if "min_requests" in w:
-                    guard = f"{traffic}{{{cls}}} * 300 >= {w['min_requests']}"
-            expr = f"(\n{expr}\n)\nand on ({m})\n({guard})"
-        long_windows = " or ".join(w["long"] for w in windows)
-        rules.append(
-            alert(
-                pack,
-                name,
-                expr,
-                for_=windows[0].get("for"),
-                severity=tier_cfg["severity"],
-                summary=f"Model is burning its {sli} error budget too fast.",
-                description=(
-                    f"{{{{ $labels.model }}}} (versions {versions(pack)}, class {cls_name}, objective "
-                    f"{objective:g}): "
-                    f"{{{{ $value | humanizePercentage }}}} of {what} over the last {long_windows}, "
-                    f"at least {min(w['factor'] for w in windows):g}x the budgeted rate."
-                ),
-                dashboard="inference-slo",
-                runbook=AVAILABILITY_RUNBOOK if sli == "availability" else LATENCY_RUNBOOK,
-                labels={"slo": sli, "slo_class": cls_name, "window": ",".join(w["long"] for w in windows)},
-            )
+        clauses.append(f"(\n{clause}\nand on ({m})\n{guard}\n)" if guard else f"(\n{clause}\n)")
+    long_windows = ", ".join(w["long"] for w in tier_cfg["windows"])
+    return [
+        alert(
+            pack,
+            name,
+            "\nor\n".join(clauses),
+            severity=tier_cfg["severity"],
+            summary=f"Model is burning its {sli} error budget too fast.",
+            description=(
+                f"{{{{ $labels.model }}}} (versions {versions(pack)}, class {cls_name}, objective "
+                f"{objective:g}): {{{{ $value | humanizePercentage }}}} of {what} over the burning window "
+                f"({long_windows}), at least {min(factors):g}x the budgeted rate."
+            ),
+            dashboard="inference-slo",
+            runbook=AVAILABILITY_RUNBOOK if sli == "availability" else LATENCY_RUNBOOK,
+            labels={"slo": sli, "slo_class": cls_name},
         )
-    return rules
+    ]
 
 
 def mean_latency_alerts(pack: Pack) -> list[dict]:
@@ -269,6 +315,99 @@ def mean_latency_alerts(pack: Pack) -> list[dict]:
     return out
 
 
+SERVERS = ("bentoml", "kserve", "llamacpp", "mlserver", "ollama", "rayserve", "sglang", "tfserving", "tgi",
+           "torchserve", "triton", "vllm")  # fmt: skip
+
+
+def coverage(pack: Pack) -> dict[str, dict[str, str]]:
+    """Per class and server kind: "SLI" when its histogram has the class's threshold bucket,
+    otherwise what is left (for the runbook of InferenceLatencySLIMissing)."""
+    table: dict[str, dict[str, str]] = {}
+    for name, spec, _ in pack.classes():
+        lat = spec["latency"]
+        row = {}
+        for server in SERVERS:
+            path = ROOT / "tests" / "golden" / f"{server}.prom"
+            edges = golden_bucket_edges(server, lat["metric"]) if path.exists() else set()
+            text = path.read_text() if path.exists() else ""
+            if any(abs(e - lat["threshold_seconds"]) < 1e-12 for e in edges):
+                row[server] = "SLI"
+            elif edges:
+                row[server] = "other bucket edges"
+            elif f"{lat['metric']}_count" in text:
+                row[server] = "sums only"
+            else:
+                row[server] = "no histogram"
+        table[name] = row
+    return table
+
+
+def sli_missing_alerts(pack: Pack) -> list[dict]:
+    """A ticket per model and server kind whose requests have no latency SLI."""
+    m = pack.by_model
+    out = []
+    for cls_name, spec, cls in pack.classes():
+        lat = spec["latency"]
+        edge = le_matcher(lat["threshold_seconds"])
+        expr = (
+            f"group by ({m}, server) (inference_requests_total{pack.sel(cls)})\n"
+            f"unless on ({m}, server)\n"
+            f"group by ({m}, server) ({lat['metric']}_bucket{pack.sel(cls, edge)})\n"
+            f"and on ({m})\n"
+            f"model:inference_requests:rate5m{{{cls}}} > 0"
+        )
+        out.append(
+            alert(
+                pack,
+                "InferenceLatencySLIMissing",
+                expr,
+                for_=pack.forr("latency_sli_missing"),
+                severity="warning",
+                summary="A model's requests have no latency SLI: no latency page can fire for them.",
+                description=(
+                    f"{{{{ $labels.model }}}} on {{{{ $labels.server }}}} (class {cls_name}): "
+                    f"{lat['metric']} has no bucket at {lat['threshold_seconds']:g}s there, so these "
+                    f"requests are outside the latency SLO and its pages. Only InferenceMeanLatencyHigh "
+                    f"(mean above {spec['mean_latency_seconds']:g}s) and the latency anomaly band watch them."
+                ),
+                dashboard="inference-slo",
+                runbook=Runbook(
+                    meaning="The class's latency SLI counts requests under a histogram bucket edge (the "
+                    "threshold). This server kind reports no bucket at that edge (sums only, no histogram, "
+                    "or "
+                    "other edges), so the model's requests there cannot be judged: no "
+                    "InferenceLatencyBudgetBurn alert will ever fire for them. What each server kind gets "
+                    "per class, from the adapters' golden output (`SLI`: latency burn-rate alerts; anything "
+                    "else: this ticket, InferenceMeanLatencyHigh and the latency anomaly band):\n\n"
+                    + coverage_table(pack),
+                    check="The server kind in `server`; whether the server can expose a latency histogram "
+                    "with an edge at the class threshold (docs/metrics.md says what each adapter "
+                    "translates).",
+                    fix="Expose a histogram with an edge at the threshold (then list the server under the "
+                    "class's `latency.bucketed_servers` in rules/config.yml), or accept mean-latency "
+                    "coverage "
+                    "for this model and silence the ticket.",
+                    rollback="Not a rollback case.",
+                ),
+                labels={"slo_class": cls_name},
+            )
+        )
+    return out
+
+
+def coverage_table(pack: Pack) -> str:
+    table = coverage(pack)
+    classes = list(table)
+    threshold = {c: pack.cfg["slo"]["classes"][c]["latency"]["threshold_seconds"] for c in classes}
+    lines = [
+        "| server | " + " | ".join(f"{c} ({threshold[c]:g} s)" for c in classes) + " |",
+        "|---" * (len(classes) + 1) + "|",
+    ]
+    for server in SERVERS:
+        lines.append(f"| {server} | " + " | ".join(table[c][server] for c in classes) + " |")
+    return "\n".join(lines)
+
+
 def groups(pack: Pack) -> list[dict]:
     check_latency_thresholds(pack)
     alerts = []
@@ -277,8 +416,10 @@ def groups(pack: Pack) -> list[dict]:
             for cls_name, spec, cls in pack.classes():
                 alerts += _burn_alerts(pack, sli, tier, cls_name, spec, cls)
     alerts += mean_latency_alerts(pack)
+    alerts += sli_missing_alerts(pack)
     return [
         group("inference.slo.recording", recording(pack)),
+        group("inference.slo.hourly", hourly(pack), interval="5m"),
         group("inference.slo.budget", budget(pack), interval="5m"),
         group("inference.slo.alerts", alerts),
     ]

@@ -30,7 +30,9 @@ repo.use("deploy/local")
 import slack_standin  # noqa: E402
 
 TIMINGS = {"group_wait": "1s", "group_interval": "2s", "repeat_interval": "1h"}
-TITLE = re.compile(r"^\[(FIRING|RESOLVED):(\d+)\] (\S+)(?: · (\S+))?")
+TITLE = re.compile(r"^\[(FIRING|RESOLVED):(\d+)\] ")
+HEADING = re.compile(r"^_(Inference\w+)_")
+ITEM = re.compile(r"^• \*([^*]+)\*")
 
 
 def binary(name: str) -> str:
@@ -61,13 +63,26 @@ class StandIn:
         return [json.loads(line) for line in self.log.read_text().splitlines()]
 
     def titles(self) -> list[tuple[str, str, str]]:
-        """(status, alertname, model) per Slack message received, in arrival order."""
+        """(status, alertname, model) per alert listed in the Slack messages, in arrival order.
+
+        A message lists its alerts under a heading per alert name (`_InferenceX_: summary`),
+        one `• *name*` line each; alerts about a pod or device name their instance there, and
+        count here with model "".
+        """
         found = []
         for entry in self.messages():
             for att in entry["payload"].get("attachments") or []:
                 m = TITLE.match(att.get("title", ""))
-                if m:
-                    found.append((m.group(1), m.group(3), m.group(4) or ""))
+                if not m:
+                    continue
+                alertname = ""
+                for line in att.get("text", "").splitlines():
+                    if heading := HEADING.match(line):
+                        alertname = heading.group(1)
+                    elif item := ITEM.match(line):
+                        name = item.group(1)
+                        model = "" if ":" in name or name == alertname else name
+                        found.append((m.group(1), alertname, model))
         return found
 
     def close(self) -> None:

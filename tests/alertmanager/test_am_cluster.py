@@ -16,11 +16,15 @@ pytestmark = pytest.mark.prometheus
 PEER_TIMEOUT_S = 3  # amstack's --cluster.peer-timeout: the second member waits this long before sending
 
 
+# Pages are grouped per team: each model here has its own, so each has its own notification.
+TEAMS = {"ranker": "search", "embedder": "recommendation"}
+
+
 def rule(model: str) -> dict:
     return {
         "alert": "InferenceTargetDown",
         "expr": "vector(1)",
-        "labels": {"severity": "critical", "team": "search", "cluster": "ha", "model": model},
+        "labels": {"severity": "critical", "team": TEAMS[model], "cluster": "ha", "model": model},
         "annotations": {"summary": "HA probe", "description": f"{model} probe", "runbook_url": "https://r/x"},
     }
 

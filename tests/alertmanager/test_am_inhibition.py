@@ -19,7 +19,7 @@ import unit_cases as rules  # noqa: E402
 
 pytestmark = pytest.mark.prometheus
 
-SENT, SILENT = "sent", "silent"  # delivered; routed nowhere (severity info)
+SENT, SILENT = "sent", "silent"  # delivered; routed nowhere (InferenceModelAffected)
 
 
 def inhibited(by: str) -> str:
@@ -43,7 +43,14 @@ def cause(name: str, labels: dict, severity: str = "critical") -> dict:
 
 def not_ready(target: str) -> dict:
     return alert(
-        "InferenceModelNotReady", "warning", model="ranker", namespace="shop", version="3", target=target
+        "InferenceModelNotReady",
+        "warning",
+        model="ranker",
+        model_class="ranking",
+        namespace="shop",
+        team="search",
+        version="3",
+        target=target,
     )
 
 
@@ -53,58 +60,60 @@ OWNER = rules.OWNER
 GPU_POD = {"job": "inference-exporter", "instance": "10.0.0.10:9400", "namespace": "vision"}
 OCR = {**rules.MODEL, **GPU_POD, "target": "ocr-0", "model": "ocr", "model_class": "default"}
 
+SEARCH = {"namespace": "shop", "team": "search"}
+
 # (alert, what Alertmanager must do with it): all posted together; cluster="test" on all.
 CASES = [
-    # One target down: the exporter still answers, so only that target's model is affected.
+    # One target down: the exporter still answers, so only that target's model is affected;
+    # it is the model's only target, so the whole model is (scope="model").
     (cause("InferenceTargetDown", {**TARGET, **OWNER}), SENT),
     (affected(rules.MODEL, "InferenceTargetDown"), SILENT),
-    (alert("InferenceMeanLatencyHigh", "warning", model="ranker", namespace="shop", team="search"),
+    (alert("InferenceMeanLatencyHigh", "warning", model="ranker", **SEARCH),
      inhibited("InferenceModelAffected")),
-    (alert("InferenceLatencyBudgetBurnCritical", "critical", model="ranker", namespace="shop", slo="latency"),
+    (alert("InferenceLatencyBudgetBurnCritical", "critical", model="ranker", slo="latency", **SEARCH),
      inhibited("InferenceModelAffected")),
-    (alert("InferenceCanaryFailing", "critical", model="ranker", namespace="shop", version="3"),
+    (alert("InferenceCanaryFailing", "critical", model="ranker", version="3", **SEARCH),
      inhibited("InferenceModelAffected")),
     # The exporter's tickets about that target are symptoms too (its readiness: READINESS).
     (cause("InferenceExporterCollectionFailing", {**TARGET, **OWNER}, "warning"),
      inhibited("InferenceTargetDown")),
     (cause("InferenceExporterTargetStale", {**TARGET, **OWNER}, "warning"), inhibited("InferenceTargetDown")),
     # The model and the tickets of the exporter's other target are not affected.
-    (alert("InferenceMeanLatencyHigh", "warning", model="embedder", namespace="shop"), SENT),
-    (cause("InferenceExporterCollectionFailing", {**TARGET, "target": "embedder-0"}, "warning"), SENT),
+    (alert("InferenceMeanLatencyHigh", "warning", model="embedder", **SEARCH), SENT),
+    (cause("InferenceExporterCollectionFailing", {**TARGET, **OWNER, "target": "embedder-0"}, "warning"),
+     SENT),
     # The exporter down: every model it served is affected.
     (cause("InferenceExporterDown", {**EXPORTER, **OWNER}), SENT),
     (affected(rules.ELSEWHERE, "InferenceExporterDown"), SILENT),
-    (alert("InferenceErrorRatioAnomaly", "warning", model="reranker", namespace="shop"),
+    (alert("InferenceErrorRatioAnomaly", "warning", model="reranker", **SEARCH),
      inhibited("InferenceModelAffected")),
-    # A model that is not ready explains its own symptoms, here in cluster "test" only:
-    # the same model name in another cluster is another model.
-    (alert("InferenceModelNotReady", "warning", model="catalog", namespace="shop", version="2"), SENT),
-    (alert("InferenceCanaryFailing", "critical", model="catalog", namespace="shop", version="2"),
-     inhibited("InferenceModelNotReady")),
-    (from_rules({"alertname": "InferenceErrorRatioAnomaly",
-                 "exp_labels": {"severity": "warning", "model": "catalog", "namespace": "shop"}},
-                cluster="other"), SENT),
+    # A model that is not ready is a ticket: it hides nothing, least of all a page.
+    (alert("InferenceModelNotReady", "warning", model="catalog", version="2", **SEARCH), SENT),
+    (alert("InferenceCanaryFailing", "critical", model="catalog", version="2", **SEARCH), SENT),
     # Without a model label, "equal" would match empty with empty: must not inhibit.
     (cause("InferenceExporterDown", {"job": "inference-exporter", "instance": "10.0.0.7:9090",
                                      "namespace": "ads"}), SENT),
     (alert("InferenceLatencyAnomaly", "warning", instance="10.0.0.8:9090", namespace="ads"), SENT),
     # A lost GPU explains the latency of the models on it, not their errors.
-    (cause("InferenceGPULost", {**GPU_POD, "gpu": "0", "uuid": "GPU-1"}), SENT),
+    (cause("InferenceGPULost", {**GPU_POD, **OWNER, "gpu": "0", "uuid": "GPU-1"}), SENT),
     (affected(OCR, "InferenceGPULost"), SILENT),
-    (alert("InferenceLatencyBudgetBurnWarning", "warning", model="ocr", namespace="vision", slo="latency"),
-     inhibited("InferenceModelAffected")),
-    (alert("InferenceErrorRatioAnomaly", "warning", model="ocr", namespace="vision"), SENT),
+    (alert("InferenceLatencyBudgetBurnWarning", "warning", model="ocr", namespace="vision", team="search",
+           slo="latency"), inhibited("InferenceModelAffected")),
+    (alert("InferenceErrorRatioAnomaly", "warning", model="ocr", namespace="vision", team="search"), SENT),
     # A critical XID hides the plain XID ticket of the same GPU only, and the latency of its models.
-    (cause("InferenceGPUXidCritical", {**GPU_POD, "uuid": "GPU-2", "gpu": "1", "xid": "79"}), SENT),
+    (cause("InferenceGPUXidCritical", {**GPU_POD, **OWNER, "uuid": "GPU-2", "gpu": "1", "xid": "79"}), SENT),
     (affected({**OCR, "target": "ocr-1", "model": "ocr-v2"}, "InferenceGPUXidCritical"), SILENT),
-    (alert("InferenceMeanLatencyHigh", "warning", model="ocr-v2", namespace="vision"),
+    (alert("InferenceMeanLatencyHigh", "warning", model="ocr-v2", namespace="vision", team="search"),
      inhibited("InferenceModelAffected")),
-    (cause("InferenceGPUXidError", {**GPU_POD, "uuid": "GPU-2", "gpu": "1", "xid": "31"}, "warning"),
+    (cause("InferenceGPUXidError", {**GPU_POD, **OWNER, "uuid": "GPU-2", "gpu": "1", "xid": "31"}, "warning"),
      inhibited("InferenceGPUXidCritical")),
-    (cause("InferenceGPUXidError", {**GPU_POD, "uuid": "GPU-3", "gpu": "2", "xid": "31"}, "warning"), SENT),
+    (cause("InferenceGPUXidError", {**GPU_POD, **OWNER, "uuid": "GPU-3", "gpu": "2", "xid": "31"}, "warning"),
+     SENT),
     # Critical hides warning: the same alert name, and the page/ticket pair of one SLO.
     (alert("InferenceTrafficDrop", "critical", model="search-embed"), SENT),
     (alert("InferenceTrafficDrop", "warning", model="search-embed"), inhibited("InferenceTrafficDrop")),
+    (alert("InferenceRequestRateAnomaly", "warning", model="search-embed"),
+     inhibited("InferenceTrafficDrop")),
     (alert("InferenceAvailabilityBudgetBurnCritical", "critical", model="query-parser", slo="availability"),
      SENT),
     (alert("InferenceAvailabilityBudgetBurnWarning", "warning", model="query-parser", slo="availability"),
@@ -137,9 +146,10 @@ def alertmanager(tmp_path):
 
 
 def test_affected_labels_come_from_the_rule_pack():
-    # The posted InferenceModelAffected alerts carry what the rules give them: model and cause.
+    # The posted InferenceModelAffected alerts carry what the rules give them: model, cause, scope.
     posted = [a["labels"] for a, _ in CASES if a["labels"]["alertname"] == "InferenceModelAffected"]
-    assert posted and all(p["model"] and p["cause"] and p["severity"] == "info" for p in posted)
+    assert posted and all(p["model"] and p["cause"] and p["severity"] == "critical" for p in posted)
+    assert {p["scope"] for p in posted} == {"model"}
     assert {p["cause"] for p in posted} == {
         "InferenceTargetDown", "InferenceExporterDown", "InferenceGPULost", "InferenceGPUXidCritical"
     }  # fmt: skip

@@ -164,7 +164,7 @@ def test_causes_page_and_their_models_symptoms_wait_behind_them(stack):
         (entry["payload"]["channel"], att["text"])
         for entry in standin.messages()
         for att in entry["payload"].get("attachments") or []
-        if "] InferenceTargetDown" in att.get("title", "")
+        if "_InferenceTargetDown_" in att.get("text", "")
     ]
     assert len(pages) == 1 and pages[0][0] == "#search-oncall", pages
-    assert "It serves catalog." in pages[0][1], pages
+    assert "It serves catalog (version 3)." in pages[0][1], pages

