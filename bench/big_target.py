@@ -39,7 +39,9 @@ CASES = {
 
 
 def exposition(case: str) -> tuple[str, str]:
-    sys.path.insert(0, str(HERE))
+    from inference_devtools import repo
+
+    repo.use("bench")
     import expositions
 
     kind, n = CASES[case]

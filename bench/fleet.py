@@ -41,8 +41,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
+from inference_devtools import repo  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+repo.use("bench")  # the sibling modules, also when imported from elsewhere
 from fleet_targets import FleetTargets  # noqa: E402
 
 AS_PROMETHEUS = {

@@ -19,11 +19,11 @@ import asyncio
 import json
 import multiprocessing
 import signal
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from inference_devtools import repo  # noqa: E402
+
+repo.use("bench")  # the sibling modules, also when imported from elsewhere
 import expositions  # noqa: E402 - the sibling module
 
 MODEL = "@MODEL@"

@@ -44,13 +44,12 @@ from pathlib import Path
 import numpy as np
 import requests
 import yaml
+from inference_devtools import dashboard_fleet, repo
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "bench"))
-sys.path.insert(0, str(ROOT / "tests"))
+ROOT = repo.ROOT
+repo.use("bench")
 
-import dashboard_fleet  # noqa: E402
-import scenario  # noqa: E402
+import scenario  # noqa: E402  (bench/)
 
 CLUSTER = "c1"
 BLOCK = 18 * 3600  # promtool block length, and the history's chunk
@@ -180,7 +179,7 @@ def group_of(key: str) -> str:
 
 
 def measure(work: Path, models: int, days: float, rounds: int, settle: float = 600) -> dict:
-    from prom import Prometheus
+    from inference_devtools.prom import Prometheus
 
     files = rule_files()
     needed = history_needed(files)

@@ -30,8 +30,9 @@ import time
 from pathlib import Path
 
 import psutil
+from inference_devtools import repo  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+repo.use("bench")  # the sibling modules, also when imported from elsewhere
 from fleet import AS_PROMETHEUS, UP_LINE, free_port, inline_config  # noqa: E402
 from fleet_targets import FleetTargets  # noqa: E402
 

@@ -30,8 +30,9 @@ from pathlib import Path
 
 import psutil
 import yaml
+from inference_devtools import repo  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+repo.use("bench")  # the sibling modules, also when imported from elsewhere
 from fleet import free_port, inline_config  # noqa: E402
 from fleet_targets import FleetTargets  # noqa: E402
 

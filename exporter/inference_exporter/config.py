@@ -159,9 +159,7 @@ TLS_KEYS = {"ca_file", "cert_file", "key_file", "server_name", "insecure_skip_ve
 BASIC_AUTH_KEYS = {"username", "password_file"}
 
 
-def _target(
-    ctx: Context, raw: Any, line: int, index: int, defaults: dict, where: str = ""
-) -> TargetConfig:
+def _target(ctx: Context, raw: Any, line: int, index: int, defaults: dict, where: str = "") -> TargetConfig:
     where = where or f"targets[{index}]"
     prefix = f"{where}."
     data = expect_map(ctx, raw, line, where)
@@ -279,6 +277,8 @@ def _server_name(ctx: Context, data: YamlMap, prefix: str) -> str:
     if name and not re.fullmatch(r"[A-Za-z0-9.\-_:\[\]]{1,253}", name):
         raise ctx.fail(data.lines.get("server_name"), f"{prefix}server_name", "expected a host name")
     return name
+
+
 def _target_files(ctx: Context, raw: Any, line: int, index: int, defaults: dict) -> TargetFiles:
     where = f"target_files[{index}]"
     prefix = f"{where}."

@@ -27,7 +27,6 @@ def limit_malloc_arenas(arenas: int = 2) -> bool:
     return bool(mallopt(M_ARENA_MAX, arenas))
 
 
-
 def tune_runtime() -> None:
     """Garbage-collector settings for a process that allocates in bursts and keeps few cycles.
 

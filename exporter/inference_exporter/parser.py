@@ -46,7 +46,6 @@ _CUMULATIVE_SUFFIXES = ("_total", "_count", "_sum", "_bucket")
 _INF = float("inf")
 
 
-
 class Labels(dict):
     """A parsed label set: a dict, sorted by name, with room for what readers derive from it.
 

@@ -15,18 +15,16 @@ import socket
 import threading
 import time
 import zlib
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from . import __version__, parser, servers
+from . import __version__, credentials, parser, servers
 from .builder import Builder
 from .config import TargetConfig
 from .limits import LimitExceeded, label_checker
 from .plainhttp import Failure, PlainHTTP, decoder
 from .redaction import scrub
 from .snapshot import Result
-from .validation import ConfigError, read_limited
 
 if TYPE_CHECKING:
     import requests
@@ -36,7 +34,6 @@ log = logging.getLogger("inference_exporter.collection")
 ACCEPT = "text/plain;version=0.0.4;q=0.9,application/openmetrics-text;version=1.0.0;q=0.5,*/*;q=0.1"
 USER_AGENT = f"inference-exporter/{__version__}"
 CHUNK = 64 * 1024
-MAX_SECRET_BYTES = 64 * 1024  # a bearer token or password file
 # How often a server whose metrics name no model is asked again which model it serves.
 MODEL_NAME_REFRESH_SECONDS = 60.0
 
@@ -130,36 +127,6 @@ def _shutdown(sock: socket.socket | None) -> None:
             pass
 
 
-def _server_name_adapter(server_name: str, verify: bool):
-    """A requests adapter that sends ``tls.server_name`` as SNI and checks the target's
-    certificate against it (made on first use: requests is imported only for HTTPS targets)."""
-    from requests.adapters import HTTPAdapter
-
-    class ServerNameAdapter(HTTPAdapter):
-        def build_connection_pool_key_attributes(self, request, verify_, cert=None):
-            host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, verify_, cert)
-            pool_kwargs["server_hostname"] = server_name
-            if verify:
-                pool_kwargs["assert_hostname"] = server_name
-            return host_params, pool_kwargs
-
-    return ServerNameAdapter()
-
-
-def read_secret(path: str, what: str) -> str:
-    """A token or password from its file: a regular file of at most 64 KiB, one line of text.
-    Errors say what is wrong and never quote the file."""
-    try:
-        text = read_limited(Path(path), MAX_SECRET_BYTES).decode("utf-8").strip("\r\n")
-    except ConfigError as exc:
-        raise CollectionError("auth", f"{what}: {exc}") from None
-    except UnicodeDecodeError:
-        raise CollectionError("auth", f"{what}: not UTF-8 text") from None
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in text):
-        raise CollectionError("auth", f"{what}: holds a line break or control character inside the value")
-    return text
-
-
 class HTTPFetcher:
     """GETs a target's URLs with its auth, TLS, timeout and size limit.
 
@@ -176,36 +143,15 @@ class HTTPFetcher:
     @property
     def session(self) -> requests.Session:
         if self._session is None:
-            import requests
-
-            session = requests.Session()
-            session.headers["User-Agent"] = USER_AGENT
-            session.trust_env = False  # a sidecar talks to localhost; never via a proxy
-            tls = self.target.tls
-            if tls.insecure_skip_verify:
-                session.verify = False
-            elif tls.ca_file:
-                session.verify = tls.ca_file
-            if tls.cert_file:
-                session.cert = (tls.cert_file, tls.key_file)
-            if tls.server_name:
-                session.mount("https://", _server_name_adapter(tls.server_name, not tls.insecure_skip_verify))
-            self._session = session
+            self._session = credentials.https_session(self.target.tls, USER_AGENT)
         return self._session
 
     def auth_headers(self) -> dict[str, str]:
         """The Authorization header; raises CollectionError("auth") for an unusable secret file."""
-        t = self.target
-        if t.bearer_token_file:
-            token = read_secret(t.bearer_token_file, "bearer_token_file")
-            return {"Authorization": "Bearer " + token.strip()}
-        if t.basic_auth:
-            import base64
-
-            password = read_secret(t.basic_auth.password_file, "basic_auth.password_file")
-            pair = f"{t.basic_auth.username}:{password}".encode()
-            return {"Authorization": "Basic " + base64.b64encode(pair).decode()}
-        return {}
+        try:
+            return credentials.authorization(self.target)
+        except credentials.CredentialError as exc:
+            raise CollectionError("auth", str(exc)) from None
 
     def get(self, url: str, timeout: float, accept: str = ACCEPT) -> tuple[bytes, str]:
         """Return (body, content type). Raises CollectionError."""

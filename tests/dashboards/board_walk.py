@@ -18,6 +18,7 @@ RULES_DIR = ROOT / "rules"
 UIDS = packconfig.DASHBOARDS
 
 import promql  # noqa: E402  (the generator's PromQL helpers)
+import schema_check  # noqa: E402, F401  (the schema checker, for test_dashboard_schema)
 
 LABEL_VALUES = re.compile(r"^label_values\((?P<selector>.*),\s*(?P<label>\w+)\)$", re.S)
 

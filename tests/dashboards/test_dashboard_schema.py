@@ -12,8 +12,7 @@ from __future__ import annotations
 import copy
 
 import pytest
-import schema_check  # grafana-dashboards/, importable through board_walk
-from board_walk import load
+from board_walk import load, schema_check
 
 BOARDS = load()
 

@@ -30,11 +30,11 @@ from pathlib import Path
 import pytest
 import requests
 import yaml
+from inference_devtools import repo
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "deploy" / "local"))
-sys.path.insert(0, str(ROOT / "tests" / "alertmanager"))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+ROOT = repo.ROOT
+for _folder in ("deploy/local", "tests/alertmanager", "tests/distributed"):
+    repo.use(_folder)
 
 import demo_speed  # noqa: E402
 from amstack import Alertmanager, StandIn, config_for_tests, free_port, wait_for  # noqa: E402

@@ -117,9 +117,7 @@ def test_tfserving_version_status():
         ]
     }
     call = api({("GET", "/v1/models/ranker"): status})
-    assert servers.api_for("tfserving").inventory(call, ("ranker", "absent")) == [
-        Loaded("ranker", "2", True)
-    ]
+    assert servers.api_for("tfserving").inventory(call, ("ranker", "absent")) == [Loaded("ranker", "2", True)]
 
 
 def test_ollama_ps():

@@ -77,7 +77,6 @@ class Result:
         return [e for eps in self.series.values() for e in eps]
 
 
-
 def load_alerts(paths: list[Path], default_interval: float = 60.0) -> list[Alert]:
     alerts = []
     for path in paths:

@@ -21,7 +21,6 @@ module cites where its paths and fields come from; for the shared ones:
   ``max_model_len`` and ``root``).
 """
 
-
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -60,6 +59,7 @@ class ServerAPI:
     inventory: Callable[[Call, tuple[str, ...]], list[Loaded]] | None = None
     config: Callable[[Call, str, str], dict[str, Any]] | None = None
     management: bool = False  # inventory/config calls go to health.management_url (TorchServe)
+
 
 def flatten(value: Any, prefix: str = "") -> dict[str, Any]:
     """{"a": {"b": [1, {"c": 2}]}} -> {"a.b.0": 1, "a.b.1.c": 2}; scalars only."""
