@@ -48,7 +48,7 @@ generate: venv
 # comparing the working tree before and after (not against HEAD) also works with uncommitted edits.
 STATE = { git diff; git status --porcelain --untracked-files=all; } | sha256sum
 check-generated: venv
-	@before=$$($(STATE)); $(MAKE) --no-print-directory -s generate >/dev/null; after=$$($(STATE)); \
+	@before=$$($(STATE)); $(MAKE) --no-print-directory -s generate >/dev/null || exit 1; after=$$($(STATE)); \
 	if [ "$$before" != "$$after" ]; then \
 	  echo "generated files were stale and are now regenerated: review and commit them" >&2; \
 	  git status --short >&2; exit 1; fi; \

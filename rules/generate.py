@@ -2,7 +2,8 @@
 """Render the rule pack from rules/config.yml.
 
     python rules/generate.py            # write rules/*.yml, the PrometheusRule and docs/runbooks/
-    python rules/generate.py --check    # exit 1 when any rendered file is stale or stray (CI)
+
+`make check-generated` (CI) fails when this changes a committed file.
 
 Output is deterministic: the same config always renders the same bytes.
 """
@@ -14,6 +15,7 @@ import sys
 from pathlib import Path
 
 import yaml
+from inference_devtools import generated
 from pack import anomaly, delivery, exporter, health, inhibition, recording, resources, slo
 from pack.common import Pack
 
@@ -121,26 +123,10 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--config", type=Path, default=HERE / "config.yml")
-    parser.add_argument("--check", action="store_true", help="fail if rendered files are stale")
     args = parser.parse_args(argv)
     out = render(args.config)
-    if args.check:
-        stale = [p for p, text in out.items() if not p.exists() or p.read_text() != text]
-        extra = stray(out)
-        for p in stale:
-            print(f"stale: {p.relative_to(ROOT)}", file=sys.stderr)
-        for p in extra:
-            print(f"stray: {p.relative_to(ROOT)}", file=sys.stderr)
-        if stale or extra:
-            print("run: python rules/generate.py", file=sys.stderr)
-            return 1
-        return 0
-    for path, text in out.items():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if not path.exists() or path.read_text() != text:
-            path.write_text(text)
-    for p in stray(out):
-        p.unlink()
+    changed = generated.write(out, owned=stray(out))
+    print(generated.report("rules/generate.py", out, changed))
     return 0
 
 

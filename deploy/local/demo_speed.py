@@ -25,15 +25,11 @@ import sys
 from pathlib import Path
 
 import yaml
+from inference_exporter.durations import DURATION_PATTERN as DURATION
+from inference_exporter.durations import parse_duration as seconds
 
-UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
-DURATION = r"(?:\d+(?:ms|[smhdwy]))+"
 RANGE = re.compile(rf"\[({DURATION})(?::({DURATION})?)?\]")
 OFFSET = re.compile(rf"\boffset\s+({DURATION})")
-
-
-def seconds(duration: str) -> float:
-    return sum(float(n) * UNITS[u] for n, u in re.findall(r"(\d+)(ms|[smhdwy])", duration))
 
 
 def scaled(duration: str, speed: float, floor_s: float = 1) -> str:

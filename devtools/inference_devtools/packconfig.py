@@ -66,7 +66,18 @@ def model_labels(cfg: dict[str, Any]) -> list[str]:
     return [cfg["labels"].get(key, key) for key in cfg["model_labels"]]
 
 
+def window_factor(cfg: dict[str, Any], window: dict[str, Any]) -> float:
+    """A burn window's factor: given, or derived from the share of the budget it must have spent
+    over its long window (``budget_consumed``)."""
+    if "factor" in window:
+        return window["factor"]
+    from inference_exporter.durations import parse_duration
+
+    period = cfg["slo"]["period_days"] * 86400
+    return window["budget_consumed"] * period / parse_duration(window["long"])
+
+
 def burn_rate_factors(cfg: dict[str, Any]) -> tuple[float, ...]:
     """Burn-rate factors of the alert windows, fastest first."""
     tiers = cfg["burn_rate_windows"].values()
-    return tuple(sorted({w["factor"] for tier in tiers for w in tier["windows"]}, reverse=True))
+    return tuple(sorted({window_factor(cfg, w) for tier in tiers for w in tier["windows"]}, reverse=True))

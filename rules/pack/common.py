@@ -6,15 +6,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+from inference_devtools import packconfig
+from inference_devtools.packconfig import DASHBOARDS
+from inference_exporter.durations import parse_duration
 
-DASHBOARDS = (
-    "inference-fleet",
-    "inference-model",
-    "inference-resources",
-    "inference-slo",
-    "inference-anomalies",
-    "inference-exporter",
-)
 SEVERITIES = ("critical", "warning", "info")
 # The models each target serves, kept through an outage (recording.last_known_models).
 LAST_KNOWN = "target:inference_model_info:last_known"
@@ -58,7 +53,7 @@ class Pack:
     def sel(self, *matchers: str) -> str:
         return "{" + ", ".join((self.job,) + matchers) + "}"
 
-    def forr(self, key: str) -> str:
+    def for_duration(self, key: str) -> str:
         return self.cfg["for"][key]
 
     def keep(self, key: str) -> str:
@@ -78,22 +73,17 @@ class Pack:
         single, paired = build(f'{replica}=""'), build(f'{replica}!=""')
         return f"(\n  {single}\n  or\n  max without ({drop}) ({paired})\n)"
 
-    def th(self, key: str):
+    def threshold(self, key: str):
         return self.cfg["thresholds"][key]
 
     def classes(self) -> list[tuple[str, dict, str]]:
-        """(name, spec, matcher on the class label) for every SLO class."""
-        slo = self.cfg["slo"]
-        label = self.label("model_class")
-        named = [c for c in slo["classes"] if c != slo["default_class"]]
-        out = []
-        for name, spec in slo["classes"].items():
-            if name == slo["default_class"]:
-                matcher = f'{label}!~"{"|".join(named)}"' if named else f'{label}=~".*"'
-            else:
-                matcher = f'{label}="{name}"'
-            out.append((name, spec, matcher))
-        return out
+        """(name, spec, matcher on the class label) for every SLO class (packconfig, which the
+        SLO dashboard reads too)."""
+        return [(c.name, c.spec, c.matcher) for c in packconfig.slo_classes(self.cfg)]
+
+    def spelled_for(self, key: str) -> str:
+        """The `for` duration of ``key`` in words, for descriptions ("5 minutes")."""
+        return spelled(self.for_duration(key))
 
     def dashboard(self, uid: str, model: bool = True) -> str:
         """The alert's dashboard link; "" without `urls.grafana`: no link rather than a dead one."""
@@ -139,8 +129,18 @@ def events(pack: Pack, series: str, by: str, window: str, *matchers: str) -> str
 
 
 def duration_seconds(text: str) -> int:
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-    return int(float(text[:-1]) * units[text[-1]])
+    """A config duration (`30m`, `1h30m`) in whole seconds: the exporter's one grammar."""
+    return int(parse_duration(text))
+
+
+def spelled(text: str) -> str:
+    """A config duration in words: `5m` -> "5 minutes", `1h` -> "1 hour", `90s` -> "90 seconds"."""
+    seconds = int(parse_duration(text))
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            n = seconds // size
+            return f"{n} {unit}{'s' if n != 1 else ''}"
+    return f"{seconds} seconds"
 
 
 def record(name: str, expr: str, labels: dict | None = None) -> dict:

@@ -9,7 +9,7 @@ from .recording import GPU_WORKED
 def groups(pack: Pack) -> list[dict]:
     inst = pack.instance_labels
     t = pack.cfg["thresholds"]
-    wait = pack.forr("exporter")
+    wait = pack.for_duration("exporter")
     common = dict(dashboard="inference-exporter", model_scoped=False)
     rules = [
         alert(

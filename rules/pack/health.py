@@ -55,7 +55,7 @@ def exporter_absent(pack: Pack) -> list[dict]:
     present = "namespace:inference_exporter_team:present"
     memory = pack.cfg["exporter_memory"]
     common = dict(
-        for_=pack.forr("exporter_absent"),
+        for_=pack.for_duration("exporter_absent"),
         severity="critical",
         summary="No inference exporter is scraped at all.",
         dashboard="inference-exporter",
@@ -92,10 +92,11 @@ def availability(pack: Pack) -> list[dict]:
             pack,
             "InferenceExporterDown",
             with_scrape_owner(pack, lambda *m: exporter_down(pack, *m)),
-            for_=pack.forr("target_down"),
+            for_=pack.for_duration("target_down"),
             severity="critical",
             summary="Prometheus cannot scrape an inference exporter.",
-            description="{{ $labels.instance }} ({{ $labels.job }}) has not answered scrapes for 5 minutes; "
+            description="{{ $labels.instance }} ({{ $labels.job }}) has not answered scrapes for "
+            f"{pack.spelled_for('target_down')}; "
             + served_models(
                 pack, inst, "its models (", ") are unobserved.", otherwise="its models are unobserved."
             ),
@@ -117,11 +118,11 @@ def availability(pack: Pack) -> list[dict]:
             pack,
             "InferenceTargetDown",
             with_owner(pack, target_down(pack), on=inst),
-            for_=pack.forr("target_down"),
+            for_=pack.for_duration("target_down"),
             severity="critical",
             summary="The exporter cannot collect a model server's metrics.",
             description="{{ $labels.target }} ({{ $labels.server }}) on {{ $labels.instance }} has failed "
-            "every collection for 5 minutes."
+            f"every collection for {pack.spelled_for('target_down')}."
             + served_models(
                 pack, f"{inst}, target", " It serves ", ".", otherwise=" Its models are unknown."
             ),
@@ -142,11 +143,11 @@ def availability(pack: Pack) -> list[dict]:
             pack,
             "InferenceModelNotReady",
             f"min by ({pack.by_model}, version, target) (inference_model_ready{pack.sel()}) == 0",
-            for_=pack.forr("model_not_ready"),
+            for_=pack.for_duration("model_not_ready"),
             severity="warning",
             summary="A model version reports not ready.",
             description="{{ $labels.model }} version {{ $labels.version }} on {{ $labels.target }} has been "
-            "not ready for 10 minutes.",
+            f"not ready for {pack.spelled_for('model_not_ready')}.",
             dashboard="inference-model",
             runbook=Runbook(
                 meaning="The server says the model version cannot serve: still loading, failed to load, or "
@@ -177,7 +178,7 @@ def canaries(pack: Pack) -> list[dict]:
             f"(\n{ratio}\n) > {t['canary_failure_ratio']:g}\nor\n"
             f"(\n  (\n{ratio}\n  ) > {t['canary_failure_clear_ratio']:g}\n"
             f"  and on ({by})\n  {firing}\n)",
-            for_=pack.forr("canary"),
+            for_=pack.for_duration("canary"),
             keep_firing_for=pack.keep("canary"),
             severity="critical",
             summary="Golden canary requests fail.",
@@ -203,7 +204,7 @@ def canaries(pack: Pack) -> list[dict]:
             "InferenceCanaryQualityLow",
             f"min by ({by}, check) (inference_canary_quality_score{pack.sel()}) < "
             f"{t['canary_quality_score']:g}",
-            for_=pack.forr("canary_quality"),
+            for_=pack.for_duration("canary_quality"),
             severity="warning",
             summary="Canary answer quality is below its threshold.",
             description=f"{{{{ $labels.model }}}} version {{{{ $labels.version }}}}: canary "
@@ -260,12 +261,12 @@ def versions(pack: Pack) -> list[dict]:
             pack,
             "InferenceVersionSkew",
             f"count by ({m}) (count by ({mv}) (inference_model_info{pack.sel(VERSIONED)})) > 1",
-            for_=pack.forr("version_skew"),
+            for_=pack.for_duration("version_skew"),
             severity="warning",
             summary="Replicas of one model run different versions for longer than a rollout.",
             description=f"{{{{ $labels.model }}}} runs {{{{ $value }}}} versions at once "
             f"({running_versions(pack)}) "
-            f"for more than {pack.forr('version_skew')}.",
+            f"for more than {pack.for_duration('version_skew')}.",
             dashboard="inference-fleet",
             runbook=Runbook(
                 meaning="Replicas disagree on the model version for longer than any rollout takes: a stuck "
@@ -279,7 +280,7 @@ def versions(pack: Pack) -> list[dict]:
             pack,
             "InferenceVersionMismatch",
             f"min by ({mv}, target) (inference_manifest_match{pack.sel(CHECK_VERSION)}) == 0",
-            for_=pack.forr("manifest_mismatch"),
+            for_=pack.for_duration("manifest_mismatch"),
             severity="warning",
             summary="The running model version differs from the manifest.",
             description="{{ $labels.model }} on {{ $labels.target }} runs version {{ $labels.version }}, not "
@@ -297,7 +298,7 @@ def versions(pack: Pack) -> list[dict]:
             pack,
             "InferenceConfigMismatch",
             f"min by ({mv}, target, check, key) (inference_manifest_match{pack.sel(CHECK_CONFIG)}) == 0",
-            for_=pack.forr("manifest_mismatch"),
+            for_=pack.for_duration("manifest_mismatch"),
             severity="warning",
             summary="Model configuration or artifact differs from the manifest.",
             description="{{ $labels.model }} version {{ $labels.version }} on {{ $labels.target }}: "

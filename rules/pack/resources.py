@@ -21,7 +21,7 @@ def saturation(pack: Pack) -> list[dict]:
     m, t = pack.by_model, pack.cfg["thresholds"]
     inst = pack.instance_labels
     rph = pack.cfg["min_requests_per_hour"]
-    sat = pack.forr("saturation")
+    sat = pack.for_duration("saturation")
     return [
         alert(
             pack,
@@ -201,7 +201,7 @@ def gpu(pack: Pack) -> list[dict]:
                 f"> {t['gpu_memory_ratio']:g}",
                 on=inst,
             ),
-            for_=pack.forr("saturation"),
+            for_=pack.for_duration("saturation"),
             severity="warning",
             summary="GPU memory is nearly full.",
             description=f"{{{{ $labels.instance }}}} GPU {{{{ $labels.gpu }}}}: "
@@ -235,7 +235,7 @@ def gpu(pack: Pack) -> list[dict]:
                 f"> max by ({gid}) (inference_gpu_memory_total_bytes{pack.sel()})",
                 on=inst,
             ),
-            for_=pack.forr("gpu_memory_fill"),
+            for_=pack.for_duration("gpu_memory_fill"),
             severity="warning",
             summary="GPU memory keeps growing and will run out.",
             description=f"{{{{ $labels.instance }}}} GPU {{{{ $labels.gpu }}}}: at the last hour's trend, "
@@ -261,7 +261,7 @@ def gpu(pack: Pack) -> list[dict]:
                 f"max by ({gid}, reason) (inference_gpu_clock_event_reasons{pack.sel(throttle)}) == 1",
                 on=inst,
             ),
-            for_=pack.forr("gpu_throttle"),
+            for_=pack.for_duration("gpu_throttle"),
             severity="warning",
             summary="GPU clocks are held down by thermal or power protection.",
             description="{{ $labels.instance }} GPU {{ $labels.gpu }}: clocks throttled ({{ $labels.reason "

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from inference_devtools import packconfig
+
 from .common import Pack, Runbook, alert, duration_seconds, group, le_matcher, record
 
 FAILURE = 'outcome="failure"'
@@ -53,11 +55,8 @@ def check_latency_thresholds(pack: Pack) -> None:
 
 
 def window_factor(pack: Pack, window: dict) -> float:
-    """A burn window's factor: given, or derived from the budget share it must have spent."""
-    if "factor" in window:
-        return float(window["factor"])
-    period = pack.cfg["slo"]["period_days"] * 86400
-    return window["budget_consumed"] * period / duration_seconds(window["long"])
+    """A burn window's factor (rules and dashboards derive it alike)."""
+    return packconfig.window_factor(pack.cfg, window)
 
 
 def _latency_parts(pack: Pack, spec: dict, cls: str, window: str, fn: str = "rate") -> tuple[str, str]:
@@ -286,7 +285,7 @@ def mean_latency_alerts(pack: Pack) -> list[dict]:
                 pack,
                 "InferenceMeanLatencyHigh",
                 expr,
-                for_=pack.forr("mean_latency"),
+                for_=pack.for_duration("mean_latency"),
                 severity="warning",
                 summary="Model's mean latency is above its class limit.",
                 description=(
@@ -361,7 +360,7 @@ def sli_missing_alerts(pack: Pack) -> list[dict]:
                 pack,
                 "InferenceLatencySLIMissing",
                 expr,
-                for_=pack.forr("latency_sli_missing"),
+                for_=pack.for_duration("latency_sli_missing"),
                 severity="warning",
                 summary="A model's requests have no latency SLI: no latency page can fire for them.",
                 description=(

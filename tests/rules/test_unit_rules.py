@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -26,12 +25,6 @@ def rendered_alerts() -> set[str]:
         for r in g["rules"]
         if "alert" in r
     }
-
-
-def test_unit_test_files_are_fresh():
-    cmd = [sys.executable, str(Path(__file__).with_name("unit_cases.py")), "--check"]
-    result = subprocess.run(cmd, capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
 
 
 def test_every_alert_has_every_case_and_a_runbook():

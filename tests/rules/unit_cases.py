@@ -3,9 +3,9 @@
 Each alert has at least four test groups, named `<Alert>: <case>`:
 `fires` (labels and every annotation asserted), `below` (just under the threshold or
 before `for` elapses), `zero-traffic` (the idle state of its inputs) and `no-data`.
-`python tests/rules/unit_cases.py` renders them to rules/tests/*.test.yml for
-`promtool test rules`; tests/rules/test_unit_rules.py checks that the files are fresh,
-pass, and cover every alert.
+`python tests/rules/unit_cases.py` (part of `make generate`) renders them to
+rules/tests/*.test.yml for `promtool test rules`; tests/rules/test_unit_rules.py checks that
+they pass and cover every alert, `make check-generated` that they are fresh.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+from inference_devtools import generated
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT = ROOT / "rules" / "tests"
@@ -1424,14 +1425,8 @@ def render() -> dict[Path, str]:
 
 def main(argv: list[str]) -> int:
     out = render()
-    if "--check" in argv:
-        stale = [p.name for p, text in out.items() if not p.exists() or p.read_text() != text]
-        if stale:
-            print(f"stale: {stale}; run python tests/rules/unit_cases.py", file=sys.stderr)
-        return 1 if stale else 0
-    OUT.mkdir(exist_ok=True)
-    for path, text in out.items():
-        path.write_text(text)
+    changed = generated.write(out, owned=OUT.glob("*.test.yml"))
+    print(generated.report("unit_cases", out, changed))
     return 0
 
 
