@@ -390,7 +390,8 @@ RESOURCES: tuple[Metric, ...] = (
         "inference_gpu_xid_errors_total",
         COUNTER,
         "errors",
-        "XID errors (critical driver events) seen since the exporter started, by XID code.",
+        "XID errors (critical driver events) by XID code, counted by the exporter "
+        "(carried across its restarts by the journal).",
         ("xid",),
         dcgm="DCGM_FI_DEV_XID_ERRORS",
         notes="dcgm-exporter serves the last XID code as a gauge; this is a counter per code.",

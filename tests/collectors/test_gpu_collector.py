@@ -272,6 +272,52 @@ def test_xid_event_counted_by_code(nvml, collector):
     assert value(s, "inference_gpu_xid_errors_total", xid="48", **A100) == 1
 
 
+def test_xid_counts_go_on_from_the_journal_after_an_exporter_restart(nvml, tmp_path):
+    """Issue 12 (found by the scenario generator, seed 3, case s3-058-xid): the counter is born
+    again at 1 after a restart, which `increase()` cannot tell from the 1 before it, so the
+    first XID after a restart paged only once the old sample left the window. The counts now
+    continue from the journal's last gpu_xid events: the restart shows the old count, the next
+    XID a rise."""
+    from inference_exporter.collectors.gpu import XidEvents, restored_xid_counts
+    from inference_exporter.journal import Journal
+
+    journal = Journal(str(tmp_path / "journal"))
+    first = GpuCollector(nvml=nvml, event_timeout_ms=20)
+    events = XidEvents(journal)
+    try:
+        events.observe(render_snapshot(first))
+        nvml.raise_xid(0, 79)
+        assert wait_for_xid(first, "79", H100, 1)
+        events.observe(render_snapshot(first))
+    finally:
+        first.close()
+    restored = restored_xid_counts(journal)
+    assert restored == {(H100["uuid"], "79"): 1}
+    again = GpuCollector(nvml=make_nvml(), event_timeout_ms=20, xid_counts=restored)
+    try:
+        assert value(samples(render(again)), "inference_gpu_xid_errors_total", xid="79", **H100) == 1
+        again._nvml.raise_xid(0, 79)
+        assert wait_for_xid(again, "79", H100, 2)
+    finally:
+        again.close()
+        journal.close()
+
+
+def render_snapshot(collector: GpuCollector):
+    out = Builder()
+    collector.collect(out)
+    return out.finish()
+
+
+def wait_for_xid(collector: GpuCollector, xid: str, gpu: dict, count: float) -> bool:
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        if value(samples(render(collector)), "inference_gpu_xid_errors_total", xid=xid, **gpu) == count:
+            return True
+        time.sleep(0.01)
+    return False
+
+
 def test_close_stops_the_event_thread_and_shuts_nvml_down(nvml):
     c = GpuCollector(nvml=nvml, event_timeout_ms=20)
     thread = c._xid._thread

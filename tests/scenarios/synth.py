@@ -276,8 +276,9 @@ def _pod(out, sc: Scenario, tl: _Timeline, instance: str, pod: dict) -> None:
         events[sc.fault.start] += 1
     if events:
         per_minute = [events.get(i, 0.0) for i in range(n)]
+        # The exporter restores its XID counts from the journal: a restart does not reset them.
         out[("inference_gpu_xid_errors_total", _labels(**gpu, xid="79"))] = _counter(
-            per_minute, gpu_shown, restarts, born=True
+            per_minute, gpu_shown, set(), born=True
         )
 
 

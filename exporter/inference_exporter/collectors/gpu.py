@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..builder import Builder
-from ..journal import Journal
+from ..journal import Filter, Journal
 from ..snapshot import Snapshot
 from . import CollectorContext, Registration
 from ._nvml_events import XidWatcher
@@ -64,6 +64,7 @@ class GpuCollector:
         owner: Callable[[int], str] | None = None,
         xid_events: bool = True,
         event_timeout_ms: int = 500,
+        xid_counts: dict[tuple[str, str], float] | None = None,
     ):
         if nvml is None:
             import pynvml as nvml  # nvidia-ml-py; importing it loads no library
@@ -71,6 +72,9 @@ class GpuCollector:
         self._owner = owner or (lambda pid: "")
         self._devices: list[_Device] = []
         self._xid: XidWatcher | None = None
+        # XID counts from before this process started (restored_xid_counts): the counters go on
+        # from there, so a first XID after an exporter restart is a rise, never a repeat of 1.
+        self._xid_base = dict(xid_counts or {})
         self._logged: set[tuple[str, int]] = set()
         self._initialised = False
         self.available = False
@@ -260,9 +264,13 @@ class GpuCollector:
             out.gauge("inference_gpu_state", 1 if dev.lost else 0, state="lost", **dev.labels)
         if self._xid is not None:
             by_uuid = {d.labels["uuid"]: d.labels for d in self._devices}
+            counts = {k: v for k, v in self._xid_base.items() if k[0] in by_uuid}
             for (uuid, xid), count in self._xid.counts().items():
+                key = (uuid, str(xid))
+                counts[key] = counts.get(key, 0) + count
+            for (uuid, xid), count in sorted(counts.items()):
                 labels = by_uuid.get(uuid, {"uuid": uuid})
-                out.counter("inference_gpu_xid_errors_total", count, xid=str(xid), **labels)
+                out.counter("inference_gpu_xid_errors_total", count, xid=xid, **labels)
 
     def _shutdown(self) -> None:
         if self._initialised:
@@ -303,9 +311,25 @@ class XidEvents:
                 self._journal.emit("gpu_xid", gpu_uuid=uuid, xid=xid, count=count, new=count - before)
 
 
+def restored_xid_counts(journal: Journal | None) -> dict[tuple[str, str], float]:
+    """The last XID count per (GPU uuid, code) in the journal: where the counters stood before
+    the exporter restarted."""
+    counts: dict[tuple[str, str], float] = {}
+    if journal is not None:
+        for event in journal.read(Filter(types=frozenset({"gpu_xid"}))):
+            details = event.get("details") or {}
+            key = (str(details.get("gpu_uuid", "")), str(details.get("xid", "")))
+            count = details.get("count")
+            if isinstance(count, (int, float)) and count >= counts.get(key, 0):
+                counts[key] = count
+    return counts
+
+
 class _Gpus:
     def __init__(self, ctx: CollectorContext):
-        self._collector = GpuCollector(owner=pid_owner(ctx.process_owners))
+        self._collector = GpuCollector(
+            owner=pid_owner(ctx.process_owners), xid_counts=restored_xid_counts(ctx.journal)
+        )
         self._labels = ctx.config.labels
         self._xid_events = XidEvents(ctx.journal)
 
