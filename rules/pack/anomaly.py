@@ -229,9 +229,9 @@ def alerts(pack: Pack) -> list[dict]:
             f"sum by ({m}) (rate(inference_requests_total{pack.sel()}[{window}]))\n"
             f"< on ({m}) ({drop['ratio']:g} * {rps}_expected)\n"
             f"and on ({m})\n{rps}_expected > {min_rate:.6g}\n"
-            # A day of history first (the margin exists only then): without it the expectation
-            # is the last half hour alone, and a new model that stops after 40 minutes pages.
-            f"and on ({m})\n{rps}_margin",
+            # A day of history first: without it the expectation is the last half hour alone,
+            # and a new model that stops after 40 minutes would page.
+            f"and on ({m})\npresent_over_time({rps}[1h] offset {DAY_AGO})",
             severity=drop["severity"],
             for_=drop["for"],
             summary="Model's traffic dropped to near zero.",

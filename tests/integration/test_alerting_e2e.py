@@ -186,7 +186,7 @@ def test_latency_fault_pages_once_with_links_then_resolves(stack):
     stack.inject("down", "triton")
     pages = stack.wait("the InferenceTargetDown page", lambda: stack.messages("FIRING", DOWN), 120)
     assert pages[0]["channel"] == "#search-oncall", pages[0]  # critical, team search
-    assert "It serves ranker." in pages[0]["text"], pages[0]["text"]
+    assert "It serves ranker (version 1)." in pages[0]["text"], pages[0]["text"]  # its version, issue 12
 
     def symptoms_held_back():
         held = stack.held_back()
