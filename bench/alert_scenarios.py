@@ -5,8 +5,9 @@ detection and time to alert per fault kind, for the current rule pack and a base
 
     .venv/bin/python bench/alert_scenarios.py --seed 1 --cases 600 --baseline-rev 0c503de
 
-The scenarios and invariants are tests/scenarios/ (see its README in rules/README.md,
-"Principles"); promtool evaluates the rules, two processes at a time.
+The scenarios and invariants are tests/scenarios/ (rules/README.md, "Principles"); promtool
+evaluates the rules, two processes at a time; for the current pack, a real Alertmanager judges
+the inhibitions (I2).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from inference_devtools import repo
 ROOT = repo.ROOT
 repo.use("tests")
 
+from scenarios import inhibitions  # noqa: E402
 from scenarios.invariants import EXPECTED  # noqa: E402
 from scenarios.promprobe import RULE_FILES  # noqa: E402
 from scenarios.run import check_all  # noqa: E402
@@ -98,6 +100,11 @@ def main(argv: list[str]) -> int:
     print(f"{len(scenarios)} scenarios (seed {args.seed}): " + ", ".join(
         f"{k} {n}" for k, n in sorted(Counter(sc.fault.kind for sc in scenarios).items())))  # fmt: skip
     outcome = check_all(scenarios, args.workers, log=lambda m: print(m, flush=True))
+    with tempfile.TemporaryDirectory() as tmp:
+        held, inhibited = inhibitions.check(outcome, Path(tmp))  # I2 through a real Alertmanager
+    for sid, problems in held.items():
+        outcome.problems.setdefault(sid, []).extend(problems)
+    print(f"Alertmanager inhibited {inhibited} of the alerts that fired (I2 judges each)")
     summarise("current rule pack", scenarios, outcome)
     if args.report and outcome.failed:
         print(outcome.report())

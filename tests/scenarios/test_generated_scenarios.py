@@ -2,8 +2,10 @@
 
 SCENARIO_SEED and SCENARIO_CASES (environment) change the draw; a failing case prints its
 seed, index and topology, and `python tests/scenarios/run.py --seed S --cases N` replays it.
-The routing invariants (I2, I3) run against a real Prometheus and Alertmanager in
-`test_generated_routing.py`; the larger run is `bench/alert_scenarios.py`.
+I2 (no inhibition by a less severe or another team's alert) is checked for every scenario by
+posting what fired to a real Alertmanager (`inhibitions.py`); the timed routing invariants
+(I1 delivery, I3) run a real Prometheus and Alertmanager in `test_generated_routing.py`. The
+larger run is `bench/alert_scenarios.py`.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import shutil
 
 import pytest
 
+from scenarios import inhibitions
 from scenarios.invariants import EXPECTED
 from scenarios.run import check_all
 from scenarios.topology import FAULTS, generate
@@ -52,11 +55,24 @@ def test_the_draw_covers_every_topology_feature_and_fault():
     assert set(EXPECTED) <= kinds
 
 
+@pytest.fixture(scope="module")
+def held_back(outcome, tmp_path_factory):
+    """I2 for every scenario: (violations per scenario id, how many alerts were inhibited)."""
+    return inhibitions.check(outcome, tmp_path_factory.mktemp("inhibitions"))
+
+
 @pytest.mark.parametrize("index", range(len(SCENARIOS)), ids=[sc.id for sc in SCENARIOS])
-def test_invariants_hold(outcome, index):
+def test_invariants_hold(outcome, held_back, index):
     sc = SCENARIOS[index]
-    problems = outcome.problems[sc.id]
+    problems = outcome.problems[sc.id] + held_back[0][sc.id]
     assert not problems, sc.describe() + "\n" + "\n".join(problems)
+
+
+def test_i2_judged_something(held_back):
+    """Scenarios with a whole model down or a critical beside a ticket make Alertmanager inhibit."""
+    violations, inhibited = held_back
+    assert inhibited > 0, "no generated alert was ever inhibited"
+    assert set(violations) == {sc.id for sc in SCENARIOS}, set(violations) - {sc.id for sc in SCENARIOS}
 
 
 def test_the_checks_see_the_alerts_they_judge(outcome):
