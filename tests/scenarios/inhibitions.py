@@ -9,13 +9,14 @@ timeline did: a stricter check of the inhibition rules, never a looser one.
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
+from inference_devtools import repo
+
 from .run import Outcome
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "alertmanager"))
+repo.use("tests/alertmanager")
 
 SEVERITY = {"info": 0, "warning": 1, "critical": 2}
 
