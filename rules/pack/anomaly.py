@@ -193,7 +193,12 @@ def alerts(pack: Pack) -> list[dict]:
         alert(
             pack,
             "InferenceRequestRateAnomaly",
-            beyond_band(pack, rps, sides["requests"]),
+            beyond_band(pack, rps, sides["requests"])
+            # While traffic is lost the page says it all, and for `recent` after it the expectation
+            # still holds the outage's zeros (most of all with one day of history), so the
+            # traffic's return is its recovery, not a surge.
+            + f"\nunless on ({m})\nmax_over_time("
+            f'ALERTS{{alertname="InferenceTrafficDrop", alertstate="firing"}}[{a["recent"]}])',
             summary="Model's request rate is outside its seasonal band.",
             runbook=runbook(pack, "requests"),
             description=model_versions(pack) + ": "
