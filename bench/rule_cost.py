@@ -12,7 +12,7 @@ For each fleet size:
    the anomaly bands' ``_clean`` series they read a day and a week back, and 2.5 hours of the
    mean latency and error ratio. Which series and how far back is read from the rule files
    (``history_needed``), so a changed pack is measured as it is: re-run after merging.
-2. Live. The fleet's exporters are served by bench/dashboard_fleet.py's fake fleet (the
+2. Live. The fleet's exporters are served by inference_devtools.dashboard_fleet's fake fleet (the
    schema's series for every model: request counters, latency histograms, model info...),
    scraped every 15 s; the pack is loaded as rules/*.yml has it (1m groups, the 5m budget group).
 3. Measurement. After the raw rate windows have filled (10 minutes of scrapes), ``--rounds``
@@ -45,11 +45,11 @@ import numpy as np
 import requests
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "bench"))
-sys.path.insert(0, str(ROOT / "tests"))
+from inference_devtools import dashboard_fleet
+from inference_devtools.prom import Prometheus
+from inference_devtools.repo import ROOT
 
-import dashboard_fleet  # noqa: E402
+sys.path.insert(0, str(ROOT / "bench"))
 import scenario  # noqa: E402
 
 CLUSTER = "c1"
@@ -180,8 +180,6 @@ def group_of(key: str) -> str:
 
 
 def measure(work: Path, models: int, days: float, rounds: int, settle: float = 600) -> dict:
-    from prom import Prometheus
-
     files = rule_files()
     needed = history_needed(files)
     say(f"[{models} models] history of {len(needed)} recorded series per model: "
