@@ -44,7 +44,6 @@ from pathlib import Path
 import numpy as np
 import requests
 import yaml
-
 from inference_devtools import dashboard_fleet
 from inference_devtools.prom import Prometheus
 from inference_devtools.repo import ROOT
