@@ -163,7 +163,6 @@ def run(argv: list[str]) -> int:
     limits = Limits(
         max_connections=args.max_connections, header_timeout=read_timeout, body_timeout=read_timeout
     )
-    from .server import make_server, serve_in_thread
     from .sharding import Shard, parse_shard
 
     try:

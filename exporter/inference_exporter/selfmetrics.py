@@ -51,7 +51,9 @@ def target_snapshot(state: SourceState, labels: tuple[tuple[str, str], ...]) -> 
         b.gauge("inference_exporter_invalid_lines", ok.invalid_lines, target=name)
     dropped = dict(ok.dropped) if ok is not None else {}
     for reason in DROP_REASONS:
-        b.counter("inference_exporter_dropped_samples_total", dropped.get(reason, 0), target=name, reason=reason)
+        b.counter(
+            "inference_exporter_dropped_samples_total", dropped.get(reason, 0), target=name, reason=reason
+        )
     return b.finish()
 
 

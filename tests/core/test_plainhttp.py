@@ -6,8 +6,8 @@ import threading
 
 import pytest
 from inference_exporter.config import TargetConfig
-from inference_exporter.scrape import CollectionError, HTTPFetcher
 from inference_exporter.limits import ScrapeLimits
+from inference_exporter.scrape import CollectionError, HTTPFetcher
 
 
 class Server:
