@@ -60,9 +60,16 @@ def measure_cpu(case: str, rounds: int = 5) -> dict:
     """In a child: CPU per native sample of ours and of prometheus_client's parser."""
     from inference_exporter import memory
     from inference_exporter.config import TargetConfig
-    from inference_exporter.scrape import TargetScraper
-    from inference_exporter.sources import Rendering
     from prometheus_client.parser import text_string_to_metric_families
+
+    try:
+        from inference_exporter.scrape import TargetScraper
+        from inference_exporter.sources import Rendering
+    except ImportError:  # trees before the snapshot redesign: collect() renders its lines itself
+        from inference_exporter.collection import TargetCollector as TargetScraper
+
+        def Rendering(collect):  # noqa: N802 - stands in for the class
+            return collect
 
     tune = getattr(memory, "tune_runtime", None)
     if tune is not None:
@@ -105,7 +112,7 @@ def measure_cpu(case: str, rounds: int = 5) -> dict:
     return {
         "samples": samples,
         "read": result.native_samples,
-        "series_out": result.series,
+        "series_out": getattr(result, "series", None) or result.rendered.series,
         "us_per_sample": ours / samples * 1e6,
         "peer_us_per_sample": theirs / samples * 1e6,
         "seconds_per_collection": ours,

@@ -91,6 +91,9 @@ class Exporter:
             env["PYTHONPATH"] = self.src
         self.log = open(self.workdir / f"{self.label}.log", "wb")  # noqa: SIM115 - closed in stop()
         self.started = time.monotonic()
+        root = Path(self.src) if self.src else Path(__file__).resolve().parents[1] / "exporter"
+        # POST /-/reload needs the lifecycle API, off by default since the hardening (issue 14).
+        lifecycle = "--web.enable-lifecycle" in (root / "inference_exporter" / "cli.py").read_text()
         self.popen = subprocess.Popen(
             [
                 sys.executable,
@@ -103,6 +106,7 @@ class Exporter:
                 "--no-collector.process",
                 "--no-collector.container",
                 "--no-collector.gpu",
+                *(["--web.enable-lifecycle"] if lifecycle else []),
                 *self.args,
             ],
             stdout=self.log,

@@ -12,7 +12,7 @@ For each fleet size:
    the anomaly bands' ``_clean`` series they read a day and a week back, and 2.5 hours of the
    mean latency and error ratio. Which series and how far back is read from the rule files
    (``history_needed``), so a changed pack is measured as it is: re-run after merging.
-2. Live. The fleet's exporters are served by bench/dashboard_fleet.py's fake fleet (the
+2. Live. The fleet's exporters are served by inference_devtools.dashboard_fleet's fake fleet (the
    schema's series for every model: request counters, latency histograms, model info...),
    scraped every 15 s; the pack is loaded as rules/*.yml has it (1m groups, the 5m budget group).
 3. Measurement. After the raw rate windows have filled (10 minutes of scrapes), ``--rounds``

@@ -103,6 +103,7 @@ class Exporter:
         self._process = ProcessMetrics()
         self._own_renderer = SourceRenderer()
         self._render_duration = 0.0
+        self._render_cpu = 0.0  # the last render's own CPU time: what RENDER_SHARE limits
         self._asked: dict[bool, float] = {}  # format -> when a scrape last asked for it
         self._page_ready = False  # the page holds every source's first data
         self._page = self._render(time.time())
@@ -290,22 +291,30 @@ class Exporter:
             self._page = self._render(time.time())
             # Until every source has data, first collections show at once (a sidecar's first
             # complete page); a large page waits longer, so rendering never takes more than
-            # RENDER_SHARE of the time.
-            beat = RENDER_EVERY if self.scheduler.ready else 0.0
+            # RENDER_SHARE of a core. Its CPU time, not its wall time: a render that waited for
+            # the GIL or a loaded machine's cores would otherwise hold the next page back ten times
+            # as long.
+            # The page's readiness, not the scheduler's: collections that ended during this render
+            # are not on it yet.
+            beat = RENDER_EVERY if self._page_ready else 0.0
             spent = time.monotonic() - t0
-            pause = max(beat, self._render_duration / RENDER_SHARE) - spent
+            pause = max(beat, self._render_cpu / RENDER_SHARE) - spent
             if pause > 0:
                 self._stop.wait(pause)
 
     def _render(self, now: float) -> Page:
-        t0 = time.perf_counter()
-        ready = self.scheduler.ready  # before the states are read: the page shows at least this
+        t0, cpu0 = time.perf_counter(), time.thread_time()
         previous = getattr(self, "_page", None)
         if previous is not None:
             for openmetrics in previous.asked:
                 self._asked[openmetrics] = now
         with self.scheduler.lock:
             fresh = [(s, s.fresh(now)) for s in self.scheduler.states]
+            # Ready once every source has a result and every target its own series (rendered just
+            # after the result is recorded, outside the lock): read before the page takes them.
+            ready = all(
+                s.last is not None and (s.own is not None or not s.source.is_target) for s, _ in fresh
+            )
         facts = ExporterFacts(
             self.config.labels,
             self._render_duration,
@@ -324,5 +333,6 @@ class Exporter:
             if now - when < ASKED_FOR:
                 page.prepare(openmetrics)  # so the next scrape finds its body ready
         self._render_duration = time.perf_counter() - t0
+        self._render_cpu = time.thread_time() - cpu0
         self._page_ready = ready
         return page

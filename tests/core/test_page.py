@@ -127,3 +127,71 @@ def test_the_gzip_body_is_ready_before_a_scrape_and_a_scrape_never_waits_for_a_r
         server.shutdown()
         run.stop()
         target.close()
+
+
+def test_a_slow_render_does_not_hold_back_the_first_complete_page(monkeypatch):
+    """Until the page served shows every source, renders follow each other at once.
+
+    Two defects held a sidecar's first complete page back by a second or more: renders were paced
+    by wall-clock time (one that waited for the GIL or a loaded machine's cores, here a sleep, made
+    the next wait ten times as long), and the last first collections finishing during a render made
+    the scheduler ready, so the steady beat applied before a page showed them."""
+    fast, slow = FakeTarget(TRITON), FakeTarget(TRITON, delay=0.3)
+    real = exporter.assemble
+
+    def waited(*args, **kwargs):
+        time.sleep(0.6)  # wall time, no CPU: both first collections end during the first render
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(exporter, "assemble", waited)
+    monkeypatch.setattr(exporter, "RENDER_EVERY", 3.0)
+    run = Exporter(
+        loads(
+            "targets:\n"
+            + "".join(
+                f"  - name: {name}\n    metrics_url: {t.url}\n"
+                "    scrape_interval: 30s\n    scrape_timeout: 5s\n"
+                for name, t in (("fast", fast), ("slow", slow))
+            )
+        )
+    )
+    t0 = time.monotonic()
+    run.start()
+    try:
+        while not run.ready:
+            assert time.monotonic() - t0 < 10
+            time.sleep(0.01)
+        # Two or three renders of 0.6 s back to back; the steady beat (3 s) or pacing by wall
+        # time (6 s) would come to 3.6 s or more.
+        assert time.monotonic() - t0 < 2.5
+    finally:
+        run.stop()
+        fast.close()
+        slow.close()
+
+
+def test_a_ready_page_shows_every_target_up(monkeypatch):
+    """A page counts as ready only once it holds each target's own series as well as its data.
+
+    The scheduler records a result and then, outside its lock, renders the target's own series
+    (target_up and the like); a render falling in between used to count as ready without them,
+    and the steady beat then held the complete page back a second."""
+    target = FakeTarget(TRITON)
+    real = Exporter._on_result
+
+    def late(self, *args, **kwargs):
+        time.sleep(1.5)  # the recording thread descheduled between the two steps
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Exporter, "_on_result", late)
+    run = Exporter(loads(f"targets:\n  - name: t\n    metrics_url: {target.url}\n    scrape_interval: 30s\n"))
+    run.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not run.ready:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert b'inference_exporter_target_up{target="t"' in run.current().text
+    finally:
+        run.stop()
+        target.close()
