@@ -68,7 +68,7 @@ class PlainHTTP:
                 self.close()
                 raise Failure("connection", _connection_message(exc)) from None
         sock = conn.sock
-        ident = watchdog.arm(deadline, lambda: _shutdown(sock))
+        ident = watchdog.arm(deadline, lambda: shutdown_socket(sock))
         try:
             if resp.status in (401, 403):
                 raise Failure("auth", f"HTTP {resp.status} from target")
@@ -128,7 +128,8 @@ def decoder(encoding: str):
     raise Failure("parse", "response in a Content-Encoding other than gzip")
 
 
-def _shutdown(sock: socket.socket | None) -> None:
+def shutdown_socket(sock: socket.socket | None) -> None:
+    """Shut a socket both ways (the watchdog's way to end an answer past its deadline)."""
     if sock is not None:
         try:
             sock.shutdown(socket.SHUT_RDWR)

@@ -22,7 +22,7 @@ from . import __version__, credentials, parser, servers
 from .builder import Builder
 from .config import TargetConfig
 from .limits import LimitExceeded, label_checker
-from .plainhttp import Failure, PlainHTTP, decoder
+from .plainhttp import Failure, PlainHTTP, decoder, shutdown_socket
 from .redaction import scrub
 from .snapshot import Result
 
@@ -119,14 +119,6 @@ def _socket_of(resp: requests.Response) -> socket.socket | None:
     return sock
 
 
-def _shutdown(sock: socket.socket | None) -> None:
-    if sock is not None:
-        try:
-            sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-
-
 class HTTPFetcher:
     """GETs a target's URLs with its auth, TLS, timeout and size limit.
 
@@ -183,7 +175,7 @@ class HTTPFetcher:
             raise CollectionError("connection", _connection_message(exc)) from None
         except requests.exceptions.RequestException as exc:
             raise CollectionError("connection", _first_line(exc)) from None
-        ident = WATCHDOG.arm(deadline, lambda: _shutdown(_socket_of(resp)))
+        ident = WATCHDOG.arm(deadline, lambda: shutdown_socket(_socket_of(resp)))
         try:
             if resp.status_code in (401, 403):
                 raise CollectionError("auth", f"HTTP {resp.status_code} from target")
