@@ -77,6 +77,9 @@ def inhibitors(pack: Pack) -> list[dict]:
             expr,
             # As severe as its causes (all of them pages), so it may hold back pages; routed nowhere.
             severity="critical",
+            # It outlives the canary page's own hold, so a canary that failed because its server
+            # was down resolves behind it instead of paging once the server is back.
+            keep_firing_for=pack.keep("canary"),
             summary="A model is affected by a down exporter or target, or by a failing GPU.",
             description="{{ $labels.model }} ({{ $labels.target }} on {{ $labels.instance }}) is affected by "
             '{{ $labels.cause }}{{ if eq $labels.scope "model" }}, as is every target it was last seen on: '
@@ -92,7 +95,7 @@ def inhibitors(pack: Pack) -> list[dict]:
                 "this target (its not-ready ticket) wait, and the model's own pages still arrive. It has "
                 "its causes' severity, so it never hides a more severe alert, and it is routed nowhere.",
                 check="The alert named in `cause`, for the same instance (and target).",
-                fix="Fix the cause; this alert resolves with it.",
+                fix="Fix the cause; this alert resolves with it, after the canary's keep_firing_for.",
                 rollback="Not a rollback case.",
             ),
         )

@@ -1274,6 +1274,7 @@ def inhibition_cases() -> list[Case]:
     neighbour_tgt = {**tgt, "target": NEIGHBOUR["target"], "server": NEIGHBOUR["server"]}
     far = {k: ELSEWHERE[k] for k in ("job", "instance", "namespace")}
     models = [info(MODEL, 12), info(NEIGHBOUR, 12), info(ELSEWHERE, 12)]
+    long_models = [info(MODEL, 20), info(NEIGHBOUR, 20), info(ELSEWHERE, 20)]
 
     def xid(code: str, labels: dict = GPU) -> dict:
         return series("inference_gpu_xid_errors_total", labels, "0x3 1x8", xid=code)
@@ -1345,7 +1346,21 @@ def inhibition_cases() -> list[Case]:
             ],
             "6m",
         ),
-        Case(a, "ends-with-cause", [series("inference_exporter_target_up", tgt, "0x5 1x6"), *models], "8m"),
+        # It ends with its cause, after the canary's keep_firing_for (5m), so a canary that failed
+        # behind it resolves before it: still firing 3 minutes after the target is back, gone at 14m.
+        Case(
+            a,
+            "outlives-its-cause",
+            [series("inference_exporter_target_up", tgt, "0x5 1x14"), *long_models],
+            "9m",
+            [affected(MODEL, "InferenceTargetDown")],
+        ),
+        Case(
+            a,
+            "ends-with-cause",
+            [series("inference_exporter_target_up", tgt, "0x5 1x14"), *long_models],
+            "14m",
+        ),
         # A dead target whose models were never seen names no model: nothing to inhibit.
         Case(a, "zero-traffic", [series("inference_exporter_target_up", tgt, "0x12")], "6m"),
         Case(a, "no-data", [], "6m"),
