@@ -271,10 +271,22 @@ def wait_for_rules(url: str, fleet: dict[str, int], timeout: float) -> None:
     """Until every cluster's models have the recorded rates the dashboards read."""
     deadline = time.monotonic() + timeout
     wanted = {c: n for c, n in fleet.items()}
+
+    def counts(series: str) -> dict[str, int]:
+        done = query(url, f"count by (cluster) ({series})")["result"]
+        return {r["metric"].get("cluster"): int(float(r["value"][1])) for r in done}
+
     while True:
-        done = query(url, "count by (cluster) (model:inference_request_errors:ratio_rate1h)")["result"]
-        have = {r["metric"].get("cluster"): int(float(r["value"][1])) for r in done}
-        if all(have.get(c, 0) >= n for c, n in wanted.items()):
+        have = counts("model:inference_request_errors:ratio_rate1h")
+        # The anomaly bands are evaluated by their own groups: every cluster has its expected
+        # values, and the margins in every cluster or in none (they need history), so the two
+        # clusters are measured in the same state.
+        expected = counts("model:inference_requests:rate5m_expected")
+        margins = counts("model:inference_requests:rate5m_margin")
+        bands = all(expected.get(c, 0) >= n for c, n in wanted.items()) and (
+            all(margins.get(c, 0) >= n for c, n in wanted.items()) or not margins
+        )
+        if bands and all(have.get(c, 0) >= n for c, n in wanted.items()):
             return
         if time.monotonic() > deadline:
             raise AssertionError(f"recording rules incomplete after {timeout:.0f}s: {have} of {wanted}")

@@ -1,6 +1,6 @@
 """Generates docs/metrics.md from the exporter's schema module (and its server modules' docstrings).
 
-    python -m inference_devtools.metrics_doc       # rewrite docs/metrics.md (make generate runs it)
+python -m inference_devtools.metrics_doc       # rewrite docs/metrics.md (make generate runs it)
 """
 
 from __future__ import annotations
