@@ -202,15 +202,9 @@ def cost(work: Path, models: int) -> None:
 
 
 def _own_metrics(url: str) -> dict[str, float]:
-    """Prometheus' own /metrics (it does not scrape itself here), as {series: value}."""
-    import requests
+    from inference_devtools.prom import own_metrics
 
-    out = {}
-    for line in requests.get(url + "/metrics", timeout=30).text.splitlines():
-        if line.startswith("prometheus_rule_group_"):
-            key, _, value = line.rpartition(" ")
-            out[key] = float(value)
-    return out
+    return own_metrics(url, "prometheus_rule_group_")
 
 
 def series_budget() -> None:

@@ -25,9 +25,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
-import requests
 import yaml
-from inference_devtools import repo
+from inference_devtools import prom, repo
 from inference_devtools.prom import Prometheus
 
 ROOT = repo.ROOT
@@ -144,12 +143,7 @@ def serve(models: int) -> ThreadingHTTPServer:
 
 
 def own_metrics(url: str) -> dict[str, float]:
-    out = {}
-    for line in requests.get(url + "/metrics", timeout=30).text.splitlines():
-        if line.startswith("prometheus_rule_group_"):
-            key, _, value = line.rpartition(" ")
-            out[key] = float(value)
-    return out
+    return prom.own_metrics(url, "prometheus_rule_group_")
 
 
 def measure(

@@ -164,14 +164,15 @@ def _serve_fleet(models: int, port_out) -> None:
 
 
 def own_metrics(url: str) -> dict[str, float]:
-    out = {}
-    for line in requests.get(url + "/metrics", timeout=60).text.splitlines():
-        if line.startswith(
-            ("prometheus_rule_group_", "process_", "go_memstats_heap_inuse", "prometheus_tsdb_head_series ")
-        ):
-            key, _, value = line.rpartition(" ")
-            out[key] = float(value)
-    return out
+    from inference_devtools import prom
+
+    prefixes = (
+        "prometheus_rule_group_",
+        "process_",
+        "go_memstats_heap_inuse",
+        "prometheus_tsdb_head_series ",
+    )
+    return prom.own_metrics(url, prefixes, timeout=60)
 
 
 def group_of(key: str) -> str:

@@ -25,6 +25,17 @@ def binary(name: str) -> str:
     return path
 
 
+def own_metrics(url: str, prefixes: str | tuple[str, ...], timeout: float = 30) -> dict[str, float]:
+    """A Prometheus' own /metrics (it does not scrape itself in these setups), as
+    {series text: value}, for the series whose text starts with one of ``prefixes``."""
+    out = {}
+    for line in requests.get(url + "/metrics", timeout=timeout).text.splitlines():
+        if line.startswith(prefixes):
+            key, _, value = line.rpartition(" ")
+            out[key] = float(value)
+    return out
+
+
 def promtool(*args: str, stdin: str | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run(
         [binary("promtool"), *args], input=stdin, text=True, capture_output=True, timeout=timeout

@@ -334,15 +334,10 @@ def _run(scenarios: list[Scenario], workdir: Path, lead_s: float, log) -> Routin
 
 def _rule_failures(url: str) -> dict[str, float]:
     """Prometheus' own count of failed rule evaluations, per group (I7)."""
-    import requests
+    from inference_devtools.prom import own_metrics
 
-    failures = {}
-    for line in requests.get(url + "/metrics", timeout=10).text.splitlines():
-        if line.startswith("prometheus_rule_evaluation_failures_total{"):
-            key, _, value = line.rpartition(" ")
-            if float(value):
-                failures[key.split('rule_group="', 1)[1].split('"', 1)[0]] = float(value)
-    return failures
+    counts = own_metrics(url, "prometheus_rule_evaluation_failures_total{", timeout=10)
+    return {key.split('rule_group="', 1)[1].split('"', 1)[0]: v for key, v in counts.items() if v}
 
 
 def _inhibitions(am, out: RoutingRun) -> None:
