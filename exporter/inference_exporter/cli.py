@@ -93,7 +93,9 @@ def _run_parser() -> argparse.ArgumentParser:
         dest="workers",
         type=int,
         default=DEFAULT_WORKERS,
-        help="threads that collect at most, however many targets (default: %(default)s)",
+        help="threads that collect at most, however many targets (default: %(default)s); targets "
+        "whose last collection timed out get half as many more of their own, so they never hold "
+        "up healthy ones",
     )
     group = p.add_argument_group("local collectors")
     for name, registration in collectors.registrations().items():  # one flag per collector module

@@ -7,10 +7,12 @@ so a new exporter, or a source a reload adds, has data as soon as possible.
 
 One dispatcher thread waits for the earliest due time and hands the source to the workers; the
 pool grows on demand up to ``max_workers`` and shrinks when idle, so a sidecar with one target
-runs two threads and a fleet of thousands a few dozen. A slow or hung source holds one worker for
-at most its timeout; a collection that starts late skips the ticks it missed instead of bunching
-up. :meth:`Scheduler.replace` applies a reload as a difference: sources kept from before keep
-their schedule and state, removed ones are closed once their collection in flight ends.
+runs two threads and a fleet of thousands a few dozen. A source whose last collection timed out
+(a hung target) runs in a lane of its own, at most ``slow_workers`` threads: hung targets then
+wait for each other, never healthy ones for them. A collection that starts late skips the ticks
+it missed instead of bunching up. :meth:`Scheduler.replace` applies a reload as a difference:
+sources kept from before keep their schedule and state, removed ones are closed once their
+collection in flight ends.
 """
 
 from __future__ import annotations
@@ -98,19 +100,32 @@ def next_due(started_wall: float, started_mono: float, interval: float, phase: f
 OnResult = Callable[[SourceState, Result, "bool | None"], None]
 
 
+class _Lane:
+    """A pool of worker threads fed by one queue (its counters are guarded by ``Scheduler._wake``)."""
+
+    def __init__(self, name: str, max_workers: int):
+        self.name = name
+        self.max_workers = max(1, max_workers)
+        self.work: queue.SimpleQueue[SourceState | None] = queue.SimpleQueue()
+        self.workers = 0
+        self.idle = 0  # workers waiting, less the sources queued for them
+
+
 class Scheduler:
-    def __init__(self, on_result: OnResult, max_workers: int = DEFAULT_WORKERS):
+    def __init__(
+        self, on_result: OnResult, max_workers: int = DEFAULT_WORKERS, slow_workers: int | None = None
+    ):
         self.states: list[SourceState] = []
         self.lock = threading.Lock()  # guards states and each state's results
         self._targets: dict[str, SourceState] = {}
         self._on_result = on_result
-        self._max_workers = max(1, max_workers)
+        self._main = _Lane("collect", max_workers)
+        # The hung targets' lane: half the main pool unless told (16 + 8 keeps a fleet under 32 threads).
+        slow = max(1, max_workers // 2) if slow_workers is None else slow_workers
+        self._slow = _Lane("collect-slow", slow)
         self._heap: list[tuple[float, int, SourceState]] = []
         self._seq = itertools.count()
-        self._wake = threading.Condition()  # guards the heap and the pool's counters
-        self._work: queue.SimpleQueue[SourceState | None] = queue.SimpleQueue()
-        self._workers = 0
-        self._idle = 0
+        self._wake = threading.Condition()  # guards the heap and the lanes' counters
         self._running = False
         self._stopping = False
         self._threads: list[threading.Thread] = []
@@ -134,7 +149,7 @@ class Scheduler:
     @property
     def threads(self) -> int:
         """Threads the scheduler runs now: the dispatcher and the workers."""
-        return (1 if self._running else 0) + self._workers
+        return (1 if self._running else 0) + self._main.workers + self._slow.workers
 
     # --- lifecycle ----------------------------------------------------------------
     def start(self) -> None:
@@ -174,10 +189,11 @@ class Scheduler:
     def stop(self, deadline: float) -> None:
         with self._wake:
             self._stopping = True
-            workers = self._workers
+            ends = [(lane, lane.workers) for lane in (self._main, self._slow)]
             self._wake.notify_all()
-        for _ in range(workers):
-            self._work.put(None)
+        for lane, workers in ends:
+            for _ in range(workers):
+                lane.work.put(None)
         for thread in list(self._threads):
             thread.join(max(0.0, deadline - time.monotonic()))
         for state in self.states:
@@ -206,37 +222,39 @@ class Scheduler:
                 if state.removed:
                     continue
                 state.running = True
-                # _idle counts workers waiting, less the sources queued for them: at or below
-                # zero, this source would wait for a worker.
-                if self._idle <= 0 and self._workers < self._max_workers:
-                    self._spawn()
+                lane = self._slow if _hung(state) else self._main
+                # At or below zero idle workers, this source would wait for one.
+                if lane.idle <= 0 and lane.workers < lane.max_workers:
+                    self._spawn(lane)
                 else:
-                    self._idle -= 1
-            self._work.put(state)
+                    lane.idle -= 1
+            lane.work.put(state)
 
-    def _spawn(self) -> None:
-        """Start one more worker (the caller holds ``_wake``); it starts busy."""
-        self._workers += 1
-        thread = threading.Thread(target=self._work_loop, name=f"collect-{self._workers}", daemon=True)
+    def _spawn(self, lane: _Lane) -> None:
+        """Start one more worker in LANE (the caller holds ``_wake``); it starts busy."""
+        lane.workers += 1
+        thread = threading.Thread(
+            target=self._work_loop, args=(lane,), name=f"{lane.name}-{lane.workers}", daemon=True
+        )
         self._threads = [t for t in self._threads if t.is_alive()] + [thread]
         thread.start()
 
-    def _work_loop(self) -> None:
+    def _work_loop(self, lane: _Lane) -> None:
         while True:
             try:
-                state = self._work.get(timeout=IDLE_WORKER_SECONDS)
+                state = lane.work.get(timeout=IDLE_WORKER_SECONDS)
             except queue.Empty:
                 with self._wake:
-                    if self._workers > 1 and self._idle > 0:
-                        self._workers -= 1
-                        self._idle -= 1
+                    if lane.workers > (1 if lane is self._main else 0) and lane.idle > 0:
+                        lane.workers -= 1
+                        lane.idle -= 1
                         return
                 continue
             if state is None:
                 return
             self._run(state)
             with self._wake:
-                self._idle += 1
+                lane.idle += 1
 
     def _run(self, state: SourceState) -> None:
         src = state.source
@@ -280,6 +298,12 @@ class Scheduler:
         elif was_ok is False and result.ok:
             log.info("collection recovered", extra={"target": state.source.name})
         self._on_result(state, result, was_ok)
+
+
+def _hung(state: SourceState) -> bool:
+    """Whether the source's last collection timed out (it goes to the slow lane)."""
+    last = state.last
+    return last is not None and not last.ok and last.reason == "timeout"
 
 
 def _close(state: SourceState) -> None:

@@ -108,6 +108,39 @@ def test_a_hung_source_holds_one_worker_only():
         sched.stop(time.monotonic() + 5)
 
 
+def test_hung_sources_never_hold_up_healthy_ones():
+    """More hung sources than workers: each holds a worker for its timeout once, then they run in
+    the slow lane and the healthy ones keep their interval (before the lane they waited behind
+    them, issue 16's hung-target p99)."""
+    rec = Recorder()
+
+    def hung(name: str) -> Source:
+        def collect() -> Result:
+            with rec.lock:
+                rec.runs.setdefault(name, []).append(time.monotonic())
+            time.sleep(0.6)
+            return Result(False, time.time(), 0.6, reason="timeout", message="timed out")
+
+        return Source(name, 0.2, 2.0, collect)
+
+    sched = Scheduler(lambda *a: None, max_workers=3, slow_workers=2)
+    states = [SourceState(hung(f"hung{i}")) for i in range(6)]
+    healthy = [rec.source(f"ok{i}", 0.2, sleep=0.0) for i in range(4)]
+    sched.replace(states + [SourceState(s) for s in healthy])
+    sched.start()
+    try:
+        wait(lambda: all(s.collections >= 1 for s in states))  # every hung one timed out once
+        start = time.monotonic()
+        time.sleep(2.0)
+        counts = [sum(1 for t in rec.runs[f"ok{i}"] if t >= start) for i in range(4)]
+        # 2 s at 0.2 s is about 10 each; behind six hung sources on three workers, 3 or fewer.
+        assert min(counts) >= 6, counts
+        assert sched.threads <= 1 + 3 + 2
+        assert all(len(rec.runs[f"hung{i}"]) >= 2 for i in range(6)), "hung sources still run"
+    finally:
+        sched.stop(time.monotonic() + 5)
+
+
 def test_replace_applies_a_difference():
     rec = Recorder()
     sched = Scheduler(lambda *a: None, max_workers=4)
