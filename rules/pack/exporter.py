@@ -21,7 +21,11 @@ def groups(pack: Pack) -> list[dict]:
                 f"(rate(inference_exporter_collection_errors_total{pack.sel()}[10m]))\n"
                 f"/ (sum by ({inst}, target) (rate(inference_exporter_collections_total{pack.sel()}[10m])) "
                 f"> 0)\n"
-                f"> {t['collection_error_ratio']:g}",
+                f"> {t['collection_error_ratio']:g}\n"
+                # A target that was down explains its failed collections until they leave the
+                # window: without this the ticket outlives InferenceTargetDown, its inhibitor.
+                f"unless on ({inst}, target)\n"
+                f'max_over_time(ALERTS{{alertname="InferenceTargetDown", alertstate="firing"}}[10m])',
                 on=inst,
             ),
             for_=wait,
