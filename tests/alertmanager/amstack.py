@@ -8,8 +8,6 @@ minutes) and the ticket quiet hours are dropped, so a test behaves the same at a
 from __future__ import annotations
 
 import io
-import json
-import re
 import shutil
 import signal
 import socket
@@ -20,7 +18,7 @@ from pathlib import Path
 
 import requests
 import yaml
-from inference_devtools import repo
+from inference_devtools import repo, slack
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "alertmanager" / "alertmanager.yml"
@@ -30,9 +28,6 @@ repo.use("deploy/local")
 import slack_standin  # noqa: E402
 
 TIMINGS = {"group_wait": "1s", "group_interval": "2s", "repeat_interval": "1h"}
-TITLE = re.compile(r"^\[(FIRING|RESOLVED):(\d+)\] ")
-HEADING = re.compile(r"^_(Inference\w+)_")
-ITEM = re.compile(r"^• \*([^*]+)\*")
 
 
 def binary(name: str) -> str:
@@ -58,32 +53,11 @@ class StandIn:
         self.thread.start()
 
     def messages(self) -> list[dict]:
-        if not self.log.exists():
-            return []
-        return [json.loads(line) for line in self.log.read_text().splitlines()]
+        return slack.messages(self.log)
 
     def titles(self) -> list[tuple[str, str, str]]:
-        """(status, alertname, model) per alert listed in the Slack messages, in arrival order.
-
-        A message lists its alerts under a heading per alert name (`_InferenceX_: summary`),
-        one `• *name*` line each; alerts about a pod or device name their instance there, and
-        count here with model "".
-        """
-        found = []
-        for entry in self.messages():
-            for att in entry["payload"].get("attachments") or []:
-                m = TITLE.match(att.get("title", ""))
-                if not m:
-                    continue
-                alertname = ""
-                for line in att.get("text", "").splitlines():
-                    if heading := HEADING.match(line):
-                        alertname = heading.group(1)
-                    elif item := ITEM.match(line):
-                        name = item.group(1)
-                        model = "" if ":" in name or name == alertname else name
-                        found.append((m.group(1), alertname, model))
-        return found
+        """(status, alertname, model) per alert listed in the Slack messages, in arrival order."""
+        return [(a.status, a.alertname, a.model) for a in slack.listed(self.messages())]
 
     def close(self) -> None:
         self.server.shutdown()
