@@ -33,8 +33,10 @@ LABEL org.opencontainers.image.title="inference-exporter" \
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1
 
+# --compile: the bytecode is written here, once (a start without it compiles every module, about
+# 0.1 s of the sidecar's start-up).
 RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
-    python -m pip install --no-cache-dir --no-index --find-links=/wheels inference-exporter \
+    python -m pip install --compile --no-cache-dir --no-index --find-links=/wheels inference-exporter \
  && python -m pip uninstall --yes pip setuptools wheel \
  && groupadd --system --gid 65532 exporter \
  && useradd --system --uid 65532 --gid 65532 --no-create-home --home-dir /nonexistent \
