@@ -104,7 +104,8 @@ class Exporter:
         self._own_renderer = SourceRenderer()
         self._render_duration = 0.0
         self._render_cpu = 0.0  # the last render's own CPU time: what RENDER_SHARE limits
-        self._asked: dict[bool, float] = {}  # format -> when a scrape last asked for it
+        # (openmetrics, gzipped) -> when a scrape last asked for it
+        self._asked: dict[tuple[bool, bool], float] = {}
         self._page_ready = False  # the page holds every source's first data
         self._page = self._render(time.time())
         self._renderer: threading.Thread | None = None
@@ -306,8 +307,8 @@ class Exporter:
         t0, cpu0 = time.perf_counter(), time.thread_time()
         previous = getattr(self, "_page", None)
         if previous is not None:
-            for openmetrics in previous.asked:
-                self._asked[openmetrics] = now
+            for form in previous.asked:
+                self._asked[form] = now
         with self.scheduler.lock:
             fresh = [(s, s.fresh(now)) for s in self.scheduler.states]
             # Ready once every source has a result and every target its own series (rendered just
@@ -329,9 +330,9 @@ class Exporter:
         sources += [s.own for s, _ in fresh if s.own is not None]
         sources.append(self._own_renderer.render(own))
         page = assemble(sources, self._process.render(), created=now)
-        for openmetrics, when in self._asked.items():
+        for (openmetrics, gzipped), when in self._asked.items():
             if now - when < ASKED_FOR:
-                page.prepare(openmetrics)  # so the next scrape finds its body ready
+                page.prepare(openmetrics, gzipped)  # so the next scrape finds its body ready
         self._render_duration = time.perf_counter() - t0
         self._render_cpu = time.thread_time() - cpu0
         self._page_ready = ready

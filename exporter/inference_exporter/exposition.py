@@ -243,27 +243,38 @@ def _unique_model_info(sources: Iterable[RenderedSource]) -> str:
     return "".join(lines)
 
 
+# Up to this size a format's uncompressed text is kept joined once asked for (a sidecar's page is
+# about 80 KB): an uncompressed scrape then copies bytes instead of inflating the gzip body. A
+# fleet page, megabytes, is inflated while it is written instead, so it is never held twice.
+PLAIN_LIMIT = 4 * 1024 * 1024
+
+
 class Page:
     """One prepared exposition: each format's pieces in page order. The gzip body of a format is
     joined from the pieces (nothing is compressed again) by :meth:`prepare`, which the render
     thread calls for the formats scrapers asked for, so a scrape finds its body ready; the
-    uncompressed text is inflated from it while it is written."""
+    uncompressed text is inflated from it, and kept when small."""
 
-    __slots__ = ("_pieces", "_gz", "_lock", "created", "asked")
+    __slots__ = ("_pieces", "_gz", "_plain", "_lock", "created", "asked")
 
     def __init__(self, text_pieces: list[deflate.Piece], om_pieces: list[deflate.Piece], created: float):
         self._pieces = {False: text_pieces, True: om_pieces}
         self._gz: dict[bool, tuple[bytes, int]] = {}
+        self._plain: dict[bool, bytes] = {}
         self._lock = threading.Lock()
         self.created = created
-        self.asked: set[bool] = set()  # formats asked for, so the next page prepares them at once
+        # (openmetrics, gzipped) of the scrapes so far, so the next page prepares them at once
+        self.asked: set[tuple[bool, bool]] = set()
 
-    def prepare(self, openmetrics: bool) -> tuple[bytes, int]:
-        """(gzip body, length of its text) of a format, joined once."""
+    def prepare(self, openmetrics: bool, gzipped: bool = True) -> tuple[bytes, int]:
+        """(gzip body, length of its text) of a format, joined once; with ``gzipped`` false,
+        its text is joined too where it is small enough to keep."""
         with self._lock:
             found = self._gz.get(openmetrics)
             if found is None:
                 found = self._gz[openmetrics] = deflate.gzip_body(self._pieces[openmetrics])
+            if not gzipped and openmetrics not in self._plain and found[1] <= PLAIN_LIMIT:
+                self._plain[openmetrics] = b"".join(deflate.inflate(found[0]))
             return found
 
     @property
@@ -276,11 +287,12 @@ class Page:
 
     def payload(self, openmetrics: bool, gzipped: bool) -> tuple[int, Iterator[bytes]]:
         """(Content-Length, body pieces) for a response."""
-        self.asked.add(openmetrics)
-        gz, size = self.prepare(openmetrics)
+        self.asked.add((openmetrics, gzipped))
+        gz, size = self.prepare(openmetrics, gzipped)
         if gzipped:
             return len(gz), iter((gz,))
-        return size, deflate.inflate(gz)
+        plain = self._plain.get(openmetrics)
+        return size, iter((plain,)) if plain is not None else deflate.inflate(gz)
 
 
 @functools.cache

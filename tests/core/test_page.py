@@ -61,6 +61,20 @@ def test_pieces_join_into_one_valid_gzip_body_for_any_fleet():
             assert result.returncode == 0, (case, result.stdout + result.stderr)
 
 
+def test_small_texts_are_kept_once_asked_for_and_big_ones_inflated_while_written(monkeypatch):
+    rng = random.Random(SEED + 2)
+    sources = [exposition.SourceRenderer().render(_snapshot(rng, f"t{i}")) for i in range(8)]
+    for limit, kept in ((exposition.PLAIN_LIMIT, True), (0, False)):
+        monkeypatch.setattr(exposition, "PLAIN_LIMIT", limit)
+        page = exposition.assemble(sources, created=1.0)
+        text = gzip.decompress(page.prepare(False)[0])
+        length, pieces = page.payload(False, gzipped=False)
+        body = list(pieces)
+        assert b"".join(body) == text and length == len(text)
+        assert (len(body) == 1 and body[0] is page.payload(False, gzipped=False)[1].__next__()) == kept
+        assert page.asked == {(False, False)}
+
+
 def test_page_lists_each_metric_once_with_every_source_under_it():
     rng = random.Random(SEED + 1)
     sources = [exposition.SourceRenderer().render(_snapshot(rng, f"t{i}")) for i in range(12)]
