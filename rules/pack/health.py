@@ -160,6 +160,13 @@ def availability(pack: Pack) -> list[dict]:
     ]
 
 
+# The whole model down (every target it was last seen on): inhibition.py's alert, as ALERTS has it.
+DOWN_EVERYWHERE = (
+    'ALERTS{alertname="InferenceModelAffected", alertstate="firing", scope="model", '
+    'cause=~"InferenceTargetDown|InferenceExporterDown"}'
+)
+
+
 def canaries(pack: Pack) -> list[dict]:
     m, t = pack.by_model, pack.cfg["thresholds"]
     by = f"{m}, version, canary"
@@ -175,9 +182,13 @@ def canaries(pack: Pack) -> list[dict]:
         alert(
             pack,
             "InferenceCanaryFailing",
-            f"(\n{ratio}\n) > {t['canary_failure_ratio']:g}\nor\n"
+            f"(\n(\n{ratio}\n) > {t['canary_failure_ratio']:g}\nor\n"
             f"(\n  (\n{ratio}\n  ) > {t['canary_failure_clear_ratio']:g}\n"
-            f"  and on ({by})\n  {firing}\n)",
+            f"  and on ({by})\n  {firing}\n)\n)\n"
+            # Canary requests that failed while the whole model was down stay in the 10m window
+            # after InferenceModelAffected, their inhibitor, ended: the outage explains them.
+            f"unless on ({m})\n"
+            f"max_over_time({DOWN_EVERYWHERE}[10m])",
             for_=pack.for_duration("canary"),
             keep_firing_for=pack.keep("canary"),
             severity="critical",
@@ -191,7 +202,10 @@ def canaries(pack: Pack) -> list[dict]:
                 f"likely get the same. It fires above {t['canary_failure_ratio']:.0%} failures over 10 "
                 "minutes "
                 f"and holds until they fall under {t['canary_failure_clear_ratio']:.0%} (and "
-                f"{pack.keep('canary')} after that), so a canary swinging around its limit pages once.",
+                f"{pack.keep('canary')} after that), so a canary swinging around its limit pages once. "
+                "Failures from a time the whole model was down (InferenceTargetDown or "
+                "InferenceExporterDown on every target) page through those alerts, not this one, "
+                "until they leave the 10-minute window.",
                 check="The canary's failure `reason`, the last canary exemplar's request id in the server "
                 "logs, the model's error ratio.",
                 fix="Fix the serving path the canary exercises (pre/post-processing, tokenizer, model "
