@@ -1,6 +1,7 @@
 """What the rule pack costs a real Prometheus at fleet size, with a week of history.
 
     python bench/rule_cost.py [--models 1000,5000] [--days 7] [--rounds 5] [--json PATH]
+    python bench/rule_cost.py --models 1000 --baseline-rules DIR   # DIR: another tree's rules/
 
 For each fleet size:
 
@@ -21,6 +22,10 @@ For each fleet size:
    reported, with the share of the evaluation interval the pack takes (target: under 10% at
    1,000 models on 2 cores).
 
+4. Baseline (``--baseline-rules``). The same Prometheus, history and fleet then load the other
+   rule files (a reload) and the rounds are measured again: the peer of the same run, e.g. the
+   rules before a change (``git archive REV rules | tar -x -C DIR``).
+
 Prometheus runs on this machine beside the fake fleet (a child process): the load average is
 printed with the figures.
 """
@@ -34,6 +39,7 @@ import multiprocessing
 import os
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -68,8 +74,12 @@ def seconds(duration: str) -> float:
     return sum(float(n) * UNITS[u] for n, u in re.findall(r"(\d+)(ms|[smhdwy])", duration))
 
 
-def rule_files() -> list[Path]:
-    return sorted(p for p in (ROOT / "rules").glob("*.yml") if p.name != "config.yml")
+def rule_files(folder: Path = ROOT / "rules") -> list[Path]:
+    return sorted(p for p in folder.glob("*.yml") if p.name != "config.yml")
+
+
+def group_names(files: list[Path]) -> set[str]:
+    return {g["name"] for f in files for g in yaml.safe_load(f.read_text())["groups"]}
 
 
 def history_needed(files: list[Path]) -> dict[str, float]:
@@ -179,11 +189,17 @@ def group_of(key: str) -> str:
     return re.search(r'rule_group="[^"]*;([^"]+)"', key).group(1)
 
 
-def measure(work: Path, models: int, days: float, rounds: int, settle: float = 600) -> dict:
+def measure(
+    work: Path, models: int, days: float, rounds: int, settle: float = 600, baseline: Path | None = None
+) -> list[dict]:
+    """This tree's figures, then the baseline rules' in the same Prometheus (when given)."""
     from inference_devtools.prom import Prometheus
 
-    files = rule_files()
-    needed = history_needed(files)
+    sets = [("this tree", rule_files())] + ([("baseline", rule_files(baseline))] if baseline else [])
+    needed: dict[str, float] = {}
+    for _, files in sets:
+        for name, span in history_needed(files).items():
+            needed[name] = max(needed.get(name, 0.0), span)
     say(f"[{models} models] history of {len(needed)} recorded series per model: "
         + ", ".join(f"{n} ({s / 3600:g} h)" for n, s in sorted(needed.items())))  # fmt: skip
     end = int(time.time()) - 120
@@ -197,47 +213,71 @@ def measure(work: Path, models: int, days: float, rounds: int, settle: float = 6
     fleet = ctx.Process(target=_serve_fleet, args=(models, theirs), daemon=True)
     fleet.start()
     address = ours.recv()
-    config = {
-        "global": {"scrape_interval": f"{SCRAPE_S}s", "evaluation_interval": "1m"},
-        "rule_files": [str(f) for f in files],
-        "scrape_configs": [
-            {"job_name": "fleet", "honor_labels": True, "scrape_timeout": "14s",
-             "static_configs": [{"targets": [address]}]}
-        ],
-    }  # fmt: skip
+
+    def config(files: list[Path]) -> str:
+        return yaml.safe_dump(
+            {
+                "global": {"scrape_interval": f"{SCRAPE_S}s", "evaluation_interval": "1m"},
+                "rule_files": [str(f) for f in files],
+                "scrape_configs": [
+                    {"job_name": "fleet", "honor_labels": True, "scrape_timeout": "14s",
+                     "static_configs": [{"targets": [address]}]}
+                ],
+            },
+            sort_keys=False,
+        )  # fmt: skip
+
     prom = None
+    results = []
     try:
         t0 = time.monotonic()
-        prom = Prometheus(work, yaml.safe_dump(config, sort_keys=False))
+        prom = Prometheus(work, config(sets[0][1]))
         say(
             f"    Prometheus ready after {time.monotonic() - t0:.0f}s; "
             f"{settle:.0f}s of scrapes for the rate windows"
         )
         time.sleep(settle)
-        per_round: list[dict] = []
-        last_iter = None
-        deadline = time.monotonic() + rounds * 60 + 600
-        while len(per_round) < rounds and time.monotonic() < deadline:
-            own = own_metrics(prom.url)
-            iters = {
-                group_of(k): v
-                for k, v in own.items()
-                if k.startswith("prometheus_rule_group_iterations_total")
-            }
-            key = iters.get("inference.recording.model")
-            if last_iter is not None and key is not None and key > last_iter:
-                time.sleep(20)  # the round's other groups finish within seconds of the first
-                own = own_metrics(prom.url)
-                per_round.append(own)
-                say(f"    round {len(per_round)}/{rounds}: {round_seconds(own) * 1e3:.0f} ms; load {load()}")
-            last_iter = key if key is not None else last_iter
-            time.sleep(5)
-        return summarize(per_round, models, samples, prom.url)
+        for i, (label, files) in enumerate(sets):
+            if i:
+                (work / "prometheus.yml").write_text(config(files))
+                prom.proc.send_signal(signal.SIGHUP)
+                say(f"    {label}: rules reloaded; 120s for every group's first evaluations")
+                time.sleep(120)
+            per_round = _rounds(prom.url, rounds, group_names(files), label)
+            results.append({"label": label, **summarize(per_round, models, samples, prom.url)})
+        return results
     finally:
         if prom is not None:
             prom.close()
         fleet.terminate()
         fleet.join(10)
+
+
+def _rounds(url: str, rounds: int, groups: set[str], label: str) -> list[dict]:
+    """Prometheus' own metrics after each of ROUNDS evaluation rounds, of GROUPS' series only (a
+    reload may leave the metrics of groups it removed)."""
+    per_round: list[dict] = []
+    last_iter = None
+    deadline = time.monotonic() + rounds * 60 + 600
+    while len(per_round) < rounds and time.monotonic() < deadline:
+        own = own_metrics(url)
+        iters = {
+            group_of(k): v for k, v in own.items() if k.startswith("prometheus_rule_group_iterations_total")
+        }
+        key = iters.get("inference.recording.model")
+        if last_iter is not None and key is not None and key > last_iter:
+            time.sleep(20)  # the round's other groups finish within seconds of the first
+            own = {
+                k: v
+                for k, v in own_metrics(url).items()
+                if "rule_group=" not in k or group_of(k) in groups
+            }
+            per_round.append(own)
+            took = round_seconds(own) * 1e3
+            say(f"    {label} round {len(per_round)}/{rounds}: {took:.0f} ms; load {load()}")
+        last_iter = key if key is not None else last_iter
+        time.sleep(5)
+    return per_round
 
 
 def round_seconds(own: dict) -> float:
@@ -288,7 +328,10 @@ def summarize(per_round: list[dict], models: int, history: int, url: str) -> dic
 
 
 def report(r: dict) -> None:
-    say(f"\n{r['models']} models, {r['history_samples'] / 1e6:.0f}M samples of history, {r['rounds']} rounds")
+    say(
+        f"\n{r['label']}: {r['models']} models, {r['history_samples'] / 1e6:.0f}M samples of history, "
+        f"{r['rounds']} rounds"
+    )
     say(f"  (medians; load {load()})")
     say(f"  {'group':32} {'interval':>8} {'ms/round':>9} {'max ms':>8} {'samples':>9}")
     for group, g in r["groups"].items():
@@ -321,13 +364,20 @@ def main(argv=None) -> int:
     p.add_argument("--settle", type=float, default=600, help="seconds of live scrapes before measuring")
     p.add_argument("--json", metavar="PATH")
     p.add_argument("--workdir", help="keep the TSDB here (default: a temporary folder, removed)")
+    p.add_argument("--baseline-rules", type=Path, help="another pack's rules/ folder, measured after")
     args = p.parse_args(argv)
+    if args.baseline_rules and not rule_files(args.baseline_rules):
+        p.error(f"--baseline-rules: no rule files in {args.baseline_rules}")
     results = []
     for models in (int(m) for m in args.models.split(",")):
         with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
-            r = measure(Path(tmp), models, args.days, args.rounds, args.settle)
-        report(r)
-        results.append(r)
+            found = measure(Path(tmp), models, args.days, args.rounds, args.settle, args.baseline_rules)
+        for r in found:
+            report(r)
+        if len(found) == 2:
+            ours, base = (r["round_seconds_median"] for r in found)
+            say(f"  this tree / baseline, per minute: {ours:.2f} s / {base:.2f} s = {ours / base:.2f}")
+        results += found
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
     return 0 if all(math.isfinite(r["round_seconds_median"]) for r in results) else 1
