@@ -26,7 +26,7 @@ open tickets; only the drop of traffic to near zero, which means users get nothi
 
 from __future__ import annotations
 
-from .common import Pack, Runbook, alert, duration_seconds, group, record
+from .common import SLOW_INTERVAL, Pack, Runbook, alert, duration_seconds, group, record
 from .slo import model_versions
 
 SIGNALS = {
@@ -261,13 +261,16 @@ def alerts(pack: Pack) -> list[dict]:
 
 
 def groups(pack: Pack) -> list[dict]:
-    bands, residuals = [], []
+    expected, margins, residuals = [], [], []
     for signal in SIGNALS:
-        b, r = band_rules(pack, signal)
-        bands += b
+        (e, m), r = band_rules(pack, signal)
+        expected.append(e)
+        margins.append(m)
         residuals.append(r)
     return [
-        group("inference.anomaly.bands", bands),
+        group("inference.anomaly.bands", expected),
+        # A margin reads a week of residuals recorded every 10 minutes: it cannot change faster.
+        group("inference.anomaly.margins", margins, interval=SLOW_INTERVAL),
         group("inference.anomaly.residuals", residuals, interval=pack.cfg["anomaly"]["residual_interval"]),
         group("inference.anomaly.alerts", alerts(pack)),
     ]

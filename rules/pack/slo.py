@@ -12,7 +12,7 @@ from pathlib import Path
 
 from inference_devtools import packconfig
 
-from .common import Pack, Runbook, alert, duration_seconds, group, le_matcher, record
+from .common import SLOW_INTERVAL, Pack, Runbook, alert, duration_seconds, group, le_matcher, record
 
 FAILURE = 'outcome="failure"'
 
@@ -78,15 +78,36 @@ def _latency_parts(pack: Pack, spec: dict, cls: str, window: str, fn: str = "rat
     return f"sum by ({m}) {total}", f"sum by ({m}) {good}"
 
 
+def sorted_windows(windows: set[str]) -> list[str]:
+    return [w for w in LONG_WINDOWS if w in windows]
+
+
+def ticket_only_windows(pack: Pack) -> set[str]:
+    """Windows no page reads: a few minutes' lag costs nothing there (SLOW_INTERVAL)."""
+    tiers = pack.cfg["burn_rate_windows"]
+    used = {t: {w[k] for w in tiers[t]["windows"] for k in ("long", "short")} for t in tiers}
+    return used["ticket"] - used["page"]
+
+
+RATIOS = {
+    "errors": ("model:inference_request_errors", "model:inference_request_errors:rate5m",
+               "model:inference_requests:rate5m"),
+    "latency": ("model:inference_latency_sli_slow", "model:inference_latency_sli_slow:rate5m",
+                "model:inference_latency_sli_requests:rate5m"),
+}  # fmt: skip
+
+
+def window_ratios(windows, sli: str) -> list[dict]:
+    name, num, den = RATIOS[sli]
+    return [record(f"{name}:ratio_rate{w}", _ratio(num, den, w)) for w in windows]
+
+
 def recording(pack: Pack) -> list[dict]:
+    """The 5m latency SLI rates, and the error and slow ratios of the windows pages read."""
     m = pack.by_model
-    rules = [
-        record(
-            f"model:inference_request_errors:ratio_rate{w}",
-            _ratio("model:inference_request_errors:rate5m", "model:inference_requests:rate5m", w),
-        )
-        for w in LONG_WINDOWS
-    ]
+    slow_windows = ticket_only_windows(pack)
+    windows = [w for w in LONG_WINDOWS if w not in slow_windows]
+    rules = window_ratios(windows, "errors")
     requests, slow = [], []
     for _name, spec, cls in pack.classes():
         total, good = _latency_parts(pack, spec, cls, "5m")
@@ -95,16 +116,7 @@ def recording(pack: Pack) -> list[dict]:
     # One rule per series name: the classes select disjoint models, so `or` just unions them.
     rules.append(record("model:inference_latency_sli_requests:rate5m", "\nor\n".join(requests)))
     rules.append(record("model:inference_latency_sli_slow:rate5m", "\nor\n".join(slow)))
-    rules += [
-        record(
-            f"model:inference_latency_sli_slow:ratio_rate{w}",
-            _ratio(
-                "model:inference_latency_sli_slow:rate5m", "model:inference_latency_sli_requests:rate5m", w
-            ),
-        )
-        for w in LONG_WINDOWS
-    ]
-    return rules
+    return rules + window_ratios(windows, "latency")
 
 
 HOURLY = {
@@ -418,6 +430,11 @@ def groups(pack: Pack) -> list[dict]:
     alerts += sli_missing_alerts(pack)
     return [
         group("inference.slo.recording", recording(pack)),
+        group(
+            "inference.slo.recording.tickets",
+            [r for sli in RATIOS for r in window_ratios(sorted_windows(ticket_only_windows(pack)), sli)],
+            interval=SLOW_INTERVAL,
+        ),
         group("inference.slo.hourly", hourly(pack), interval="5m"),
         group("inference.slo.budget", budget(pack), interval="5m"),
         group("inference.slo.alerts", alerts),
