@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -230,6 +231,10 @@ def main(argv: list[str] | None = None) -> int:
                 results.append(run_fault(demo, name, args.hold, args.settle, args.quiet))
         finally:
             demo.stop()
+            if args.json:  # the messages themselves, beside the results
+                args.json.parent.mkdir(parents=True, exist_ok=True)
+                if demo.log.exists():
+                    shutil.copyfile(demo.log, args.json.with_suffix(".slack.jsonl"))
     report(results)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
