@@ -26,7 +26,17 @@ open tickets; only the drop of traffic to near zero, which means users get nothi
 
 from __future__ import annotations
 
-from .common import SLOW_INTERVAL, Pack, Runbook, alert, duration_seconds, group, record
+from .common import (
+    SLOW_INTERVAL,
+    Pack,
+    Runbook,
+    alert,
+    duration_seconds,
+    firing,
+    group,
+    record,
+    unless_fired_within,
+)
 from .slo import model_versions
 
 SIGNALS = {
@@ -197,8 +207,7 @@ def alerts(pack: Pack) -> list[dict]:
             # While traffic is lost the page says it all, and for `recent` after it the expectation
             # still holds the outage's zeros (most of all with one day of history), so the
             # traffic's return is its recovery, not a surge.
-            + f"\nunless on ({m})\nmax_over_time("
-            f'ALERTS{{alertname="InferenceTrafficDrop", alertstate="firing"}}[{a["recent"]}])',
+            + unless_fired_within(m, firing("InferenceTrafficDrop"), a["recent"]),
             summary="Model's request rate is outside its seasonal band.",
             runbook=runbook(pack, "requests"),
             description=model_versions(pack) + ": "

@@ -194,6 +194,19 @@ def alert(
     return rule
 
 
+def firing(alertname: str, matchers: str = "") -> str:
+    """The ALERTS series of an alert while it fires, for rules that read another rule's state
+    (MATCHERS: more label matchers, comma-separated)."""
+    more = f", {matchers}" if matchers else ""
+    return f'ALERTS{{alertname="{alertname}", alertstate="firing"{more}}}'
+
+
+def unless_fired_within(on: str, alert: str, window: str) -> str:
+    """`unless` the series whose cause ALERT (a `firing(...)` selector) fired within WINDOW: for a
+    symptom measured over WINDOW, which would otherwise outlive the cause that explains it."""
+    return f"\nunless on ({on})\nmax_over_time({alert}[{window}])"
+
+
 # Groups whose results change slowly (ticket-only SLO windows of hours and days, anomaly margins
 # over a week of 10-minute residuals) run every 3 minutes: a third of the cost. It stays under
 # Prometheus' 5-minute lookback with two minutes to spare for a slow evaluation, so a 1m rule

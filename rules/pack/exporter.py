@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .common import Pack, Runbook, alert, events, group, with_owner
+from .common import Pack, Runbook, alert, events, firing, group, unless_fired_within, with_owner
 from .recording import GPU_WORKED
 
 
@@ -21,11 +21,10 @@ def groups(pack: Pack) -> list[dict]:
                 f"(rate(inference_exporter_collection_errors_total{pack.sel()}[10m]))\n"
                 f"/ (sum by ({inst}, target) (rate(inference_exporter_collections_total{pack.sel()}[10m])) "
                 f"> 0)\n"
-                f"> {t['collection_error_ratio']:g}\n"
+                f"> {t['collection_error_ratio']:g}"
                 # A target that was down explains its failed collections until they leave the
                 # window: without this the ticket outlives InferenceTargetDown, its inhibitor.
-                f"unless on ({inst}, target)\n"
-                f'max_over_time(ALERTS{{alertname="InferenceTargetDown", alertstate="firing"}}[10m])',
+                + unless_fired_within(f"{inst}, target", firing("InferenceTargetDown"), "10m"),
                 on=inst,
             ),
             for_=wait,

@@ -7,8 +7,10 @@ from .common import (
     Pack,
     Runbook,
     alert,
+    firing,
     group,
     served_models,
+    unless_fired_within,
     with_owner,
     with_scrape_owner,
 )
@@ -161,9 +163,8 @@ def availability(pack: Pack) -> list[dict]:
 
 
 # The whole model down (every target it was last seen on): inhibition.py's alert, as ALERTS has it.
-DOWN_EVERYWHERE = (
-    'ALERTS{alertname="InferenceModelAffected", alertstate="firing", scope="model", '
-    'cause=~"InferenceTargetDown|InferenceExporterDown"}'
+DOWN_EVERYWHERE = firing(
+    "InferenceModelAffected", 'scope="model", cause=~"InferenceTargetDown|InferenceExporterDown"'
 )
 
 
@@ -177,18 +178,16 @@ def canaries(pack: Pack) -> list[dict]:
         f"(rate(inference_canary_requests_total{pack.sel()}[10m])) > 0)"
     )
     # Hysteresis: once firing, the page holds until the ratio is clearly below its threshold.
-    firing = 'ALERTS{alertname="InferenceCanaryFailing", alertstate="firing"}'
+    held = firing("InferenceCanaryFailing")
     return [
         alert(
             pack,
             "InferenceCanaryFailing",
             f"(\n(\n{ratio}\n) > {t['canary_failure_ratio']:g}\nor\n"
             f"(\n  (\n{ratio}\n  ) > {t['canary_failure_clear_ratio']:g}\n"
-            f"  and on ({by})\n  {firing}\n)\n)\n"
+            f"  and on ({by})\n  {held}\n)\n)" + unless_fired_within(m, DOWN_EVERYWHERE, "10m"),
             # Canary requests that failed while the whole model was down stay in the 10m window
             # after InferenceModelAffected, their inhibitor, ended: the outage explains them.
-            f"unless on ({m})\n"
-            f"max_over_time({DOWN_EVERYWHERE}[10m])",
             for_=pack.for_duration("canary"),
             keep_firing_for=pack.keep("canary"),
             severity="critical",
