@@ -87,7 +87,7 @@ def section(alertname: str, severity: str, model_scoped: bool, config_path: Path
     elif severity == "critical":
         text = (
             f"A page in the owning team's on-call channel. One message per {group_by}, whatever the "
-            "alert or model: all of a team's pages there share it. It lists the first alerts (each "
+            "model: the team's models that trip this alert share it. It lists the first alerts (each "
             "with a silence link for exactly that alert), names the next ones and counts the rest, so "
             "a mass outage of many models stays one message. `@here` is added only when a page is "
             f"new, not for updates of the group, its reminder every {repeat} or its resolution."

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.prometheus
 PEER_TIMEOUT_S = 3  # amstack's --cluster.peer-timeout: the second member waits this long before sending
 
 
-# Pages are grouped per team: each model here has its own, so each has its own notification.
+# Pages are grouped per alert name and team: each model here has its own team, so its own notification.
 TEAMS = {"ranker": "search", "embedder": "recommendation"}
 
 

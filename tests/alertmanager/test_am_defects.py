@@ -139,6 +139,30 @@ def test_defect11_updates_of_a_page_do_not_mention_the_channel_again(alertmanage
     assert ["<!here>" in p for p in pretexts] == [True, False], pretexts
 
 
+def test_a_resolved_page_is_not_announced_again_with_the_next_page(alertmanager):
+    """Prometheus re-sends a resolved alert for 15 minutes. Once its resolution was delivered,
+    the next page of the same team (the demo's `down triton` after `errors`) must not list it
+    again, nor be followed by a message that only repeats itself."""
+    am, standin = alertmanager
+    burn = {**alert("InferenceAvailabilityBudgetBurnCritical", "critical", **MODEL, team="search"), **_at(3)}
+    am.post_alerts([burn])
+    settle(am, standin, 1)
+    resolved = {**burn, "endsAt": datetime.now(timezone.utc).isoformat()}
+    am.post_alerts([resolved])
+    settle(am, standin, 2)
+    down = {**alert("InferenceTargetDown", "critical", namespace="shop", team="search", target="ranker-triton",
+                    instance="10.0.0.1:9400"), **_at(1)}  # fmt: skip
+    am.post_alerts([down])
+    settle(am, standin, 3)
+    for _ in range(3):  # Prometheus' resends of the resolved alert, one per group interval here
+        am.post_alerts([resolved])
+        time.sleep(2.5)
+    later = standin.messages()[3:]
+    assert later == [], [m["payload"]["attachments"][0]["title"] for m in later]
+    page = standin.messages()[2]["payload"]["attachments"][0]
+    assert "BudgetBurn" not in page["text"] and "resolved" not in page["text"], page["text"]
+
+
 def test_defect15_event_tickets_are_held_longer_than_the_longest_quiet_hours():
     """Alertmanager drops an alert that resolved while its route was muted: the rules keep
     one-off event tickets firing until the longest quiet span of alertmanager.yml is over."""

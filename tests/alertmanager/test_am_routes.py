@@ -82,13 +82,13 @@ def test_tickets_respect_quiet_hours_and_pages_never_do():
             assert muted == [], route
 
 
-def test_pages_are_grouped_per_team_and_tickets_per_alert_and_team():
-    """Never per model: a mass outage of one team is one page, one ticket per alert name."""
+def test_pages_and_tickets_are_grouped_per_alert_and_team():
+    """Never per model: a mass outage of one team is one page per alert name."""
     config = load()
     assert config["route"]["group_by"] == ["alertname", "cluster", "namespace", "team"]
     for route in routes(config["route"]):
         if route["receiver"].startswith("oncall-"):
-            assert route["group_by"] == ["cluster", "namespace", "team"], route
+            assert route["group_by"] == ["alertname", "cluster", "namespace", "team"], route
 
 
 def test_secrets_come_from_files_only():

@@ -1,5 +1,5 @@
 """The runbooks say how each alert reaches people, as the committed Alertmanager config does it
-(issue 12: pages grouped per team and namespace, the rest of a mass outage counted, @here only
+(issue 12: pages grouped per alert name, team and namespace, the rest of a mass outage counted, @here only
 for new pages, quiet hours delay tickets, and which causes hold an alert back)."""
 
 from __future__ import annotations
@@ -46,8 +46,8 @@ def test_every_runbook_says_how_its_alert_is_delivered(alert):
         assert "routed nowhere" in text
     elif severity == "critical":
         (group_by,) = page_group_by()  # one page grouping for every team
-        assert set(group_by) == {"cluster", "namespace", "team"}
-        assert f"One message per {', '.join(group_by)}, whatever the alert or model" in text
+        assert set(group_by) == {"alertname", "cluster", "namespace", "team"}
+        assert f"One message per {', '.join(group_by)}, whatever the model" in text
         assert "counts the rest" in text and "`@here` is added only when a page is new" in text
     elif severity == "warning":
         assert "held, not dropped" in text
