@@ -42,8 +42,12 @@ class Builder:
         identity: Iterable[tuple[str, str]] = (),
         static: Iterable[tuple[str, str]] = (),
         default_model: str = "",
+        keys: dict[SeriesKey, SeriesKey] | None = None,
     ):
         self._identity = tuple(identity)  # e.g. (("target", "t1"), ("server", "triton"))
+        # A source's series recur every collection: with its key table (kept by the caller)
+        # each snapshot reuses the previous one's key tuples instead of holding copies.
+        self._keys = keys if keys is not None else {}
         self._static = tuple(static)
         self._default_model = default_model  # for servers whose metrics name no model (llama.cpp)
         self._values: dict[str, dict[SeriesKey, float]] = {}
@@ -125,7 +129,8 @@ class Builder:
                 extra = tuple([(k, str(labels[k])) for k in allowed if k in labels])
         else:
             extra = ()
-        return (model, version, extra)
+        key = (model, version, extra)
+        return self._keys.setdefault(key, key)
 
     def _add(self, name: str, type_: str, value: float, model: str, version: str, labels) -> None:
         metric = schema.get(name)
@@ -139,7 +144,7 @@ class Builder:
             series = self._values[name] = {}
         series[key] = series.get(key, 0.0) + value
 
-    def hold_counters(self, floor: dict[tuple, float]) -> None:
+    def hold_counters(self, floor: dict[str, dict[SeriesKey, float]]) -> None:
         """Never serve a counter below what was served before for the same series.
 
         Native counters are already kept monotonic by the parser's reset tracker, but a
@@ -148,15 +153,16 @@ class Builder:
         would read the dip as a reset and ``rate()`` would spike. ``floor`` persists
         across collections of one target and is updated in place.
         """
-        seen: dict[tuple, float] = {}
+        seen: dict[str, dict[SeriesKey, float]] = {}
         for name, values in self._values.items():
             if schema.get(name).type != schema.COUNTER:
                 continue
+            before = floor.get(name, {})
             for key, value in values.items():
-                fkey = (name, key)
-                held = max(value, floor.get(fkey, value))
-                values[key] = held
-                seen[fkey] = held
+                held = before.get(key, value)
+                if held > value:
+                    values[key] = held
+            seen[name] = values  # the snapshot's own table: snapshots are never changed
         floor.clear()
         floor.update(seen)
 

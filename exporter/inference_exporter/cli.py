@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
-import os
 import signal
 import sys
 import threading
@@ -142,8 +141,7 @@ def run(argv: list[str]) -> int:
     args = _run_parser().parse_args(argv)
     from .memory import limit_malloc_arenas, tune_runtime
 
-    if "MALLOC_ARENA_MAX" not in os.environ:
-        limit_malloc_arenas()
+    limit_malloc_arenas()
     level = "warning" if args.log_level == "warn" else args.log_level
     logsetup.setup(level, args.log_format)
     if not args.telemetry_path.startswith("/") or args.telemetry_path in RESERVED_PATHS:

@@ -4,27 +4,54 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
 
-M_ARENA_MAX = -8  # glibc <malloc.h>
+# glibc <malloc.h>
+M_TRIM_THRESHOLD = -1
+M_MMAP_THRESHOLD = -3
+M_ARENA_MAX = -8
+
+MMAP_THRESHOLD = 256 * 1024  # glibc's default starts at 128 KiB and rises up to 32 MiB
+TRIM_THRESHOLD = 1024 * 1024
+
+
+def _mallopt():
+    name = ctypes.util.find_library("c")
+    if not name:
+        return None
+    try:
+        return ctypes.CDLL(name).mallopt
+    except (OSError, AttributeError):
+        return None
 
 
 def limit_malloc_arenas(arenas: int = 2) -> bool:
-    """Cap glibc's malloc arenas (default: 8 per core).
+    """Cap glibc's malloc arenas (default: 8 per core), and keep big buffers out of the heap.
 
     One collection thread per target would otherwise spread small allocations over
     many arenas, each holding freed pages of its own; with a cap the exporter's
-    resident memory stays close to what it actually uses (MALLOC_ARENA_MAX does the
-    same from the environment, which a user may still set). No-op off glibc.
+    resident memory stays close to what it actually uses.
+
+    glibc raises its mmap threshold to the size of any mmapped block freed, so after the
+    first big page (a 7.5 MB Triton body) every later body, line list and table of a
+    collection came from the heap and, freed between long-lived objects, stayed resident.
+    A fixed threshold returns them to the system when a collection ends
+    (bench/big_target.py --rss, Triton with 100k series). The MALLOC_*_ environment
+    variables (or GLIBC_TUNABLES) still win where a user sets them. No-op off glibc.
     """
-    name = ctypes.util.find_library("c")
-    if not name:
+    mallopt = _mallopt()
+    if mallopt is None or "glibc.malloc." in os.environ.get("GLIBC_TUNABLES", ""):
         return False
-    try:
-        libc = ctypes.CDLL(name)
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):
-        return False
-    return bool(mallopt(M_ARENA_MAX, arenas))
+    done = True
+    settings = [
+        ("MALLOC_ARENA_MAX", M_ARENA_MAX, arenas),
+        ("MALLOC_MMAP_THRESHOLD_", M_MMAP_THRESHOLD, MMAP_THRESHOLD),
+        ("MALLOC_TRIM_THRESHOLD_", M_TRIM_THRESHOLD, TRIM_THRESHOLD),
+    ]
+    for env, option, value in settings:
+        if env not in os.environ:
+            done = bool(mallopt(option, value)) and done
+    return done
 
 
 def tune_runtime() -> None:

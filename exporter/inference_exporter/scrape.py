@@ -256,7 +256,8 @@ class TargetScraper:
         self._resets = parser.ResetTracker()
         self._dropped: dict[str, int] = {}  # samples dropped since start, by reason (counters.py)
         self._check_labels = label_checker(target.limits)
-        self._counter_floor: dict[tuple, float] = {}
+        self._counter_floor: dict[str, dict] = {}
+        self._keys: dict = {}  # the series keys of the last collection, reused by the next
         self._server: servers.ServerKind | None = None
         self._translator: servers.Translator | None = None
         self._wanted: frozenset[str] | None = None
@@ -308,7 +309,10 @@ class TargetScraper:
 
     def _new_builder(self) -> Builder:
         return Builder(
-            (("target", self.target.name), ("server", self.kind)), self.static, self._served_model()
+            (("target", self.target.name), ("server", self.kind)),
+            self.static,
+            self._served_model(),
+            keys=self._keys,
         )
 
     def _served_model(self) -> str:
@@ -380,12 +384,15 @@ class TargetScraper:
         out = self._new_builder()
         self._translator.translate(exp, out)
         out.hold_counters(self._counter_floor)
+        snapshot = out.finish()
+        if len(self._keys) > 2 * snapshot.series + 1024:
+            self._keys = {}  # many series gone: start over
         return Result(
             True,
             started,
             0.0,
             self.kind,
-            snapshots=(out.finish(),),
+            snapshots=(snapshot,),
             native_samples=exp.sample_count,
             invalid_lines=exp.invalid_lines,
             dropped=tuple(sorted(self._dropped.items())),
