@@ -10,7 +10,8 @@ For each signal S (request rate, mean latency, error ratio; 5-minute rates) per 
 - `S_residual` (R = S - E), recorded every `residual_interval`: how wrong E has been.
 - `S_margin` (M), the band's half-width: `spread_factor` x the larger of the upper and lower
   `tail_quantile` residual over the `residual_history` that ends 23h30m ago, so an anomaly
-  never widens its own band the same day. Floors are safety nets, not the usual width: a share
+  never widens its own band the same day. The tails are recorded every `tail_interval` (1h) as
+  `S_residual_tail{tail="upper"|"lower"}` and read through `last_over_time`. Floors are safety nets, not the usual width: a share
   of E, and for counts the noise of the model's own traffic (a quiet model's rate jitters more);
   until a week of history exists, a larger share of E (the weekly cycle is unknown: a first
   weekend is no anomaly). No band until `min_residual_history` of residuals exists.
@@ -100,21 +101,39 @@ def floors(pack: Pack, s: str, conf: dict) -> list[tuple[str, str]]:
     return out
 
 
+def residual_tail(pack: Pack, s: str) -> str:
+    """The upper and lower `tail_quantile` residuals of the history (label `tail`), only once
+    `min_residual_history` of it exists; recorded every `tail_interval`."""
+    a = pack.cfg["anomaly"]
+    q = a["tail_quantile"]
+    hist = f"{s}_residual[{a['residual_history']}] offset {HISTORY_OFFSET}"
+    samples = duration_seconds(a["min_residual_history"]) // duration_seconds(a["residual_interval"])
+    tails = [
+        _tag(f"quantile_over_time({q:g}, {hist})", "tail", "upper"),
+        _tag(f"quantile_over_time({1 - q:.6g}, {hist})", "tail", "lower"),
+    ]
+    body = "(\n  " + "\n  or\n  ".join(tails) + "\n)"
+    return f"{body}\nand on ({pack.by_model})\ncount_over_time({hist}) >= {samples}"
+
+
 def margin(pack: Pack, s: str, conf: dict) -> str:
     a = pack.cfg["anomaly"]
     m = pack.by_model
-    q, k = a["tail_quantile"], a["spread_factor"]
-    hist = f"{s}_residual[{a['residual_history']}] offset {HISTORY_OFFSET}"
+    k = a["spread_factor"]
+    # The tails' latest value: two intervals (plus slack) back, so a restarted Prometheus, whose
+    # first evaluation of the tails may come an interval later, keeps its bands meanwhile.
+    lookback = f"{2 * duration_seconds(a['tail_interval']) // 60 + 10}m"
+    upper = f'last_over_time({s}_residual_tail{{tail="upper"}}[{lookback}])'
+    lower = f'last_over_time({s}_residual_tail{{tail="lower"}}[{lookback}])'
     terms = [
-        _tag(f"{k:g} * quantile_over_time({q:g}, {hist})", "term", "upper_tail"),
-        _tag(f"-{k:g} * quantile_over_time({1 - q:.6g}, {hist})", "term", "lower_tail"),
+        _tag(f"{k:g} * {upper}", "term", "upper_tail"),
+        _tag(f"-{k:g} * {lower}", "term", "lower_tail"),
     ]
     terms += [_tag(expr, "term", name) for name, expr in floors(pack, s, conf)]
     body = f"max by ({m}) (\n  " + "\n  or\n  ".join(terms) + "\n)"
     if "absolute_floor" in conf:
         body = f"clamp_min(\n{body},\n{conf['absolute_floor']:g}\n)"
-    samples = duration_seconds(a["min_residual_history"]) // duration_seconds(a["residual_interval"])
-    return f"{body}\nand on ({m})\ncount_over_time({hist}) >= {samples}"
+    return f"{body}\nand on ({m})\n{upper}"
 
 
 def beyond_band(pack: Pack, s: str, two_sided: bool) -> str:
@@ -270,16 +289,19 @@ def alerts(pack: Pack) -> list[dict]:
 
 
 def groups(pack: Pack) -> list[dict]:
-    expected, margins, residuals = [], [], []
+    expected, margins, residuals, tails = [], [], [], []
     for signal in SIGNALS:
         (e, m), r = band_rules(pack, signal)
         expected.append(e)
         margins.append(m)
         residuals.append(r)
+        tails.append(record(f"{SIGNALS[signal]}_residual_tail", residual_tail(pack, SIGNALS[signal])))
+    a = pack.cfg["anomaly"]
     return [
         group("inference.anomaly.bands", expected),
-        # A margin reads a week of residuals recorded every 10 minutes: it cannot change faster.
+        group("inference.anomaly.residuals", residuals, interval=a["residual_interval"]),
+        group("inference.anomaly.tails", tails, interval=a["tail_interval"]),
+        # The floors follow the expected value; the tails they are read with change hourly.
         group("inference.anomaly.margins", margins, interval=SLOW_INTERVAL),
-        group("inference.anomaly.residuals", residuals, interval=pack.cfg["anomaly"]["residual_interval"]),
         group("inference.anomaly.alerts", alerts(pack)),
     ]
