@@ -11,10 +11,11 @@ For each signal S (request rate, mean latency, error ratio; 5-minute rates) per 
 - `S_margin` (M), the band's half-width: `spread_factor` x the larger of the upper and lower
   `tail_quantile` residual over the `residual_history` that ends 23h30m ago, so an anomaly
   never widens its own band the same day. The tails are recorded every `tail_interval` (1h) as
-  `S_residual_tail{tail="upper"|"lower"}` and read through `last_over_time`. Floors are safety nets, not the usual width: a share
-  of E, and for counts the noise of the model's own traffic (a quiet model's rate jitters more);
-  until a week of history exists, a larger share of E (the weekly cycle is unknown: a first
-  weekend is no anomaly). No band until `min_residual_history` of residuals exists.
+  `S_residual_tail{tail="upper"|"lower"}` and read through `last_over_time`. Floors are
+  safety nets, not the usual width: a share of E, and for counts the noise of the model's own
+  traffic (a quiet model's rate jitters more); until a week of history exists, a larger share
+  of E (the weekly cycle is unknown: a first weekend is no anomaly). No band until
+  `min_residual_history` of residuals exists.
 - The alerts hold on a share: at least `hold_share` of the last `hold_window` beyond the band on
   one side (so one in-band sample does not reset them), then `for`. Request rate and latency are
   two-sided (a collapse of either is a failure), the error ratio is upper only.

@@ -150,8 +150,8 @@ def test_a_resolved_page_is_not_announced_again_with_the_next_page(alertmanager)
     resolved = {**burn, "endsAt": datetime.now(timezone.utc).isoformat()}
     am.post_alerts([resolved])
     settle(am, standin, 2)
-    down = {**alert("InferenceTargetDown", "critical", namespace="shop", team="search", target="ranker-triton",
-                    instance="10.0.0.1:9400"), **_at(1)}  # fmt: skip
+    labels = {"namespace": "shop", "team": "search", "target": "ranker-triton", "instance": "10.0.0.1:9400"}
+    down = {**alert("InferenceTargetDown", "critical", **labels), **_at(1)}
     am.post_alerts([down])
     settle(am, standin, 3)
     for _ in range(3):  # Prometheus' resends of the resolved alert, one per group interval here
