@@ -139,9 +139,9 @@ def _run_parser() -> argparse.ArgumentParser:
 
 def run(argv: list[str]) -> int:
     args = _run_parser().parse_args(argv)
-    from .memory import limit_malloc_arenas, tune_runtime
+    from .memory import tune_malloc, tune_runtime
 
-    limit_malloc_arenas()
+    tune_malloc()
     level = "warning" if args.log_level == "warn" else args.log_level
     logsetup.setup(level, args.log_format)
     if not args.telemetry_path.startswith("/") or args.telemetry_path in RESERVED_PATHS:

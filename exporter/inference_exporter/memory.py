@@ -25,7 +25,7 @@ def _mallopt():
         return None
 
 
-def limit_malloc_arenas(arenas: int = 2) -> bool:
+def tune_malloc(arenas: int = 2) -> bool:
     """Cap glibc's malloc arenas (default: 8 per core), and keep big buffers out of the heap.
 
     One collection thread per target would otherwise spread small allocations over
