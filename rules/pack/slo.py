@@ -116,7 +116,7 @@ def recording(pack: Pack) -> list[dict]:
     # One rule per series name: the classes select disjoint models, so `or` just unions them.
     rules.append(record("model:inference_latency_sli_requests:rate5m", "\nor\n".join(requests)))
     rules.append(record("model:inference_latency_sli_slow:rate5m", "\nor\n".join(slow)))
-    return rules + window_ratios(windows, "latency")
+    return rules + window_ratios(windows, "latency") + traffic_floors(pack)
 
 
 HOURLY = {
@@ -230,6 +230,31 @@ def _window(series: str, window: str, cls: str) -> str:
     return series.format(window) + "{" + cls + "}"
 
 
+def floor_window(window: dict, tier: str) -> str | None:
+    """The window whose requests must reach a minimum before this burn window may alert: its
+    own long window when it sets `min_requests`, otherwise an hour for pages, none for tickets."""
+    if "min_requests" in window:
+        return window["long"]
+    return "1h" if tier == "page" else None
+
+
+def floor_series(traffic: str, window: str) -> str:
+    return traffic.replace(":rate5m", f":rate{window}")
+
+
+def traffic_floors(pack: Pack) -> list[dict]:
+    """The mean 5m request rate over each floor window, recorded once for every class and SLI
+    (each burn rule read it with avg_over_time before: most of the alerts' cost at fleet size)."""
+    windows = {
+        floor_window(w, tier) for tier, cfg in pack.cfg["burn_rate_windows"].items() for w in cfg["windows"]
+    } - {None}
+    return [
+        record(floor_series(traffic, w), f"avg_over_time({traffic}[{w}])")
+        for traffic in ("model:inference_requests:rate5m", "model:inference_latency_sli_requests:rate5m")
+        for w in sorted_windows(windows)
+    ]
+
+
 def _burn_alerts(pack: Pack, sli: str, tier: str, cls_name: str, spec: dict, cls: str) -> list[dict]:
     """One alert per model, SLI and tier: the tier's windows are OR-ed into one rule, so the
     alert keeps one identity while the window that carries it changes."""
@@ -257,11 +282,10 @@ def _burn_alerts(pack: Pack, sli: str, tier: str, cls_name: str, spec: dict, cls
         long_, short = (_window(series, w[k], cls) for k in ("long", "short"))
         clause = f"{long_} > {limit}\nand\n{short} > {limit}"
         guard = ""
-        if "min_requests" in w:  # requests in the long window
-            seconds = duration_seconds(w["long"])
-            guard = f"avg_over_time({traffic}{{{cls}}}[{w['long']}]) * {seconds} >= {w['min_requests']}"
-        elif tier == "page":
-            guard = f"avg_over_time({traffic}{{{cls}}}[1h]) * 3600 >= {pack.cfg['min_requests_per_hour']}"
+        floor = floor_window(w, tier)
+        if floor:  # requests in the window
+            minimum = w.get("min_requests", pack.cfg["min_requests_per_hour"])
+            guard = f"{floor_series(traffic, floor)}{{{cls}}} * {duration_seconds(floor)} >= {minimum}"
         clauses.append(f"(\n{clause}\nand on ({m})\n{guard}\n)" if guard else f"(\n{clause}\n)")
     long_windows = ", ".join(w["long"] for w in tier_cfg["windows"])
     return [
@@ -427,7 +451,6 @@ def groups(pack: Pack) -> list[dict]:
             for cls_name, spec, cls in pack.classes():
                 alerts += _burn_alerts(pack, sli, tier, cls_name, spec, cls)
     alerts += mean_latency_alerts(pack)
-    alerts += sli_missing_alerts(pack)
     return [
         group("inference.slo.recording", recording(pack)),
         group(
@@ -438,4 +461,6 @@ def groups(pack: Pack) -> list[dict]:
         group("inference.slo.hourly", hourly(pack), interval="5m"),
         group("inference.slo.budget", budget(pack), interval="5m"),
         group("inference.slo.alerts", alerts),
+        # A ticket with `for: 1d` over the raw counters: every few minutes is plenty.
+        group("inference.slo.coverage", sli_missing_alerts(pack), interval=SLOW_INTERVAL),
     ]

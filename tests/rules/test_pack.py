@@ -120,3 +120,30 @@ def test_ratios_never_divide_by_a_possible_zero():
             divisor = _divisor(expr, slash)
             guarded = re.fullmatch(r"[0-9.]+", divisor.rstrip(",)")) or re.search(r">\s*0\s*\)$", divisor)
             assert guarded, f"{rule.get('alert') or rule['record']}: divisor {divisor!r} may be zero"
+
+
+def test_burn_rate_pages_read_recorded_traffic_floors():
+    """At fleet size every burn rule computing its own traffic floor over 30 minutes or an hour was
+    most of the SLO alerts' cost (docs/performance.md): the floors are recorded once, every class
+    and tier reads them."""
+    groups = {g["name"]: g for f in RULE_FILES for g in yaml.safe_load(f.read_text())["groups"]}
+    burn = [r for r in groups["inference.slo.alerts"]["rules"] if "BudgetBurn" in r["alert"]]
+    assert burn and all("_over_time" not in r["expr"] for r in burn), [
+        r["alert"] for r in burn if "_over_time" in r["expr"]
+    ]
+    floors = re.findall(r"(model:[a-z_:]+:rate(?:30m|1h))\{", "\n".join(r["expr"] for r in burn))
+    recorded = {r["record"]: r["expr"] for r in groups["inference.slo.recording"]["rules"]}
+    assert floors and set(floors) <= set(recorded)
+    for name in set(floors):
+        window = name.rsplit(":rate", 1)[1]
+        assert recorded[name] == f"avg_over_time({name.rsplit(':rate', 1)[0]}:rate5m[{window}])"
+
+
+def test_hourly_tickets_do_not_run_every_minute():
+    """InferenceLatencySLIMissing waits a day (`for: 1d`) and groups the raw request counters of
+    every model: it runs in a slower group than the pages."""
+    for f in RULE_FILES:
+        for g in yaml.safe_load(f.read_text())["groups"]:
+            for r in g["rules"]:
+                if r.get("alert") == "InferenceLatencySLIMissing":
+                    assert g["interval"] != "1m", g["name"]
