@@ -285,7 +285,7 @@ def measure(
             for own in per_round:
                 own.update(slow_own)
             results.append(
-                {"label": label, **summarize(per_round, models, samples, prom.url, intervals[label])}
+                {"label": label, **summarize(per_round, models, samples, prom.url, intervals[label], where)}
             )
         return results
     finally:
@@ -359,8 +359,29 @@ def round_seconds(own: dict, intervals: dict[str, float]) -> float:
     return total
 
 
+def costliest_rules(url: str, intervals: dict[str, float], where: str, top: int = 12) -> list[dict]:
+    """The rules of the files under WHERE that cost most per minute, from each rule's last
+    evaluation (`/api/v1/rules`): where to look next."""
+    found = requests.get(url + "/api/v1/rules", timeout=60).json()["data"]["groups"]
+    rules = []
+    for g in found:
+        if not g["file"].startswith(where + "/") or g["name"] not in intervals:
+            continue
+        seen: dict[str, int] = {}
+        for rule in g["rules"]:
+            seen[rule["name"]] = seen.get(rule["name"], 0) + 1
+            rules.append(
+                {
+                    "group": g["name"],
+                    "rule": rule["name"] + (f" #{seen[rule['name']]}" if seen[rule["name"]] > 1 else ""),
+                    "ms_per_minute": rule["evaluationTime"] * 1e3 * 60 / intervals[g["name"]],
+                }
+            )
+    return sorted(rules, key=lambda r: -r["ms_per_minute"])[:top]
+
+
 def summarize(
-    per_round: list[dict], models: int, history: int, url: str, intervals: dict[str, float]
+    per_round: list[dict], models: int, history: int, url: str, intervals: dict[str, float], where: str
 ) -> dict:
     groups = sorted(
         {group_of(k) for k in per_round[0] if k.startswith("prometheus_rule_group_last_duration")}
@@ -392,6 +413,7 @@ def summarize(
     out["head_series"] = per_round[-1].get("prometheus_tsdb_head_series", 0)
     cpu = [own.get("process_cpu_seconds_total", 0) for own in per_round]
     out["cpu_share"] = (cpu[-1] - cpu[0]) / (60 * max(1, len(cpu) - 1))
+    out["costliest_rules"] = costliest_rules(url, intervals, where)
     query = {"query": "sum(prometheus_rule_evaluation_failures_total)"}
     failures = requests.get(url + "/api/v1/query", params=query, timeout=30).json()["data"]["result"]
     out["evaluation_failures"] = float(failures[0]["value"][1]) if failures else 0.0
@@ -414,6 +436,9 @@ def report(r: dict) -> None:
         f"{r['share_of_interval'] * 100:.1f}% of the 1m interval (target < 10% at 1,000 models); "
         f"{per_minute / r['models'] * 1e3:.0f} us per model"
     )
+    say("  costliest rules (last evaluation, ms per minute):")
+    for rule in r.get("costliest_rules", []):
+        say(f"    {rule['ms_per_minute']:7.0f}  {rule['group']}: {rule['rule']}")
     appended = r["samples_per_round"]
     say(f"  samples appended per round {appended:.0f} ({appended / r['models']:.1f} per model)")
     say(
