@@ -16,6 +16,9 @@ For each fleet size:
 2. Live. The fleet's exporters are served by inference_devtools.dashboard_fleet's fake fleet (the
    schema's series for every model: request counters, latency histograms, model info...),
    scraped every 15 s; the pack is loaded as rules/*.yml has it (1m groups, the 5m budget group).
+   ``--fleet healthy`` (the default) keeps every model inside its objectives, history and live
+   alike; ``--fleet burning`` is the fleet of the earlier runs, where most models page or
+   ticket, and Prometheus expands every active alert's templates at each evaluation.
 3. Measurement. After the raw rate windows have filled (10 minutes of scrapes), ``--rounds``
    evaluation rounds are read from Prometheus' own metrics after each round: each group's
    evaluation time and samples appended, the process's resident memory and CPU; the medians are
@@ -47,6 +50,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -68,6 +72,26 @@ UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 
 RANGE = re.compile(r"([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{[^}]*\})?\[(\w+)(?::\w*)?\](?:\s*offset\s+(\w+))?")
 OFFSET = re.compile(r"([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{[^}]*\})?\s+offset\s+(\w+)")
 MODEL_LABELS = ("cluster", "namespace", "team", "model_class", "model")
+
+
+@dataclass(frozen=True)
+class History:
+    error_ratio: float
+    slow_share: float  # of the latency SLI's requests
+    mean_latency: float
+
+
+# healthy: inside every objective, so only the pack's own cost is measured. burning: the fleet of
+# the earlier runs (1% errors and 80 ms means live, 0.1% errors in the history): most models
+# page or ticket every round, and each active alert's templates are expanded at every
+# evaluation.
+FLEETS = {
+    "healthy": (
+        dashboard_fleet.HEALTHY,
+        History(dashboard_fleet.HEALTHY.error_share, 0.001, 0.08 * dashboard_fleet.HEALTHY.latency_scale),
+    ),
+    "burning": (dashboard_fleet.Health(), History(0.001, 0.01, 0.08)),
+}
 
 
 def say(message: str) -> None:
@@ -117,22 +141,24 @@ def history_needed(files: list[Path]) -> dict[str, float]:
     return {n: s for n, s in need.items() if n in recorded and n.startswith("model:") and s > 600}
 
 
-def _values(name: str, minutes: np.ndarray, rng, base: float) -> np.ndarray:
+def _values(name: str, minutes: np.ndarray, rng, base: float, history: History) -> np.ndarray:
     """A plausible value per minute: a daily shape on the model's own level, a little noise."""
     shape = scenario.daily_shape((minutes % 1440) / 60)
     rate = base * shape * rng.uniform(0.9, 1.1, len(minutes))
     if "error" in name and "ratio" not in name:
-        return rate * 0.001
+        return rate * history.error_ratio
     if "error" in name:
-        return np.full(len(minutes), 0.001)
+        return np.full(len(minutes), history.error_ratio)
     if "sli_slow" in name:
-        return rate * 0.01
+        return rate * history.slow_share
     if "duration" in name:
-        return 0.08 * rng.uniform(0.95, 1.05, len(minutes))
+        return history.mean_latency * rng.uniform(0.95, 1.05, len(minutes))
     return rate
 
 
-def write_history(work: Path, models: int, end: int, days: float, needed: dict[str, float]) -> int:
+def write_history(
+    work: Path, models: int, end: int, days: float, needed: dict[str, float], history: History
+) -> int:
     """Import the needed series' history, BLOCK-aligned chunk by chunk; returns samples written."""
     data = work / "data"
     data.mkdir(parents=True, exist_ok=True)
@@ -157,7 +183,7 @@ def write_history(work: Path, models: int, end: int, days: float, needed: dict[s
                     stamps = [str(t) for t in keep]
                     for i, lbl in enumerate(labels):
                         rng = np.random.default_rng(i * 7919 + int(lo))
-                        vals = _values(name, minutes, rng, 5.0 * (1 + i % 3))
+                        vals = _values(name, minutes, rng, 5.0 * (1 + i % 3), history)
                         head = f"{name}{{{lbl}}} "
                         out.write("".join(f"{head}{v:.6g} {t}\n" for v, t in zip(vals, stamps, strict=True)))
                         written += len(keep)
@@ -183,8 +209,8 @@ def write_history(work: Path, models: int, end: int, days: float, needed: dict[s
     return written
 
 
-def _serve_fleet(models: int, port_out) -> None:
-    server = dashboard_fleet.FleetServer({CLUSTER: models})
+def _serve_fleet(models: int, fleet: str, port_out) -> None:
+    server = dashboard_fleet.FleetServer({CLUSTER: models}, FLEETS[fleet][0])
     port_out.send(server.address)
     while True:
         time.sleep(3600)
@@ -207,7 +233,13 @@ def group_of(key: str) -> str:
 
 
 def measure(
-    work: Path, models: int, days: float, rounds: int, settle: float = 600, baseline: Path | None = None
+    work: Path,
+    models: int,
+    days: float,
+    rounds: int,
+    settle: float = 600,
+    baseline: Path | None = None,
+    fleet_kind: str = "healthy",
 ) -> list[dict]:
     """This tree's figures, then the baseline rules' in the same Prometheus (when given)."""
     from inference_devtools.prom import Prometheus
@@ -224,13 +256,13 @@ def measure(
         + ", ".join(f"{n} ({s / 3600:g} h)" for n, s in sorted(needed.items())))  # fmt: skip
     end = int(time.time()) - 120
     t0 = time.monotonic()
-    samples = write_history(work, models, end, days, needed)
+    samples = write_history(work, models, end, days, needed, FLEETS[fleet_kind][1])
     say(
         f"    {samples / 1e6:.1f}M samples of history imported in {time.monotonic() - t0:.0f}s; load {load()}"
     )
     ctx = multiprocessing.get_context("spawn")
     ours, theirs = ctx.Pipe()
-    fleet = ctx.Process(target=_serve_fleet, args=(models, theirs), daemon=True)
+    fleet = ctx.Process(target=_serve_fleet, args=(models, fleet_kind, theirs), daemon=True)
     fleet.start()
     address = ours.recv()
 
@@ -285,7 +317,11 @@ def measure(
             for own in per_round:
                 own.update(slow_own)
             results.append(
-                {"label": label, **summarize(per_round, models, samples, prom.url, intervals[label], where)}
+                {
+                    "label": label,
+                    "fleet": fleet_kind,
+                    **summarize(per_round, models, samples, prom.url, intervals[label], where),
+                }
             )
         return results
     finally:
@@ -417,13 +453,16 @@ def summarize(
     query = {"query": "sum(prometheus_rule_evaluation_failures_total)"}
     failures = requests.get(url + "/api/v1/query", params=query, timeout=30).json()["data"]["result"]
     out["evaluation_failures"] = float(failures[0]["value"][1]) if failures else 0.0
+    query = {"query": "count by (alertstate) (ALERTS)"}
+    active = requests.get(url + "/api/v1/query", params=query, timeout=30).json()["data"]["result"]
+    out["active_alerts"] = {r["metric"]["alertstate"]: float(r["value"][1]) for r in active}
     return out
 
 
 def report(r: dict) -> None:
     say(
-        f"\n{r['label']}: {r['models']} models, {r['history_samples'] / 1e6:.0f}M samples of history, "
-        f"{r['rounds']} rounds"
+        f"\n{r['label']}: {r['models']} models ({r['fleet']} fleet), "
+        f"{r['history_samples'] / 1e6:.0f}M samples of history, {r['rounds']} rounds"
     )
     say(f"  (medians; load {load()})")
     say(f"  {'group':32} {'interval':>8} {'ms/round':>9} {'max ms':>8} {'samples':>9}")
@@ -446,6 +485,9 @@ def report(r: dict) -> None:
         f"head series {r['head_series']:.0f}, CPU {r['cpu_share']:.2f} of a core; "
         f"failed evaluations {r['evaluation_failures']:.0f}"
     )
+    active = r.get("active_alerts", {})
+    firing, pending = active.get("firing", 0), active.get("pending", 0)
+    say(f"  alerts active at the end: {firing:.0f} firing, {pending:.0f} pending")
 
 
 def load() -> str:
@@ -461,13 +503,21 @@ def main(argv=None) -> int:
     p.add_argument("--json", metavar="PATH")
     p.add_argument("--workdir", help="keep the TSDB here (default: a temporary folder, removed)")
     p.add_argument("--baseline-rules", type=Path, help="another pack's rules/ folder, measured after")
+    p.add_argument(
+        "--fleet",
+        choices=sorted(FLEETS),
+        default="healthy",
+        help="healthy: inside every objective; burning: most models alerting (the earlier runs' fleet)",
+    )
     args = p.parse_args(argv)
     if args.baseline_rules and not rule_files(args.baseline_rules):
         p.error(f"--baseline-rules: no rule files in {args.baseline_rules}")
     results = []
     for models in (int(m) for m in args.models.split(",")):
         with tempfile.TemporaryDirectory(dir=args.workdir) as tmp:
-            found = measure(Path(tmp), models, args.days, args.rounds, args.settle, args.baseline_rules)
+            found = measure(
+                Path(tmp), models, args.days, args.rounds, args.settle, args.baseline_rules, args.fleet
+            )
         for r in found:
             report(r)
         if len(found) == 2:

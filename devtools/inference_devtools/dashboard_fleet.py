@@ -44,6 +44,19 @@ JOB = "inference-exporter"
 
 
 @dataclass(frozen=True)
+class Health:
+    """How the fleet's models behave. The default keeps every dashboard panel busy (1% errors and
+    80 ms means: most models burn their budgets); ``HEALTHY`` is a fleet inside its objectives."""
+
+    error_share: float = 0.01
+    latency_scale: float = 1.0  # times the 80 ms request (a quarter of it queued, a quarter computing)
+    # and 200 ms first-token means
+
+
+HEALTHY = Health(error_share=0.0002, latency_scale=0.2)
+
+
+@dataclass(frozen=True)
 class Model:
     cluster: str
     index: int
@@ -86,7 +99,7 @@ def _histogram(out: list[str], name: str, labels: dict, count: float, mean: floa
     out.append(_fmt(f"{name}_count", labels, count))
 
 
-def model_series(m: Model, elapsed: float) -> list[str]:
+def model_series(m: Model, elapsed: float, health: Health = Health()) -> list[str]:
     out: list[str] = []
     base = m.labels
     target_labels = {k: base[k] for k in ("job", "instance", "cluster", "namespace", "target", "server")}
@@ -100,33 +113,35 @@ def model_series(m: Model, elapsed: float) -> list[str]:
         out.append(_fmt("inference_model_info", labels, 1))
         out.append(_fmt("inference_model_ready", labels, 1))
         out.append(_fmt("inference_model_version_first_seen_timestamp_seconds", labels, 1.7e9))
-        ok, failed = requests_ * 0.99, requests_ * 0.01
+        ok, failed = requests_ * (1 - health.error_share), requests_ * health.error_share
         total = "inference_requests_total"
         out.append(_fmt(total, {**labels, "outcome": "success", "reason": ""}, ok))
         out.append(_fmt(total, {**labels, "outcome": "failure", "reason": "error"}, failed))
-        _histogram(out, "inference_request_duration_seconds", labels, requests_, 0.08, BUCKETS[m.kind])
+        mean = 0.08 * health.latency_scale
+        _histogram(out, "inference_request_duration_seconds", labels, requests_, mean, BUCKETS[m.kind])
         out.append(_fmt("inference_requests_running", labels, 2))
         if m.kind == "triton":
             for part in ("queue", "compute"):
-                _histogram(out, f"inference_request_{part}_duration_seconds", labels, requests_, 0.02, ())
+                _histogram(out, f"inference_request_{part}_duration_seconds", labels, requests_, mean / 4, ())
             _histogram(out, "inference_batch_size", labels, requests_ / 4, 4, ())
             out.append(_fmt("inference_requests_waiting", labels, 1))
         if m.kind == "vllm":
             out.append(_fmt("inference_input_tokens_total", labels, requests_ * 200))
             out.append(_fmt("inference_output_tokens_total", labels, requests_ * 50))
-            _histogram(out, "inference_time_to_first_token_seconds", labels, requests_, 0.2, TTFT_BUCKETS)
+            ttft = 0.2 * health.latency_scale
+            _histogram(out, "inference_time_to_first_token_seconds", labels, requests_, ttft, TTFT_BUCKETS)
             out.append(_fmt("inference_kv_cache_usage_ratio", labels, 0.4))
     out.append(_fmt("inference_model_loaded_versions", {**base, "version": ""}, len(m.versions)))
     return out
 
 
-def exposition(fleet: dict[str, int], elapsed: float) -> str:
+def exposition(fleet: dict[str, int], elapsed: float, health: Health = Health()) -> str:
     out: list[str] = []
     for cluster, models in fleet.items():
         exporters = set()
         for i in range(models):
             m = Model(cluster, i)
-            out += model_series(m, elapsed)
+            out += model_series(m, elapsed, health)
             exporters.add(m.labels["instance"])
         for instance in sorted(exporters):
             labels = {"job": JOB, "instance": instance, "cluster": cluster}
@@ -140,12 +155,12 @@ def exposition(fleet: dict[str, int], elapsed: float) -> str:
 class FleetServer:
     """Serves the fleet's exposition at http://127.0.0.1:PORT/metrics until close()."""
 
-    def __init__(self, fleet: dict[str, int]):
+    def __init__(self, fleet: dict[str, int], health: Health = Health()):
         started = time.monotonic()
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):  # noqa: N802 - http.server's name
-                body = exposition(fleet, 600 + time.monotonic() - started).encode()
+                body = exposition(fleet, 600 + time.monotonic() - started, health).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "text/plain; version=0.0.4")
                 self.send_header("Content-Length", str(len(body)))
