@@ -243,8 +243,8 @@ def floor_series(traffic: str, window: str) -> str:
 
 
 def traffic_floors(pack: Pack) -> list[dict]:
-    """The mean 5m request rate over each floor window, recorded once for every class and SLI
-    (each burn rule read it with avg_over_time before: most of the alerts' cost at fleet size)."""
+    """The mean 5m request rate over each floor window, recorded once for every class, tier and
+    SLI (before, each of the burn rules averaged up to an hour of rates for itself)."""
     windows = {
         floor_window(w, tier) for tier, cfg in pack.cfg["burn_rate_windows"].items() for w in cfg["windows"]
     } - {None}

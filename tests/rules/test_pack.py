@@ -123,9 +123,8 @@ def test_ratios_never_divide_by_a_possible_zero():
 
 
 def test_burn_rate_pages_read_recorded_traffic_floors():
-    """At fleet size every burn rule computing its own traffic floor over 30 minutes or an hour was
-    most of the SLO alerts' cost (docs/performance.md): the floors are recorded once, every class
-    and tier reads them."""
+    """The pages' traffic floors (requests over 30 minutes or an hour) are recorded once and every
+    class and tier reads them, instead of each burn rule averaging the rates itself."""
     groups = {g["name"]: g for f in RULE_FILES for g in yaml.safe_load(f.read_text())["groups"]}
     burn = [r for r in groups["inference.slo.alerts"]["rules"] if "BudgetBurn" in r["alert"]]
     assert burn and all("_over_time" not in r["expr"] for r in burn), [
