@@ -338,14 +338,15 @@ def ours(k: str, groups, where: str) -> bool:
 
 
 def _evaluated(url: str, groups: set[str], where: str, timeout: float) -> dict:
-    """Prometheus' own metrics of GROUPS once each has been evaluated at least once."""
+    """Prometheus' own metrics of GROUPS once each has finished an evaluation (the iterations
+    counter moves when one starts: a long group's first evaluation may still be running)."""
     deadline = time.monotonic() + timeout
     while True:
         own = {k: v for k, v in own_metrics(url).items() if ours(k, groups, where)}
         done = {
             group_of(k)
             for k, v in own.items()
-            if k.startswith("prometheus_rule_group_iterations_total") and v
+            if k.startswith("prometheus_rule_group_last_evaluation_timestamp_seconds") and v > 0
         }
         if done >= groups or time.monotonic() > deadline:
             missing = groups - done
