@@ -85,12 +85,10 @@ class History:
 # the earlier runs (1% errors and 80 ms means live, 0.1% errors in the history): most models
 # page or ticket every round, and each active alert's templates are expanded at every
 # evaluation.
+_HEALTHY, _BURNING = dashboard_fleet.HEALTHY, dashboard_fleet.Health()
 FLEETS = {
-    "healthy": (
-        dashboard_fleet.HEALTHY,
-        History(dashboard_fleet.HEALTHY.error_share, 0.001, 0.08 * dashboard_fleet.HEALTHY.latency_scale),
-    ),
-    "burning": (dashboard_fleet.Health(), History(0.001, 0.01, 0.08)),
+    "healthy": (_HEALTHY, History(_HEALTHY.error_share, 0.001, _HEALTHY.request_mean)),
+    "burning": (_BURNING, History(0.001, 0.01, _BURNING.request_mean)),
 }
 
 
@@ -396,6 +394,10 @@ def round_seconds(own: dict, intervals: dict[str, float]) -> float:
     return total
 
 
+def instant(url: str, expr: str) -> list[dict]:
+    return requests.get(url + "/api/v1/query", params={"query": expr}, timeout=30).json()["data"]["result"]
+
+
 def costliest_rules(url: str, intervals: dict[str, float], where: str, top: int = 12) -> list[dict]:
     """The rules of the files under WHERE that cost most per minute, from each rule's last
     evaluation (`/api/v1/rules`): where to look next."""
@@ -451,11 +453,9 @@ def summarize(
     cpu = [own.get("process_cpu_seconds_total", 0) for own in per_round]
     out["cpu_share"] = (cpu[-1] - cpu[0]) / (60 * max(1, len(cpu) - 1))
     out["costliest_rules"] = costliest_rules(url, intervals, where)
-    query = {"query": "sum(prometheus_rule_evaluation_failures_total)"}
-    failures = requests.get(url + "/api/v1/query", params=query, timeout=30).json()["data"]["result"]
+    failures = instant(url, "sum(prometheus_rule_evaluation_failures_total)")
     out["evaluation_failures"] = float(failures[0]["value"][1]) if failures else 0.0
-    query = {"query": "count by (alertstate) (ALERTS)"}
-    active = requests.get(url + "/api/v1/query", params=query, timeout=30).json()["data"]["result"]
+    active = instant(url, "count by (alertstate) (ALERTS)")
     out["active_alerts"] = {r["metric"]["alertstate"]: float(r["value"][1]) for r in active}
     return out
 

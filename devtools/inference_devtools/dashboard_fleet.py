@@ -49,8 +49,15 @@ class Health:
     80 ms means: most models burn their budgets); ``HEALTHY`` is a fleet inside its objectives."""
 
     error_share: float = 0.01
-    latency_scale: float = 1.0  # times the 80 ms request (a quarter of it queued, a quarter computing)
-    # and 200 ms first-token means
+    latency_scale: float = 1.0  # times the means below
+
+    @property
+    def request_mean(self) -> float:  # a quarter of it queued, a quarter computing (Triton)
+        return 0.08 * self.latency_scale
+
+    @property
+    def first_token_mean(self) -> float:
+        return 0.2 * self.latency_scale
 
 
 HEALTHY = Health(error_share=0.0002, latency_scale=0.2)
@@ -117,7 +124,7 @@ def model_series(m: Model, elapsed: float, health: Health = Health()) -> list[st
         total = "inference_requests_total"
         out.append(_fmt(total, {**labels, "outcome": "success", "reason": ""}, ok))
         out.append(_fmt(total, {**labels, "outcome": "failure", "reason": "error"}, failed))
-        mean = 0.08 * health.latency_scale
+        mean = health.request_mean
         _histogram(out, "inference_request_duration_seconds", labels, requests_, mean, BUCKETS[m.kind])
         out.append(_fmt("inference_requests_running", labels, 2))
         if m.kind == "triton":
@@ -128,7 +135,7 @@ def model_series(m: Model, elapsed: float, health: Health = Health()) -> list[st
         if m.kind == "vllm":
             out.append(_fmt("inference_input_tokens_total", labels, requests_ * 200))
             out.append(_fmt("inference_output_tokens_total", labels, requests_ * 50))
-            ttft = 0.2 * health.latency_scale
+            ttft = health.first_token_mean
             _histogram(out, "inference_time_to_first_token_seconds", labels, requests_, ttft, TTFT_BUCKETS)
             out.append(_fmt("inference_kv_cache_usage_ratio", labels, 0.4))
     out.append(_fmt("inference_model_loaded_versions", {**base, "version": ""}, len(m.versions)))

@@ -147,8 +147,8 @@ def beyond_band(pack: Pack, s: str, two_sided: bool) -> str:
         cond = f"abs(\n    quantile_over_time(0.5, {s}[{w}]) - on ({m}) {e}\n  )\n  > on ({m}) {s}_margin"
     else:
         cond = f"quantile_over_time({1 - p:g}, {s}[{w}]) - on ({m}) {e}\n  > on ({m}) {s}_margin"
-    if two_sided and p != 0.5:
-        cond += f"\n  or\n  quantile_over_time({p:g}, {s}[{w}]) - on ({m}) {e}\n  < on ({m}) -{s}_margin"
+        if two_sided:
+            cond += f"\n  or\n  quantile_over_time({p:g}, {s}[{w}]) - on ({m}) {e}\n  < on ({m}) -{s}_margin"
     # The signal must have existed half the window ago too: right after a gap, a few fresh samples
     # are no evidence either way (this holds at any evaluation interval).
     half = f"{duration_seconds(w) // 120}m"

@@ -250,7 +250,7 @@ def traffic_floors(pack: Pack) -> list[dict]:
     } - {None}
     return [
         record(floor_series(traffic, w), f"avg_over_time({traffic}[{w}])")
-        for traffic in ("model:inference_requests:rate5m", "model:inference_latency_sli_requests:rate5m")
+        for _, _, traffic in RATIOS.values()
         for w in sorted_windows(windows)
     ]
 
