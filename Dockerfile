@@ -8,11 +8,14 @@
 # for reproducible builds.
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
-# Build stage: the project and its dependencies as wheels (all of them ship binary wheels,
-# so no compiler is needed even here).
+# Build stage: the project and its dependencies as wheels. The dependencies ship binary wheels;
+# the project's own compiles its parser (setup.py), so this stage alone has a C compiler.
 FROM ${PYTHON_IMAGE} AS build
+RUN apt-get update \
+ && apt-get install --yes --no-install-recommends gcc libc6-dev \
+ && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-COPY pyproject.toml README.md LICENSE ./
+COPY pyproject.toml setup.py README.md LICENSE ./
 COPY exporter ./exporter
 RUN pip wheel --no-cache-dir --wheel-dir /wheels .
 

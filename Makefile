@@ -2,14 +2,16 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha256sum | cut -c1-12)
+# The compiled parser is built by the install: a change to it installs again.
+BUILT_FROM := pyproject.toml setup.py exporter/inference_exporter/_fastparse.pyx
+STAMP := $(VENV)/.installed-$(shell cat $(BUILT_FROM) | sha256sum | cut -c1-12)
 
 # The dashboard schema checker: TypeScript and @grafana/schema from npm, pinned by the lock file.
 SCHEMA_TOOLS := grafana-dashboards/schema/node_modules/.package-lock.json
 
 .PHONY: venv tools schema-tools test lint docs generate check-generated demo demo-stop bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): $(BUILT_FROM)
 	@echo ">> creating virtual environment in $(VENV)"
 	@$(PYTHON) -m venv $(VENV)
 	@$(BIN)/pip install -q --upgrade pip

@@ -1,11 +1,30 @@
-"""Our parser against prometheus_client's (the oracle), and the quirks real servers send."""
+"""Our parser against prometheus_client's (the oracle), and the quirks real servers send.
+
+Every test runs twice: on ``parser.py`` and on the compiled parser (``_fastparse.pyx``), which
+is given the page as bytes, as a collection gives it."""
 
 import math
 import random
 
+import pytest
 from helpers import FIXTURES
 from inference_exporter import parser
 from prometheus_client.parser import text_string_to_metric_families
+
+
+@pytest.fixture(autouse=True, params=["python", "compiled"])
+def implementation(request, monkeypatch):
+    if request.param == "python":
+        monkeypatch.setattr(parser, "parse", parser.parse_python)
+        return
+    if not parser.COMPILED:
+        pytest.skip("the compiled parser is not built (no C compiler at install time)")
+    compiled = parser.parse
+
+    def parse_bytes(text, *args, **kwargs):
+        return compiled(text.encode() if isinstance(text, str) else text, *args, **kwargs)
+
+    monkeypatch.setattr(parser, "parse", parse_bytes)
 
 
 def _oracle(text):
@@ -197,3 +216,12 @@ def test_label_cache_follows_the_series_without_thrashing(monkeypatch):
     assert exp.sample_count == 30_000 and calls == []
     parser.parse("".join(f'x{{a="{i}",b="same"}} {i}\n' for i in range(100)), label_cache=cache)
     assert len(cache.entries) == 100
+
+
+def test_an_invalid_name_between_two_samples_of_a_series_keeps_the_duplicate_found():
+    """Found by comparing the two parsers: a line with an invalid name used to leave its hash
+    behind as the next line's, so a repeated series passed for a new one."""
+    resets = parser.ResetTracker()
+    exp = parser.parse('# TYPE c counter\nc_total 1\n{x="0"} 2\nc_total 3\n', resets=resets)
+    assert exp.get("c_total") == [({}, 1.0)] and resets.dropped == {"duplicate": 1}
+    assert exp.invalid_lines == 1
