@@ -158,7 +158,7 @@ class HTTPFetcher:
                 plain = self._plain[origin_] = PlainHTTP(url)
             headers["User-Agent"] = USER_AGENT
             try:
-                return plain.get(url, timeout, headers, limit, WATCHDOG)
+                return plain.get(url, timeout, headers, limit)
             except Failure as exc:
                 raise CollectionError(exc.reason, str(exc)) from None
         import requests
