@@ -155,6 +155,14 @@ def parse(
                 end -= 1
             if start == end or s[start] == b"#":
                 continue
+        # A line of the family skipped last (``name{`` or ``name ``) is skipped before any search.
+        if (
+            skip_len > 0
+            and end - start > skip_len
+            and (s[start + skip_len] == b"{" or s[start + skip_len] == b" ")
+            and memcmp(s + start, s + skip_start, skip_len) == 0
+        ):
+            continue
         brace = _find(s, start, end, b"{")
         space = _find(s, start, end, b" ")
         labelled = False
@@ -177,9 +185,6 @@ def parse(
                 continue
             name_end = space
         name_len = name_end - start
-        # The family of the line before, wanted or not, is known without a string.
-        if name_len == skip_len and memcmp(s + start, s + skip_start, name_len) == 0:
-            continue
         if name_len == last_len and memcmp(s + start, s + last_start, name_len) == 0:
             name = last_name
         else:
