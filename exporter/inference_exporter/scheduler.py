@@ -101,7 +101,7 @@ OnResult = Callable[[SourceState, Result, "bool | None"], None]
 
 
 class _Lane:
-    """A pool of worker threads fed by one queue (its counters are guarded by ``Scheduler._wake``)."""
+    """A pool of worker threads fed by one queue (its counters are guarded by ``Scheduler._guard``)."""
 
     def __init__(self, name: str, max_workers: int):
         self.name = name
@@ -125,7 +125,12 @@ class Scheduler:
         self._slow = _Lane("collect-slow", slow)
         self._heap: list[tuple[float, int, SourceState]] = []
         self._seq = itertools.count()
-        self._wake = threading.Condition()  # guards the heap and the lanes' counters
+        self._guard = threading.Lock()  # guards the heap and the lanes' counters
+        # Wakes the dispatcher before its next due time (a reload, an earlier slot, stop): a lock
+        # used as a binary semaphore, released to ring; rings before it waits again coalesce. Not a
+        # Condition, whose timed wait is Python code and a new lock per wait, at every collection.
+        self._bell = threading.Lock()
+        self._bell.acquire()
         self._running = False
         self._stopping = False
         self._threads: list[threading.Thread] = []
@@ -153,7 +158,7 @@ class Scheduler:
 
     # --- lifecycle ----------------------------------------------------------------
     def start(self) -> None:
-        with self._wake:
+        with self._guard:
             self._running = True
             now = time.monotonic()
             for state in self.states:
@@ -173,7 +178,7 @@ class Scheduler:
         old_ids = {id(s) for s in old}
         gone = [s for s in old if id(s) not in new_ids]
         added = [s for s in states if id(s) not in old_ids]
-        with self._wake:
+        with self._guard:
             for state in gone:
                 state.removed = True
             idle = [s for s in gone if not s.running]  # a running one is closed by its worker
@@ -181,16 +186,16 @@ class Scheduler:
                 now = time.monotonic()
                 for state in added:
                     self._push(state, now)
-                self._wake.notify()
+        self._ring()
         for state in idle:
             _close(state)
         return gone
 
     def stop(self, deadline: float) -> None:
-        with self._wake:
+        with self._guard:
             self._stopping = True
             ends = [(lane, lane.workers) for lane in (self._main, self._slow)]
-            self._wake.notify_all()
+        self._ring()
         for lane, workers in ends:
             for _ in range(workers):
                 lane.work.put(None)
@@ -201,37 +206,41 @@ class Scheduler:
 
     # --- scheduling -------------------------------------------------------------------
     def _push(self, state: SourceState, due: float) -> None:
-        """Schedule STATE at DUE (the caller holds ``_wake``)."""
+        """Schedule STATE at DUE (the caller holds ``_guard``)."""
         state.due = due
         heapq.heappush(self._heap, (due, next(self._seq), state))
 
+    def _ring(self) -> None:
+        try:
+            self._bell.release()
+        except RuntimeError:
+            pass  # rung already, not yet heard
+
     def _dispatch(self) -> None:
         while True:
-            with self._wake:
-                while not self._stopping:
-                    if self._heap:
-                        wait = self._heap[0][0] - time.monotonic()
-                        if wait <= 0:
-                            break
-                        self._wake.wait(wait)
-                    else:
-                        self._wake.wait()
+            with self._guard:
                 if self._stopping:
                     return
-                _, _, state = heapq.heappop(self._heap)
-                if state.removed:
-                    continue
-                state.running = True
-                lane = self._slow if _hung(state) else self._main
-                # At or below zero idle workers, this source would wait for one.
-                if lane.idle <= 0 and lane.workers < lane.max_workers:
-                    self._spawn(lane)
-                else:
-                    lane.idle -= 1
-            lane.work.put(state)
+                wait = self._heap[0][0] - time.monotonic() if self._heap else -1.0
+                due = self._heap and wait <= 0
+                if due:
+                    _, _, state = heapq.heappop(self._heap)
+                    if state.removed:
+                        continue
+                    state.running = True
+                    lane = self._slow if _hung(state) else self._main
+                    # At or below zero idle workers, this source would wait for one.
+                    if lane.idle <= 0 and lane.workers < lane.max_workers:
+                        self._spawn(lane)
+                    else:
+                        lane.idle -= 1
+            if due:
+                lane.work.put(state)
+            else:
+                self._bell.acquire(timeout=wait)  # -1: until rung
 
     def _spawn(self, lane: _Lane) -> None:
-        """Start one more worker in LANE (the caller holds ``_wake``); it starts busy."""
+        """Start one more worker in LANE (the caller holds ``_guard``); it starts busy."""
         lane.workers += 1
         thread = threading.Thread(
             target=self._work_loop, args=(lane,), name=f"{lane.name}-{lane.workers}", daemon=True
@@ -244,7 +253,7 @@ class Scheduler:
             try:
                 state = lane.work.get(timeout=IDLE_WORKER_SECONDS)
             except queue.Empty:
-                with self._wake:
+                with self._guard:
                     if lane.workers > (1 if lane is self._main else 0) and lane.idle > 0:
                         lane.workers -= 1
                         lane.idle -= 1
@@ -253,7 +262,7 @@ class Scheduler:
             if state is None:
                 return
             self._run(state)
-            with self._wake:
+            with self._guard:
                 lane.idle += 1
 
     def _run(self, state: SourceState) -> None:
@@ -266,14 +275,16 @@ class Scheduler:
             result = Result(
                 False, started_wall, time.monotonic() - started_mono, reason="adapter", message=str(exc)
             )
-        with self._wake:
+        earliest = False
+        with self._guard:
             state.running = False
             removed = state.removed
             if not removed and not self._stopping:
                 due = next_due(started_wall, started_mono, src.interval, state.phase)
                 self._push(state, due)
-                if self._heap[0][2] is state:
-                    self._wake.notify()
+                earliest = self._heap[0][2] is state
+        if earliest:
+            self._ring()
         if removed:
             _close(state)
             return
