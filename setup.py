@@ -5,12 +5,16 @@ with ``parser.py`` alone (the same results, about five times the CPU per page). 
 about the package is in pyproject.toml.
 """
 
-from Cython.Build import cythonize
 from setuptools import Extension, setup
+
+try:
+    from Cython.Build import cythonize
+except ImportError:  # pyproject's build requirements bring Cython; a source distribution needs none
+    cythonize = None
 
 extension = Extension(
     "inference_exporter._fastparse",
     ["exporter/inference_exporter/_fastparse.pyx"],
     optional=True,  # a failed compile leaves it out instead of failing the install
 )
-setup(ext_modules=cythonize([extension], quiet=True))
+setup(ext_modules=cythonize([extension], quiet=True) if cythonize is not None else [])

@@ -133,6 +133,14 @@ class PlainHTTP:
 
     def _read(self, sock: socket.socket, deadline: float, timeout: float, limit: int) -> tuple[bytes, str]:
         answer = _Answer()
+        try:
+            return self._read_answer(answer, sock, deadline, limit)
+        finally:
+            answer.parser = None  # the parser and its callbacks' object refer to each other: freed now
+
+    def _read_answer(
+        self, answer: _Answer, sock: socket.socket, deadline: float, limit: int
+    ) -> tuple[bytes, str]:
         body = bytearray()
         inflate = None
         received = 0
