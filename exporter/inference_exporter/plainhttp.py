@@ -106,32 +106,18 @@ class PlainHTTP:
                     self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 self._sock.settimeout(max(0.001, deadline - time.monotonic()))
                 self._sock.sendall(request)
-                return self._read(self._sock, deadline, timeout, limit)
-            except _ClosedBeforeAnswer as exc:
+                return self._read(self._sock, deadline, limit)
+            except Exception as exc:
                 self.close()
-                if reused and attempt == 1:
+                if reused and attempt == 1 and isinstance(exc, _IDLE_CLOSED):
                     continue  # the target closed an idle kept-alive connection: ask once more
-                raise Failure("connection", str(exc)) from None
-            except Failure:
-                self.close()
-                raise
-            except TimeoutError:
-                self.close()
-                raise Failure("timeout", f"no complete answer within {timeout:g}s") from None
-            except zlib.error:
-                self.close()
-                raise Failure("parse", "the response is not valid gzip") from None
-            except httptools.HttpParserError as exc:
-                self.close()
-                raise Failure("connection", f"invalid HTTP answer: {_first_line(exc)}") from None
-            except OSError as exc:
-                self.close()
-                if reused and attempt == 1 and isinstance(exc, (ConnectionResetError, BrokenPipeError)):
-                    continue
-                raise Failure("connection", _connection_message(exc)) from None
+                failure = _failure(exc, timeout)
+                if failure is None:
+                    raise
+                raise failure from None
         raise AssertionError("unreachable")  # the second attempt returns or raises
 
-    def _read(self, sock: socket.socket, deadline: float, timeout: float, limit: int) -> tuple[bytes, str]:
+    def _read(self, sock: socket.socket, deadline: float, limit: int) -> tuple[bytes, str]:
         answer = _Answer()
         try:
             return self._read_answer(answer, sock, deadline, limit)
@@ -162,7 +148,7 @@ class PlainHTTP:
             answer.parser.feed_data(data)
             if not answer.head:
                 continue
-            if inflate is None and not body:
+            if inflate is None:  # the head has just completed
                 if answer.status in (401, 403):
                     raise Failure("auth", f"HTTP {answer.status} from target")
                 if answer.status >= 300:
@@ -190,6 +176,27 @@ class PlainHTTP:
 
 class _ClosedBeforeAnswer(Exception):
     """The connection ended before any byte of an answer (a kept-alive one the target closed)."""
+
+
+# What a kept-alive connection the target closed while idle looks like on the next request.
+_IDLE_CLOSED = (_ClosedBeforeAnswer, ConnectionResetError, BrokenPipeError)
+
+
+def _failure(exc: Exception, timeout: float) -> Failure | None:
+    """The Failure a GET's exception stands for (None: not one of a GET's, let it propagate)."""
+    if isinstance(exc, Failure):
+        return exc
+    if isinstance(exc, _ClosedBeforeAnswer):
+        return Failure("connection", str(exc))
+    if isinstance(exc, TimeoutError):  # before OSError: it is one
+        return Failure("timeout", f"no complete answer within {timeout:g}s")
+    if isinstance(exc, zlib.error):
+        return Failure("parse", "the response is not valid gzip")
+    if isinstance(exc, httptools.HttpParserError):
+        return Failure("connection", f"invalid HTTP answer: {_first_line(exc)}")
+    if isinstance(exc, OSError):
+        return Failure("connection", _connection_message(exc))
+    return None
 
 
 def _request(path: str, host: str, headers: dict[str, str]) -> bytes:
