@@ -76,13 +76,16 @@ def plain(text):
     return not bad
 
 
-cdef inline void _append(array.array values, long long key, double value, bint is_key):
+cdef inline void _append_key(array.array keys, long long key):
+    cdef Py_ssize_t n = len(keys)
+    array.resize_smart(keys, n + 1)
+    keys.data.as_longlongs[n] = key
+
+
+cdef inline void _append_value(array.array values, double value):
     cdef Py_ssize_t n = len(values)
     array.resize_smart(values, n + 1)
-    if is_key:
-        values.data.as_longlongs[n] = key
-    else:
-        values.data.as_doubles[n] = value
+    values.data.as_doubles[n] = value
 
 
 def parse(
@@ -116,10 +119,7 @@ def parse(
     exp = _py.Exposition()
     samples = exp.samples
     types = exp.types
-    wanted_set = None if wanted is None else (wanted if isinstance(wanted, (set, frozenset)) else set(wanted))
-    cache = label_cache.entries if label_cache is not None else {}
-    room = label_cache is None or label_cache.room()
-    mark = 1 - label_cache.mark if label_cache is not None else 1
+    wanted_set, cache, room, mark = _py._begin(wanted, label_cache)
     if label_cache is not None and room:
         previous, order = label_cache.order, []
         n_previous = len(previous)
@@ -290,8 +290,8 @@ def parse(
                 and (seen is None or key not in seen)
             )
             if steady:
-                _append(new_keys, key, 0.0, True)
-                _append(new_values, 0, value, False)
+                _append_key(new_keys, key)
+                _append_value(new_values, value)
                 if seen is not None:
                     seen.add(key)
                 position += 1

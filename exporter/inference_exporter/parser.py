@@ -225,10 +225,7 @@ def parse_python(
     exp = Exposition()
     samples = exp.samples
     types = exp.types
-    wanted_set = None if wanted is None else (wanted if isinstance(wanted, (set, frozenset)) else set(wanted))
-    cache = label_cache.entries if label_cache is not None else {}
-    room = label_cache is None or label_cache.room()
-    mark = 1 - label_cache.mark if label_cache is not None else 1
+    wanted_set, cache, room, mark = _begin(wanted, label_cache)
     if label_cache is not None:
         label_cache.order = []  # this page may drop entries the compiled parser's order holds
     marked = 0  # cache entries this parse used
@@ -368,6 +365,15 @@ def parse_python(
             continue
         break  # "# EOF"
     return _finish(exp, label_cache, cache, mark, marked, invalid, count)
+
+
+def _begin(wanted: Iterable[str] | None, label_cache: LabelCache | None) -> tuple:
+    """The start of a parse (both parsers): (the wanted set, the label cache's entries, whether
+    it has room for more, the mark of this parse)."""
+    wanted_set = None if wanted is None else (wanted if isinstance(wanted, (set, frozenset)) else set(wanted))
+    if label_cache is None:
+        return wanted_set, {}, True, 1
+    return wanted_set, label_cache.entries, label_cache.room(), 1 - label_cache.mark
 
 
 def _finish(
