@@ -9,6 +9,7 @@ Labels are checked against the schema here, so a snapshot only ever holds valid 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from operator import add
 
 from . import schema
 from .snapshot import Exemplar, Histogram, SeriesKey, Snapshot
@@ -90,6 +91,16 @@ class Builder:
         h = hists.get(key)
         if h is None:
             h = hists[key] = Histogram()
+        if type(buckets) is list:
+            # Every bound once (as servers send them): taken whole, or added to a series with the
+            # same bounds in one step; anything else bucket by bucket below.
+            taken = dict(buckets)
+            if len(taken) == len(buckets):
+                if not h.buckets:
+                    h.buckets, buckets = taken, ()
+                elif list(h.buckets) == list(taken):
+                    added = map(add, h.buckets.values(), taken.values())
+                    h.buckets, buckets = dict(zip(taken, added, strict=True)), ()
         for le, c in buckets:
             h.buckets[le] = h.buckets.get(le, 0.0) + c
         h.sum += sum_

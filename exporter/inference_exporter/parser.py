@@ -72,13 +72,16 @@ class SampleLimitExceeded(ValueError):
 class Exposition:
     """Samples grouped by sample name, plus the declared family types."""
 
-    __slots__ = ("samples", "types", "invalid_lines", "sample_count")
+    __slots__ = ("samples", "types", "invalid_lines", "sample_count", "plans")
 
     def __init__(self) -> None:
         self.samples: dict[str, list[tuple[dict[str, str], float]]] = {}
         self.types: dict[str, str] = {}
         self.invalid_lines = 0
         self.sample_count = 0
+        # What readers derive from a page's layout, kept for the target's next page (the label
+        # cache's ``plans``): ``servers/_native.py`` groups histogram buckets by it.
+        self.plans: dict = {}
 
     def get(self, name: str) -> list[tuple[dict[str, str], float]]:
         """Samples of ``name``; a counter's ``_total`` suffix is optional on either side."""
@@ -110,7 +113,7 @@ class LabelCache:
     _spent = 0  # entries held by every cache of the process
     _lock = threading.RLock()  # reentrant: __del__ may run inside settle() when GC strikes
 
-    __slots__ = ("entries", "mark", "_held", "order")
+    __slots__ = ("entries", "mark", "_held", "order", "plans")
 
     def __init__(self) -> None:
         self.entries: dict[str, list] = {}
@@ -119,6 +122,7 @@ class LabelCache:
         # The compiled parser's entries in the order the last page used them, each with its text
         # ([labels, mark, text]): a page in the same order finds each label set by comparing bytes.
         self.order: list[list] = []
+        self.plans: dict = {}  # Exposition.plans of this target's pages
 
     def room(self) -> bool:
         return LabelCache._spent < LabelCache.BUDGET
@@ -387,6 +391,7 @@ def _finish(
 ) -> Exposition:
     """The end of a parse (both parsers): the label cache keeps what this page used."""
     if label_cache is not None:
+        exp.plans = label_cache.plans
         label_cache.mark = mark
         if marked < len(cache):  # some label sets went away
             label_cache.entries = {k: e for k, e in cache.items() if e[1] == mark}

@@ -7,6 +7,7 @@ the native unit once and never does arithmetic on values itself.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from operator import itemgetter
 
 from ..parser import Exposition
 
@@ -68,34 +69,72 @@ def _bucket(labels: dict[str, str]) -> tuple[LabelKey, float] | None:
     return found
 
 
+class _BucketPlan:
+    """How a histogram's bucket samples group into series, for a page whose bucket label sets are
+    ``label_sets``: per series its labels, key, bounds (in base units) and where its counts are.
+
+    A target's pages keep their layout from one collection to the next, and its label sets are
+    the same objects (``parser.LabelCache``), so the plan is checked by comparing the lists (by
+    identity first, in C) and made again only when the page's series changed.
+    """
+
+    __slots__ = ("label_sets", "scale", "series")
+
+    def __init__(self, label_sets: list[dict[str, str]], scale: float):
+        self.label_sets = label_sets
+        self.scale = scale
+        groups: dict[LabelKey, tuple[list[float], list[int]]] = {}
+        for at, labels in enumerate(label_sets):
+            found = _bucket(labels)
+            if found is None:
+                continue
+            key, bound = found
+            if scale != SECONDS and bound != INF:
+                bound = scaled(bound, scale)
+            group = groups.get(key)
+            if group is None:
+                groups[key] = ([bound], [at])
+            else:
+                group[0].append(bound)
+                group[1].append(at)
+        self.series = []
+        for key, (bounds, where) in groups.items():
+            if where[-1] - where[0] == len(where) - 1:  # one run of lines, as servers write them
+                pick = itemgetter(slice(where[0], where[-1] + 1))
+            else:
+                pick = itemgetter(*where)
+            self.series.append((dict(key), key, tuple(bounds), pick))
+
+
+_LABEL_SETS = itemgetter(0)
+_VALUES = itemgetter(1)
+
+
 def histograms(
     exp: Exposition, name: str, scale: float = SECONDS
 ) -> Iterator[tuple[dict, list, float, float]]:
     """Yield (labels, [(le, cumulative count)], sum, count) per native histogram series.
 
-    Bucket bounds and the sum are multiplied by ``scale`` to reach base units.
+    Bucket bounds and the sum are multiplied by ``scale`` to reach base units. The labels are
+    shared between collections: read them, never change them.
     """
-    groups: dict[LabelKey, list[tuple[float, float]]] = {}
-    for labels, value in exp.get(name + "_bucket"):
-        found = _bucket(labels)
-        if found is None:
-            continue
-        key, bound = found
-        if scale != SECONDS and bound != INF:
-            bound = scaled(bound, scale)
-        group = groups.get(key)
-        if group is None:
-            groups[key] = [(bound, value)]
-        else:
-            group.append((bound, value))
+    samples = exp.get(name + "_bucket")
+    if not samples:
+        return
+    label_sets = list(map(_LABEL_SETS, samples))
+    plan = exp.plans.get(name)
+    if plan is None or plan.scale != scale or plan.label_sets != label_sets:
+        plan = exp.plans[name] = _BucketPlan(label_sets, scale)
+    values = list(map(_VALUES, samples))
     sums = {_key(lbl): v for lbl, v in exp.get(name + "_sum")}
     counts = {_key(lbl): v for lbl, v in exp.get(name + "_count")}
-    for key, buckets in groups.items():
+    for labels, key, bounds, pick in plan.series:
+        buckets = list(zip(bounds, pick(values), strict=True))
         count = counts.get(key)
         if count is None:
             inf = [c for b, c in buckets if b == INF]
             count = inf[0] if inf else max(c for _, c in buckets)
-        yield dict(key), buckets, scaled(sums.get(key, 0.0), scale), count
+        yield labels, buckets, scaled(sums.get(key, 0.0), scale), count
 
 
 def summaries(exp: Exposition, name: str, scale: float = SECONDS) -> Iterator[tuple[dict, float, float]]:
