@@ -67,6 +67,7 @@ class SourceState:
     due: float = 0.0  # monotonic time of the next collection
     own: Any = None  # a target's own series about its last collection, rendered (exporter.py)
     own_renderer: Any = None
+    own_keys: Any = None  # the keys of those series (selfmetrics.OwnKeys)
 
     def fresh(self, now: float) -> Result | None:
         """The last successful result, unless it is older than the source's staleness window."""

@@ -33,28 +33,63 @@ class ExporterFacts:
     journal: Journal | None
 
 
+UP = "inference_exporter_target_up"
+COLLECTIONS = "inference_exporter_collections_total"
+ERRORS = "inference_exporter_collection_errors_total"
+DURATION = "inference_exporter_collection_duration_seconds"
+LAST_SUCCESS = "inference_exporter_last_success_timestamp_seconds"
+NATIVE_SAMPLES = "inference_exporter_native_samples"
+INVALID_LINES = "inference_exporter_invalid_lines"
+DROPPED = "inference_exporter_dropped_samples_total"
+
+
+@dataclass(frozen=True)
+class OwnKeys:
+    """The series keys of a target's own series, made by a :class:`Builder` (so checked against
+    the schema) once for its name, kind and error reasons, then reused every collection."""
+
+    of: tuple[str, str, tuple[str, ...]]
+    keys: dict[str, tuple]  # metric -> its series keys: one, or one per reason (ERRORS, DROPPED)
+
+    @classmethod
+    def make(cls, name: str, kind: str, reasons: tuple[str, ...]) -> OwnKeys:
+        b = Builder()
+        b.gauge(UP, 1, target=name, server=kind)
+        b.counter(COLLECTIONS, 1, target=name)
+        for reason in reasons:
+            b.counter(ERRORS, 1, target=name, reason=reason)
+        for metric in (DURATION, LAST_SUCCESS, NATIVE_SAMPLES, INVALID_LINES):
+            b.gauge(metric, 1, target=name)
+        for reason in DROP_REASONS:
+            b.counter(DROPPED, 1, target=name, reason=reason)
+        return cls((name, kind, reasons), {metric: tuple(keys) for metric, keys in b.finish().values.items()})
+
+
 def target_snapshot(state: SourceState, labels: tuple[tuple[str, str], ...]) -> Snapshot:
     """A target's series that change only when it is collected: rendered once per collection, in
-    the collecting thread, so a page of thousands of targets never renders them again."""
-    b = Builder((), labels)
-    last, ok, name = state.last, state.last_ok, state.source.name
-    up = 1 if last is not None and last.ok else 0
-    b.gauge("inference_exporter_target_up", up, target=name, server=state.kind())
-    b.counter("inference_exporter_collections_total", state.collections, target=name)
-    for reason, count in state.errors.items():
-        b.counter("inference_exporter_collection_errors_total", count, target=name, reason=reason)
+    the collecting thread, so a page of thousands of targets never renders them again. Built on
+    the state's :class:`OwnKeys`: a collection only fills in the values."""
+    name, kind, reasons = state.source.name, state.kind(), tuple(state.errors)
+    own = state.own_keys
+    if own is None or own.of != (name, kind, reasons):
+        own = state.own_keys = OwnKeys.make(name, kind, reasons)
+    keys = own.keys
+    last, ok = state.last, state.last_ok
+    values: dict[str, dict] = {
+        UP: {keys[UP][0]: 1.0 if last is not None and last.ok else 0.0},
+        COLLECTIONS: {keys[COLLECTIONS][0]: float(state.collections)},
+        ERRORS: dict(zip(keys[ERRORS], map(float, state.errors.values()), strict=True)),
+    }
     if last is not None:
-        b.gauge("inference_exporter_collection_duration_seconds", last.duration, target=name)
+        values[DURATION] = {keys[DURATION][0]: float(last.duration)}
     if ok is not None:
-        b.gauge("inference_exporter_last_success_timestamp_seconds", ok.started + ok.duration, target=name)
-        b.gauge("inference_exporter_native_samples", ok.native_samples, target=name)
-        b.gauge("inference_exporter_invalid_lines", ok.invalid_lines, target=name)
-    dropped = dict(ok.dropped) if ok is not None else {}
-    for reason in DROP_REASONS:
-        b.counter(
-            "inference_exporter_dropped_samples_total", dropped.get(reason, 0), target=name, reason=reason
-        )
-    return b.finish()
+        values[LAST_SUCCESS] = {keys[LAST_SUCCESS][0]: float(ok.started + ok.duration)}
+        values[NATIVE_SAMPLES] = {keys[NATIVE_SAMPLES][0]: float(ok.native_samples)}
+        values[INVALID_LINES] = {keys[INVALID_LINES][0]: float(ok.invalid_lines)}
+    dropped = dict(ok.dropped) if ok is not None and ok.dropped else {}
+    drop_keys = zip(DROP_REASONS, keys[DROPPED], strict=True)
+    values[DROPPED] = {key: float(dropped.get(reason, 0)) for reason, key in drop_keys}
+    return Snapshot((), labels, values)
 
 
 def self_snapshot(
