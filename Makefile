@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 # The compiled parser is built by the install: a change to it installs again.
-BUILT_FROM := pyproject.toml setup.py exporter/inference_exporter/_fastparse.pyx
+BUILT_FROM := pyproject.toml setup.py exporter/inference_exporter/_fastparse.pyx exporter/inference_exporter/_fastformat.pyx
 STAMP := $(VENV)/.installed-$(shell cat $(BUILT_FROM) | sha256sum | cut -c1-12)
 
 # The dashboard schema checker: TypeScript and @grafana/schema from npm, pinned by the lock file.

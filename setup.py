@@ -1,8 +1,10 @@
-"""The compiled parser, ``exporter/inference_exporter/_fastparse.pyx`` (docs/performance.md).
+"""The compiled parts: the parser, ``exporter/inference_exporter/_fastparse.pyx``, and the value
+formatter, ``_fastformat.pyx`` (docs/performance.md).
 
-Optional: where no C compiler is at hand the build goes on without it and the exporter parses
-with ``parser.py`` alone (the same results, about five times the CPU per page). Everything else
-about the package is in pyproject.toml.
+Optional: where no C compiler is at hand the build goes on without them and the exporter runs
+their Python twins alone (``parser.py``, ``exposition.format_value_python``: the same results,
+about five times the CPU per page for the parser). Everything else about the package is in
+pyproject.toml.
 """
 
 from setuptools import Extension, setup
@@ -12,9 +14,12 @@ try:
 except ImportError:  # pyproject's build requirements bring Cython; a source distribution needs none
     cythonize = None
 
-extension = Extension(
-    "inference_exporter._fastparse",
-    ["exporter/inference_exporter/_fastparse.pyx"],
-    optional=True,  # a failed compile leaves it out instead of failing the install
-)
-setup(ext_modules=cythonize([extension], quiet=True) if cythonize is not None else [])
+extensions = [
+    Extension(
+        f"inference_exporter.{name}",
+        [f"exporter/inference_exporter/{name}.pyx"],
+        optional=True,  # a failed compile leaves it out instead of failing the install
+    )
+    for name in ("_fastparse", "_fastformat")
+]
+setup(ext_modules=cythonize(extensions, quiet=True) if cythonize is not None else [])

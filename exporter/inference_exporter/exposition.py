@@ -13,6 +13,7 @@ joined: a new page costs a join, whatever its size, and nothing is compressed tw
 from __future__ import annotations
 
 import functools
+import os
 import threading
 import zlib
 from collections.abc import Iterable, Iterator
@@ -26,7 +27,8 @@ INF = float("inf")
 MODEL_INFO = "inference_model_info"
 
 
-def format_value(v: float) -> str:
+def format_value_python(v: float) -> str:
+    """A sample value as text (the reference; ``_fastformat.pyx`` is the same in C)."""
     if -1e15 < v < 1e15:  # finite, not NaN: the common case first
         i = int(v)
         return str(i) if i == v else repr(v)
@@ -37,6 +39,17 @@ def format_value(v: float) -> str:
     if v == -INF:
         return "-Inf"
     return repr(v)
+
+
+format_value = format_value_python
+if os.environ.get("INFERENCE_EXPORTER_PARSER", "") != "python":  # the compiled parts, or none
+    try:
+        from . import _fastformat
+    except ImportError:
+        pass
+    else:
+        _fastformat.set_fallback(format_value_python)
+        format_value = _fastformat.format_value
 
 
 def format_le(le: float) -> str:
