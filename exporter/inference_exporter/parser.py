@@ -233,6 +233,7 @@ def parse_python(
     if label_cache is not None:
         label_cache.order = []  # this page may drop entries the compiled parser's order holds
     marked = 0  # cache entries this parse used
+    uncached = 0  # label sets parsed and not cached (the budget is spent)
     cumulative: dict[str, bool] = {}  # sample name -> whether its family is cumulative
     family_type = ""
     family_name = ""
@@ -323,6 +324,8 @@ def parse_python(
                     if room:
                         cache[inner] = [labels, mark]
                         marked += 1
+                    else:
+                        uncached += 1
                 else:
                     labels = entry[0]
                     if entry[1] != mark:
@@ -368,7 +371,7 @@ def parse_python(
         else:
             continue
         break  # "# EOF"
-    return _finish(exp, label_cache, cache, mark, marked, invalid, count)
+    return _finish(exp, label_cache, cache, mark, marked, invalid, count, uncached)
 
 
 def _begin(wanted: Iterable[str] | None, label_cache: LabelCache | None) -> tuple:
@@ -388,10 +391,16 @@ def _finish(
     marked: int,
     invalid: int,
     count: int,
+    uncached: int,
 ) -> Exposition:
-    """The end of a parse (both parsers): the label cache keeps what this page used."""
+    """The end of a parse (both parsers): the label cache keeps what this page used. Readers keep
+    plans of the page (``Exposition.plans``) only while every label set of it is cached: a plan
+    holds the label sets it was made from, which would otherwise be a page's worth kept twice."""
     if label_cache is not None:
-        exp.plans = label_cache.plans
+        if uncached:
+            label_cache.plans.clear()
+        else:
+            exp.plans = label_cache.plans
         label_cache.mark = mark
         if marked < len(cache):  # some label sets went away
             label_cache.entries = {k: e for k, e in cache.items() if e[1] == mark}

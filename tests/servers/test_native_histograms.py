@@ -93,8 +93,10 @@ def _same(a: list, b: list, where: str) -> None:
     assert repr(a) == repr(b), where  # repr: NaN equals NaN, 0.0 differs from -0.0
 
 
+@pytest.mark.parametrize("budget", [parser.LabelCache.BUDGET, 0], ids=["cached", "budget-spent"])
 @pytest.mark.parametrize("parse", PARSERS)
-def test_plans_give_the_plain_grouping(parse):
+def test_plans_give_the_plain_grouping(parse, budget, monkeypatch):
+    monkeypatch.setattr(parser.LabelCache, "BUDGET", budget)
     for seed in range(300):
         rng = random.Random(seed)
         series = _series(rng)
@@ -112,6 +114,23 @@ def test_plans_give_the_plain_grouping(parse):
             for scale in rng.sample([SECONDS, MILLISECONDS, MICROSECONDS], 2):
                 where = f"seed {seed}, page {page_no}, scale {scale}:\n{text}"
                 _same(list(histograms(exp, "lat", scale)), _plain(exp, "lat", scale), where)
+            # A plan holds the label sets it was made from: kept only where the cache holds them.
+            assert (exp.plans is cache.plans) == (budget > 0 or not exp.get("lat_bucket")), where
+
+
+@pytest.mark.parametrize("parse", PARSERS)
+def test_a_target_past_the_label_budget_keeps_no_plans(parse, monkeypatch):
+    """Past the label cache's budget a page's label sets are parsed anew each time; a kept plan
+    would hold them (a page's worth per target), so none is kept."""
+    page = _page(random.Random(1), [{"labels": {"model": "a"}, "bounds": ["0.1", "+Inf"]}]).encode()
+    cache = parser.LabelCache()
+    exp = parse(page, label_cache=cache)
+    list(histograms(exp, "lat"))
+    assert cache.plans and exp.plans is cache.plans
+    monkeypatch.setattr(parser.LabelCache, "BUDGET", 0)
+    exp = parse(page.replace(b'model="a"', b'model="b"'), label_cache=cache)
+    list(histograms(exp, "lat"))
+    assert not cache.plans and exp.plans is not cache.plans
 
 
 def _added_plainly(calls: list) -> dict:
