@@ -6,8 +6,12 @@ over the interval instead of arriving in one burst. The first collection of a so
 so a new exporter, or a source a reload adds, has data as soon as possible.
 
 One dispatcher thread waits for the earliest due time and hands the source to the workers; the
-pool grows on demand up to ``max_workers`` and shrinks when idle, so a sidecar with one target
-runs two threads and a fleet of thousands a few dozen. A source whose last collection timed out
+pool grows when sources have waited for a worker ``GROW_AFTER`` seconds, up to ``max_workers``,
+and shrinks when idle, so a sidecar with one target runs two threads and a fleet of thousands a
+few dozen. Fast targets due together are then collected one after the other by a worker or two,
+whose interpreter state stays in the CPU's caches, instead of side by side by a dozen threads
+that take the GIL from each other (a third of the CPU per collection, docs/performance.md);
+slow ones grow the pool within a few ticks of the backlog. A source whose last collection timed out
 (a hung target) runs in a lane of its own, at most ``slow_workers`` threads: hung targets then
 wait for each other, never healthy ones for them. A collection that starts late skips the ticks
 it missed instead of bunching up. :meth:`Scheduler.replace` applies a reload as a difference:
@@ -17,12 +21,12 @@ collection in flight ends.
 
 from __future__ import annotations
 
+import collections
 import functools
 import heapq
 import itertools
 import logging
 import math
-import queue
 import threading
 import time
 from collections.abc import Callable
@@ -53,6 +57,7 @@ ERROR_REASONS = (
 )
 DEFAULT_WORKERS = 16
 IDLE_WORKER_SECONDS = 60.0  # an idle worker beyond the first exits after this long
+GROW_AFTER = 0.025  # a source waiting this long for a worker starts one more (up to the bound)
 
 
 @dataclass(eq=False)
@@ -101,15 +106,43 @@ def next_due(started_wall: float, started_mono: float, interval: float, phase: f
 OnResult = Callable[[SourceState, Result, "bool | None"], None]
 
 
-class _Lane:
-    """A pool of worker threads fed by one queue (its counters are guarded by ``Scheduler._guard``)."""
+class _Worker:
+    """A worker thread's hand-off: the dispatcher sets ``state`` and releases ``wake``."""
 
-    def __init__(self, name: str, max_workers: int):
+    __slots__ = ("wake", "state")
+
+    def __init__(self) -> None:
+        self.wake = threading.Lock()  # held while the worker has nothing: released to hand it work
+        self.wake.acquire()
+        self.state: SourceState | None = None  # None when woken: stop
+
+
+class _Lane:
+    """A pool of worker threads (its fields are guarded by ``Scheduler._guard``).
+
+    A source falling due while a worker is busy waits in ``backlog``, taken in order by the next
+    worker that finishes; a backlog older than ``GROW_AFTER`` puts one more worker on it (an idle
+    one, else a new one up to ``max_workers``), and so on while it lasts. Fast collections due
+    together thus run one after the other on one worker; slow ones spread over as many workers
+    as they need. An idle worker waits on its own lock, the last to go idle being woken first,
+    so the workers a burst no longer needs stay idle until they leave."""
+
+    def __init__(self, name: str, max_workers: int, floor: int):
         self.name = name
         self.max_workers = max(1, max_workers)
-        self.work: queue.SimpleQueue[SourceState | None] = queue.SimpleQueue()
+        self.floor = floor  # workers that never leave
         self.workers = 0
-        self.idle = 0  # workers waiting, less the sources queued for them
+        self.waiting: list[_Worker] = []  # idle, the last to go idle on top
+        self.backlog: collections.deque[SourceState] = collections.deque()
+        self.backlog_since: float | None = None  # when the backlog began, or the pool last grew
+
+    def grow_at(self) -> float | None:
+        """When one more worker takes the backlog if it lasts (None: no backlog, or none to take)."""
+        if not self.backlog or self.backlog_since is None:
+            return None
+        if not self.waiting and self.workers >= self.max_workers:
+            return None
+        return self.backlog_since + GROW_AFTER
 
 
 class Scheduler:
@@ -120,10 +153,10 @@ class Scheduler:
         self.lock = threading.Lock()  # guards states and each state's results
         self._targets: dict[str, SourceState] = {}
         self._on_result = on_result
-        self._main = _Lane("collect", max_workers)
+        self._main = _Lane("collect", max_workers, floor=1)
         # The hung targets' lane: half the main pool unless told (16 + 8 keeps a fleet under 32 threads).
         slow = max(1, max_workers // 2) if slow_workers is None else slow_workers
-        self._slow = _Lane("collect-slow", slow)
+        self._slow = _Lane("collect-slow", slow, floor=0)
         self._heap: list[tuple[float, int, SourceState]] = []
         self._seq = itertools.count()
         self._guard = threading.Lock()  # guards the heap and the lanes' counters
@@ -195,11 +228,13 @@ class Scheduler:
     def stop(self, deadline: float) -> None:
         with self._guard:
             self._stopping = True
-            ends = [(lane, lane.workers) for lane in (self._main, self._slow)]
+            waiting = [w for lane in (self._main, self._slow) for w in lane.waiting]
+            for lane in (self._main, self._slow):
+                lane.waiting.clear()
+                lane.backlog.clear()
         self._ring()
-        for lane, workers in ends:
-            for _ in range(workers):
-                lane.work.put(None)
+        for worker in waiting:
+            worker.wake.release()  # with no state: stop
         for thread in list(self._threads):
             thread.join(max(0.0, deadline - time.monotonic()))
         for state in self.states:
@@ -219,10 +254,12 @@ class Scheduler:
 
     def _dispatch(self) -> None:
         while True:
+            handed = None
             with self._guard:
                 if self._stopping:
                     return
-                wait = self._heap[0][0] - time.monotonic() if self._heap else -1.0
+                now = time.monotonic()
+                wait = self._heap[0][0] - now if self._heap else -1.0
                 due = self._heap and wait <= 0
                 if due:
                     _, _, state = heapq.heappop(self._heap)
@@ -230,41 +267,78 @@ class Scheduler:
                         continue
                     state.running = True
                     lane = self._slow if _hung(state) else self._main
-                    # At or below zero idle workers, this source would wait for one.
-                    if lane.idle <= 0 and lane.workers < lane.max_workers:
-                        self._spawn(lane)
+                    if lane.workers > len(lane.waiting):  # one is busy: after it
+                        lane.backlog.append(state)
+                        if lane.backlog_since is None:
+                            lane.backlog_since = now
+                    elif lane.waiting:
+                        handed = lane.waiting.pop()
+                        handed.state = state
                     else:
-                        lane.idle -= 1
-            if due:
-                lane.work.put(state)
-            else:
+                        self._spawn(lane, state)
+                else:
+                    for lane in (self._main, self._slow):
+                        at = lane.grow_at()
+                        if at is not None and at <= now:
+                            state = lane.backlog.popleft()
+                            lane.backlog_since = now if lane.backlog else None
+                            if lane.waiting:
+                                handed = lane.waiting.pop()
+                                handed.state = state
+                                break  # handed over below; the next turn looks again
+                            self._spawn(lane, state)
+                            at = lane.grow_at()
+                        if at is not None:
+                            wait = at - now if wait < 0 else min(wait, at - now)
+            if handed is not None:
+                handed.wake.release()
+            elif not due:
                 self._bell.acquire(timeout=wait)  # -1: until rung
 
-    def _spawn(self, lane: _Lane) -> None:
-        """Start one more worker in LANE (the caller holds ``_guard``); it starts busy."""
+    def _spawn(self, lane: _Lane, state: SourceState) -> None:
+        """Start one more worker in LANE on STATE (the caller holds ``_guard``)."""
         lane.workers += 1
         thread = threading.Thread(
-            target=self._work_loop, args=(lane,), name=f"{lane.name}-{lane.workers}", daemon=True
+            target=self._work_loop,
+            args=(lane, _Worker(), state),
+            name=f"{lane.name}-{lane.workers}",
+            daemon=True,
         )
         self._threads = [t for t in self._threads if t.is_alive()] + [thread]
         thread.start()
 
-    def _work_loop(self, lane: _Lane) -> None:
-        while True:
-            try:
-                state = lane.work.get(timeout=IDLE_WORKER_SECONDS)
-            except queue.Empty:
-                with self._guard:
-                    if lane.workers > (1 if lane is self._main else 0) and lane.idle > 0:
-                        lane.workers -= 1
-                        lane.idle -= 1
-                        return
-                continue
-            if state is None:
-                return
+    def _work_loop(self, lane: _Lane, worker: _Worker, state: SourceState | None) -> None:
+        while state is not None:
             self._run(state)
             with self._guard:
-                lane.idle += 1
+                if self._stopping:
+                    lane.workers -= 1
+                    return
+                if lane.backlog:
+                    state = lane.backlog.popleft()
+                    if not lane.backlog:
+                        lane.backlog_since = None
+                    continue
+                lane.waiting.append(worker)
+            state = self._wait(lane, worker)
+        with self._guard:
+            lane.workers -= 1
+
+    def _wait(self, lane: _Lane, worker: _Worker) -> SourceState | None:
+        """The next source handed to WORKER; None to stop (or to leave, idle too long)."""
+        while not worker.wake.acquire(timeout=IDLE_WORKER_SECONDS):
+            with self._guard:
+                if worker not in lane.waiting:
+                    break  # handed work as the wait ran out: the wake is on its way
+                if lane.workers > lane.floor:
+                    lane.waiting.remove(worker)
+                    return None
+        else:
+            state, worker.state = worker.state, None
+            return state
+        worker.wake.acquire()
+        state, worker.state = worker.state, None
+        return state
 
     def _run(self, state: SourceState) -> None:
         src = state.source

@@ -5,7 +5,10 @@ modulo n), applied to the target's name, so ``--shard=i/n`` keeps exactly the ta
 Prometheus with ``action: hashmod, modulus: n`` and ``regex: i`` on the same value would keep.
 ``phase_of`` spreads collections over the interval as Prometheus offsets its scrapes: each
 target has its own fixed offset, so a thousand targets with one interval are not collected in
-one burst, and a restart keeps every target's rhythm.
+one burst, and a restart keeps every target's rhythm. The offsets fall on ticks of
+``PHASE_TICK`` seconds (60 a 15-second interval): the targets of one tick are collected one after
+the other while the exporter's working set is in the CPU's caches, instead of one every few
+milliseconds with an idle, cold CPU between them (scheduler.py; docs/performance.md).
 """
 
 from __future__ import annotations
@@ -27,10 +30,14 @@ def shard_of(name: str, count: int) -> int:
     return _md5_low64(name) % count
 
 
+PHASE_TICK = 0.25  # seconds between the offsets a target may get
+
+
 def phase_of(name: str, url: str, interval: float) -> float:
-    """The target's fixed offset within its interval, in [0, interval)."""
+    """The target's fixed offset within its interval, in [0, interval), on one of its ticks."""
     digest = hashlib.md5(f"{name}\0{url}".encode(), usedforsecurity=False).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64 * interval
+    ticks = max(1, round(interval / PHASE_TICK))
+    return (int.from_bytes(digest[:8], "big") * ticks >> 64) * interval / ticks
 
 
 @dataclass(frozen=True)

@@ -195,6 +195,25 @@ def test_collections_fall_on_each_sources_phase():
         assert abs(offsets[len(offsets) // 2]) < interval / 10, (name, state.phase, offsets)
 
 
+def test_fast_sources_due_together_run_one_after_the_other():
+    """Forty fast sources falling due at once: the pool grows by one worker for each GROW_AFTER the
+    backlog lasts, so they run one after the other on a worker or a few (a warm CPU, no GIL
+    passed between a dozen threads) instead of each on a worker of its own up to the bound."""
+    from inference_exporter.scheduler import GROW_AFTER
+
+    rec = Recorder(sleep=0.001)
+    sched = Scheduler(lambda *a: None, max_workers=16)
+    sched.replace([SourceState(rec.source(f"s{i}", 30.0)) for i in range(40)])
+    sched.start()
+    try:
+        wait(lambda: len(rec.runs) == 40)
+        starts = sorted(r[0] for r in rec.runs.values())
+        grown = int((starts[-1] - starts[0]) / GROW_AFTER) + 1  # growth the backlog's age allows
+        assert rec.most <= 1 + grown and rec.most < 16, (rec.most, starts[-1] - starts[0])
+    finally:
+        sched.stop(time.monotonic() + 5)
+
+
 def test_the_pool_grows_again_after_idle_workers_left(monkeypatch):
     """Workers that went idle leave; when a burst comes, the pool grows back to its bound."""
     import inference_exporter.scheduler as scheduler_module
