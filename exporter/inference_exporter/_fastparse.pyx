@@ -310,4 +310,4 @@ def parse(
         count += 1
     if order is not None:
         label_cache.order = order
-    return _py._finish(exp, label_cache, cache, mark, marked, invalid, count, uncached)
+    return _py._finish(exp, label_cache, cache, mark, marked, invalid, count, uncached > 0 or not room)

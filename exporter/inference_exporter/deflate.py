@@ -27,7 +27,6 @@ try:
 except ImportError:  # a platform without its wheel: the same API, more CPU
     _deflate = zlib
 
-BATCH = 4096  # lines encoded and compressed at a time
 LEVEL = 1  # zlib's level 6 is within 10% of its size on these pages, at twice the CPU
 Piece = tuple[bytes, int, int]  # (raw deflate data, CRC-32 of the text, length of the text)
 EMPTY: Piece = (b"", 0, 0)
@@ -64,7 +63,7 @@ class Compressor:
             self._reset()
             raise
 
-    def lines(self, lines: list[str], batch: int = BATCH) -> Piece:
+    def lines(self, lines: list[str], batch: int = 4096) -> Piece:
         """A piece of many lines, encoded and compressed BATCH lines at a time: a big target's
         hundred thousand lines are never held joined, as text and as bytes, at once."""
         if len(lines) <= batch:

@@ -145,7 +145,6 @@ class SourceRenderer:
 
     def __init__(self) -> None:
         self._cache: dict = {}
-        self._kept: dict[str, tuple[tuple[int, int], deflate.Piece]] = {}  # metric -> its last piece
         self._labels_of: tuple = ()  # the identity and static labels the cache was built for
         self._keys = 0  # series keys the last rendering used
 
@@ -168,7 +167,7 @@ class SourceRenderer:
                 lines.append(f"{name}{lbl_part} {format_value(value)}\n")
             series += len(lines)
             self._keys += len(lines)
-            pieces[name] = self._piece(compressor, name, lines)
+            pieces[name] = compressor.lines(lines)
         om_pieces: dict[str, deflate.Piece] = {}
         for name, hists in snap.histograms.items():
             metric = schema.get(name)
@@ -204,11 +203,9 @@ class SourceRenderer:
                 if om_lines is not None:
                     om_lines.append(tail)
                 series += len(h.buckets) + 2
-            pieces[name] = self._piece(compressor, name, lines)
+            pieces[name] = compressor.lines(lines)
             if om_lines is not None:
                 om_pieces[name] = compressor.lines(om_lines)
-        if len(self._kept) > len(pieces):
-            self._kept = {name: kept for name, kept in self._kept.items() if name in pieces}
         info = schema.get(MODEL_INFO)
         models = []
         for model, version in sorted(snap.models):
@@ -216,21 +213,6 @@ class SourceRenderer:
             self._keys += 1
             models.append(((snap.identity, snap.static, model), version, f"{MODEL_INFO}{{{lbl}}} 1\n"))
         return RenderedSource(pieces, series + len(models), om_pieces, models)
-
-    def _piece(self, compressor: deflate.Compressor, name: str, lines: list[str]) -> deflate.Piece:
-        """The metric's lines compressed, or the piece of the last rendering when they are the same
-        (the text's length and hash match): idle models' series and the target's own counters
-        of errors change rarely, and compressing even a short piece costs a few microseconds."""
-        if len(lines) > deflate.BATCH:
-            return compressor.lines(lines)
-        text = "".join(lines)
-        mark = (len(text), hash(text))
-        kept = self._kept.get(name)
-        if kept is not None and kept[0] == mark:
-            return kept[1]
-        piece = compressor.piece(text)
-        self._kept[name] = (mark, piece)
-        return piece
 
     def _labels(self, metric: schema.Metric, key: SeriesKey, snap: Snapshot, static: str) -> str:
         ck = (metric.name, key)

@@ -371,7 +371,7 @@ def parse_python(
         else:
             continue
         break  # "# EOF"
-    return _finish(exp, label_cache, cache, mark, marked, invalid, count, uncached)
+    return _finish(exp, label_cache, cache, mark, marked, invalid, count, uncached or not room)
 
 
 def _begin(wanted: Iterable[str] | None, label_cache: LabelCache | None) -> tuple:
@@ -391,13 +391,15 @@ def _finish(
     marked: int,
     invalid: int,
     count: int,
-    uncached: int,
+    spent: bool,
 ) -> Exposition:
     """The end of a parse (both parsers): the label cache keeps what this page used. Readers keep
-    plans of the page (``Exposition.plans``) only while every label set of it is cached: a plan
-    holds the label sets it was made from, which would otherwise be a page's worth kept twice."""
+    plans of the page (``Exposition.plans``, a few KB a target) only while the process' label
+    budget has room and every label set of the page is cached (SPENT is False): a plan holds the
+    label sets it was made from, which would otherwise be a page's worth kept twice, and a fleet
+    past the budget keeps none (2,000 targets: 10 MB)."""
     if label_cache is not None:
-        if uncached:
+        if spent:
             label_cache.plans.clear()
         else:
             exp.plans = label_cache.plans

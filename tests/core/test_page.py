@@ -61,22 +61,6 @@ def test_pieces_join_into_one_valid_gzip_body_for_any_fleet():
             assert result.returncode == 0, (case, result.stdout + result.stderr)
 
 
-def test_a_source_rendered_again_gives_what_a_new_renderer_gives():
-    """A renderer keeps each metric's last piece and reuses it when the metric's lines are the same:
-    generated collections of one source (seeded), where some series keep their values, others
-    change or go, and the source's labels change, render to the same pieces as a new renderer's."""
-    for seed in range(40):
-        rng = random.Random(seed)
-        kept = exposition.SourceRenderer()
-        snap = _snapshot(rng, "t0")
-        for step in range(10):
-            if rng.random() < 0.5:
-                snap = _snapshot(random.Random(rng.choice([seed, seed + 1000])), rng.choice(["t0", "t1"]))
-            got, want = kept.render(snap), exposition.SourceRenderer().render(snap)
-            assert got.pieces == want.pieces and got.text == want.text, f"seed {seed}, step {step}"
-            assert len(kept._kept) == len(got.pieces), f"seed {seed}, step {step}: gone metrics' pieces kept"
-
-
 def test_small_texts_are_kept_once_asked_for_and_big_ones_inflated_while_written(monkeypatch):
     rng = random.Random(SEED + 2)
     sources = [exposition.SourceRenderer().render(_snapshot(rng, f"t{i}")) for i in range(8)]

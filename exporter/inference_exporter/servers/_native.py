@@ -71,7 +71,8 @@ def _bucket(labels: dict[str, str]) -> tuple[LabelKey, float] | None:
 
 class _BucketPlan:
     """How a histogram's bucket samples group into series, for a page whose bucket label sets are
-    ``label_sets``: per series its labels, key, bounds (in base units) and where its counts are.
+    ``label_sets``: per series its key (its labels without ``le``), bounds (in base units) and where
+    its counts are.
 
     A target's pages keep their layout from one collection to the next, and its label sets are
     the same objects (``parser.LabelCache``), so the plan is checked by comparing the lists (by
@@ -98,12 +99,14 @@ class _BucketPlan:
                 group[0].append(bound)
                 group[1].append(at)
         self.series = []
+        shared: dict[tuple[float, ...], tuple[float, ...]] = {}  # series with the same bounds share them
         for key, (bounds, where) in groups.items():
             if where[-1] - where[0] == len(where) - 1:  # one run of lines, as servers write them
                 pick = itemgetter(slice(where[0], where[-1] + 1))
             else:
                 pick = itemgetter(*where)
-            self.series.append((dict(key), key, tuple(bounds), pick))
+            bounds_ = tuple(bounds)
+            self.series.append((key, shared.setdefault(bounds_, bounds_), pick))
 
 
 _LABEL_SETS = itemgetter(0)
@@ -115,8 +118,7 @@ def histograms(
 ) -> Iterator[tuple[dict, list, float, float]]:
     """Yield (labels, [(le, cumulative count)], sum, count) per native histogram series.
 
-    Bucket bounds and the sum are multiplied by ``scale`` to reach base units. The labels are
-    shared between collections: read them, never change them.
+    Bucket bounds and the sum are multiplied by ``scale`` to reach base units.
     """
     samples = exp.get(name + "_bucket")
     if not samples:
@@ -128,13 +130,13 @@ def histograms(
     values = list(map(_VALUES, samples))
     sums = {_key(lbl): v for lbl, v in exp.get(name + "_sum")}
     counts = {_key(lbl): v for lbl, v in exp.get(name + "_count")}
-    for labels, key, bounds, pick in plan.series:
+    for key, bounds, pick in plan.series:
         buckets = list(zip(bounds, pick(values), strict=True))
         count = counts.get(key)
         if count is None:
             inf = [c for b, c in buckets if b == INF]
             count = inf[0] if inf else max(c for _, c in buckets)
-        yield labels, buckets, scaled(sums.get(key, 0.0), scale), count
+        yield dict(key), buckets, scaled(sums.get(key, 0.0), scale), count
 
 
 def summaries(exp: Exposition, name: str, scale: float = SECONDS) -> Iterator[tuple[dict, float, float]]:
