@@ -103,7 +103,7 @@ def parse(
     cdef const char *s = PyBytes_AS_STRING(page)
     cdef Py_ssize_t size = PyBytes_GET_SIZE(page)
     cdef Py_ssize_t pos = 0, start, end, nl, brace, space, close, i, value_start, value_end
-    cdef Py_ssize_t name_end, position = 0, invalid = 0, count = 0, marked = 0, uncached = 0
+    cdef Py_ssize_t name_end, position = 0, invalid = 0, count = 0, marked = 0
     cdef Py_ssize_t last_start = 0, last_len = -1, skip_start = 0, skip_len = -1, name_len
     cdef bint is_cumulative = False, steady, labelled
     cdef long long key, name_hash = 0
@@ -250,8 +250,6 @@ def parse(
                     marked += 1
                     if order is not None:
                         order.append(entry)
-                else:
-                    uncached += 1
             else:
                 entry = found
                 labels = entry[0]
@@ -310,4 +308,4 @@ def parse(
         count += 1
     if order is not None:
         label_cache.order = order
-    return _py._finish(exp, label_cache, cache, mark, marked, invalid, count, uncached > 0 or not room)
+    return _py._finish(exp, label_cache, cache, mark, marked, invalid, count, not room)

@@ -50,12 +50,9 @@ _INF = float("inf")
 
 
 class Labels(dict):
-    """A parsed label set: a dict, sorted by name, with room for what readers derive from it.
-
-    A target's label sets are reused from one collection to the next (:class:`LabelCache`), so a
-    key a reader computes from one (``servers/_native.py``: the series key, a bucket's key and
-    bound) is stored on it and computed once per series, not once per collection.
-    """
+    """A parsed label set: a dict, sorted by name, with room for what readers derive from it: a
+    target's label sets recur every collection (:class:`LabelCache`), so ``servers/_native.py``
+    keeps a series' key and a bucket's key and bound on it, computed once per series."""
 
     __slots__ = ("key", "bucket")
 
@@ -79,9 +76,7 @@ class Exposition:
         self.types: dict[str, str] = {}
         self.invalid_lines = 0
         self.sample_count = 0
-        # What readers derive from a page's layout, kept for the target's next page (the label
-        # cache's ``plans``): ``servers/_native.py`` groups histogram buckets by it.
-        self.plans: dict = {}
+        self.plans: dict = {}  # readers' plans of the layout, kept for the target (LabelCache.plans)
 
     def get(self, name: str) -> list[tuple[dict[str, str], float]]:
         """Samples of ``name``; a counter's ``_total`` suffix is optional on either side."""
@@ -119,8 +114,7 @@ class LabelCache:
         self.entries: dict[str, list] = {}
         self.mark = 0
         self._held = 0
-        # The compiled parser's entries in the order the last page used them, each with its text
-        # ([labels, mark, text]): a page in the same order finds each label set by comparing bytes.
+        # The compiled parser's [labels, mark, text] in the last page's order (found by their bytes).
         self.order: list[list] = []
         self.plans: dict = {}  # Exposition.plans of this target's pages
 
@@ -233,7 +227,6 @@ def parse_python(
     if label_cache is not None:
         label_cache.order = []  # this page may drop entries the compiled parser's order holds
     marked = 0  # cache entries this parse used
-    uncached = 0  # label sets parsed and not cached (the budget is spent)
     cumulative: dict[str, bool] = {}  # sample name -> whether its family is cumulative
     family_type = ""
     family_name = ""
@@ -324,8 +317,6 @@ def parse_python(
                     if room:
                         cache[inner] = [labels, mark]
                         marked += 1
-                    else:
-                        uncached += 1
                 else:
                     labels = entry[0]
                     if entry[1] != mark:
@@ -371,7 +362,7 @@ def parse_python(
         else:
             continue
         break  # "# EOF"
-    return _finish(exp, label_cache, cache, mark, marked, invalid, count, uncached or not room)
+    return _finish(exp, label_cache, cache, mark, marked, invalid, count, not room)
 
 
 def _begin(wanted: Iterable[str] | None, label_cache: LabelCache | None) -> tuple:
@@ -393,11 +384,9 @@ def _finish(
     count: int,
     spent: bool,
 ) -> Exposition:
-    """The end of a parse (both parsers): the label cache keeps what this page used. Readers keep
-    plans of the page (``Exposition.plans``, a few KB a target) only while the process' label
-    budget has room and every label set of the page is cached (SPENT is False): a plan holds the
-    label sets it was made from, which would otherwise be a page's worth kept twice, and a fleet
-    past the budget keeps none (2,000 targets: 10 MB)."""
+    """The end of a parse (both parsers): the label cache keeps what this page used. Plans of the page
+    (``Exposition.plans``: a few KB a target, holding its label sets) are kept unless the label
+    budget was SPENT: then the label sets are not all cached, and a fleet keeps no plans."""
     if label_cache is not None:
         if spent:
             label_cache.plans.clear()
