@@ -267,7 +267,10 @@ class Scheduler:
                         continue
                     state.running = True
                     lane = self._slow if _hung(state) else self._main
-                    if lane.workers > len(lane.waiting):  # one is busy: after it
+                    # One is busy: after it; but a first collection (a start, a reload's new
+                    # target) takes a worker at once while the pool has one to give.
+                    first = state.last is None and (lane.waiting or lane.workers < lane.max_workers)
+                    if lane.workers > len(lane.waiting) and not first:
                         lane.backlog.append(state)
                         if lane.backlog_since is None:
                             lane.backlog_since = now

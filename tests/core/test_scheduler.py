@@ -203,7 +203,10 @@ def test_fast_sources_due_together_run_one_after_the_other():
 
     rec = Recorder(sleep=0.001)
     sched = Scheduler(lambda *a: None, max_workers=16)
-    sched.replace([SourceState(rec.source(f"s{i}", 30.0)) for i in range(40)])
+    states = [SourceState(rec.source(f"s{i}", 1.0)) for i in range(40)]
+    for state in states:  # collected before: first collections take a worker at once
+        state.last = Result(True, 0.0, 0.0)
+    sched.replace(states)
     sched.start()
     try:
         wait(lambda: len(rec.runs) == 40)
