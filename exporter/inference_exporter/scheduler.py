@@ -274,22 +274,17 @@ class Scheduler:
                         lane.backlog.append(state)
                         if lane.backlog_since is None:
                             lane.backlog_since = now
-                    elif lane.waiting:
-                        handed = lane.waiting.pop()
-                        handed.state = state
                     else:
-                        self._spawn(lane, state)
+                        handed = self._give(lane, state)
                 else:
                     for lane in (self._main, self._slow):
                         at = lane.grow_at()
                         if at is not None and at <= now:
                             state = lane.backlog.popleft()
                             lane.backlog_since = now if lane.backlog else None
-                            if lane.waiting:
-                                handed = lane.waiting.pop()
-                                handed.state = state
+                            handed = self._give(lane, state)
+                            if handed is not None:
                                 break  # handed over below; the next turn looks again
-                            self._spawn(lane, state)
                             at = lane.grow_at()
                         if at is not None:
                             wait = at - now if wait < 0 else min(wait, at - now)
@@ -297,6 +292,16 @@ class Scheduler:
                 handed.wake.release()
             elif not due:
                 self._bell.acquire(timeout=wait)  # -1: until rung
+
+    def _give(self, lane: _Lane, state: SourceState) -> _Worker | None:
+        """STATE to the worker of LANE that went idle last, returned to be woken once ``_guard`` is
+        released; without an idle one, to a new worker (None)."""
+        if lane.waiting:
+            worker = lane.waiting.pop()
+            worker.state = state
+            return worker
+        self._spawn(lane, state)
+        return None
 
     def _spawn(self, lane: _Lane, state: SourceState) -> None:
         """Start one more worker in LANE on STATE (the caller holds ``_guard``)."""
