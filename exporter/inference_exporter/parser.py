@@ -52,9 +52,9 @@ _INF = float("inf")
 class Labels(dict):
     """A parsed label set: a dict, sorted by name, with room for what readers derive from it: a
     target's label sets recur every collection (:class:`LabelCache`), so ``servers/_native.py``
-    keeps a series' key and a bucket's key and bound on it, computed once per series."""
+    keeps a series' key on it, computed once per series."""
 
-    __slots__ = ("key", "bucket")
+    __slots__ = ("key",)
 
 
 EMPTY: dict[str, str] = Labels()

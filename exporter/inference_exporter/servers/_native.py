@@ -50,23 +50,15 @@ def _key(labels: dict[str, str]) -> LabelKey:
 
 def _bucket(labels: dict[str, str]) -> tuple[LabelKey, float] | None:
     """(the series' labels without ``le``, the bound) of a bucket sample; None when ``le`` is
-    missing or not a number. Kept on the parser's label sets like ``_key``."""
-    try:
-        return labels.bucket  # type: ignore[attr-defined]
-    except AttributeError:
-        pass
-    found = None
+    missing or not a number. Not kept on the label set: a :class:`_BucketPlan` holds the result
+    while the page's series stay, and one tuple per bucket would cost 20 KB a vLLM target."""
     le = labels.get("le")
-    if le is not None:
-        try:
-            found = (tuple([kv for kv in labels.items() if kv[0] != "le"]), float(le))
-        except ValueError:
-            found = None
+    if le is None:
+        return None
     try:
-        labels.bucket = found  # type: ignore[attr-defined]
-    except AttributeError:
-        pass
-    return found
+        return tuple([kv for kv in labels.items() if kv[0] != "le"]), float(le)
+    except ValueError:
+        return None
 
 
 class _BucketPlan:
