@@ -229,7 +229,6 @@ def _target(ctx: Context, raw: Any, line: int, index: int, defaults: dict, where
             raise ctx.fail(tdata.line, f"{prefix}tls", "cert_file and key_file must be given together")
     mapping_file = readable_file(ctx, data, "mapping_file", prefix)
     server = servers.get(kind) if kind != "auto" else None
-    mapping_kinds = ", ".join(k for k, s in servers.all_kinds().items() if s.configure is not None)
     if server is not None and server.configure is not None:
         if not mapping_file:
             raise ctx.fail(data.line, f"{prefix}mapping_file", f"is required for kind {kind}")
@@ -238,6 +237,7 @@ def _target(ctx: Context, raw: Any, line: int, index: int, defaults: dict, where
         except ValueError as exc:
             raise ctx.fail(data.lines.get("mapping_file"), f"{prefix}mapping_file", str(exc)) from None
     elif mapping_file:
+        mapping_kinds = ", ".join(k for k, s in servers.all_kinds().items() if s.configure is not None)
         raise ctx.fail(
             data.lines.get("mapping_file"), f"{prefix}mapping_file", f"only used with kind {mapping_kinds}"
         )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 
 # glibc <malloc.h>
@@ -16,11 +15,10 @@ TRIM_THRESHOLD = 1024 * 1024
 
 
 def _mallopt():
-    name = ctypes.util.find_library("c")
-    if not name:
-        return None
+    """glibc's mallopt, looked up in the symbols the process has loaded (``find_library`` would
+    run ldconfig in a child process: 6 ms of the sidecar's start); None elsewhere (musl)."""
     try:
-        return ctypes.CDLL(name).mallopt
+        return ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):
         return None
 
@@ -63,10 +61,11 @@ def tune_runtime() -> None:
     with the exposition's size. The objects alive after start-up are moved out of the
     collector's sight (``gc.freeze``), and the young generation is collected every 50,000
     allocations: cycles (rare here) are still found, a collection of 100k samples runs a
-    handful of young passes instead of hundreds, and full passes become rare.
+    handful of young passes instead of hundreds, and full passes become rare. No full pass
+    before the freeze: it took 5-18 ms of the start and found 0-13 unreachable objects (1 and
+    2,000 targets).
     """
     import gc
 
-    gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 20, 100)

@@ -267,9 +267,15 @@ class Scheduler:
                         continue
                     state.running = True
                     lane = self._slow if _hung(state) else self._main
-                    # One is busy: after it; but a first collection (a start, a reload's new
-                    # target) takes a worker at once while the pool has one to give.
-                    first = state.last is None and (lane.waiting or lane.workers < lane.max_workers)
+                    # One is busy: after it; but a target's first collection (a start, a reload's
+                    # new target) takes a worker at once while the pool has one to give. Local
+                    # collectors queue behind the targets (pushed first): loading NVML would
+                    # otherwise hold the GIL while a sidecar's target is being read.
+                    first = (
+                        state.last is None
+                        and state.source.is_target
+                        and (lane.waiting or lane.workers < lane.max_workers)
+                    )
                     if lane.workers > len(lane.waiting) and not first:
                         lane.backlog.append(state)
                         if lane.backlog_since is None:

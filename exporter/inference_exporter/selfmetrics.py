@@ -8,7 +8,7 @@ A target's series split in two: what changes only when it is collected
 from __future__ import annotations
 
 import os
-import platform
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -33,6 +33,8 @@ class ExporterFacts:
     journal: Journal | None
 
 
+# What platform.python_version() reads (the first word of sys.version), without importing it.
+PYTHON_VERSION = sys.version.split()[0]
 UP = "inference_exporter_target_up"
 COLLECTIONS = "inference_exporter_collections_total"
 ERRORS = "inference_exporter_collection_errors_total"
@@ -100,7 +102,7 @@ def self_snapshot(
 
     ``states``: each source's state and its fresh result (None when it has none or it is stale)."""
     b = Builder((), facts.labels)
-    b.gauge("inference_exporter_build_info", 1, version=__version__, python_version=platform.python_version())
+    b.gauge("inference_exporter_build_info", 1, version=__version__, python_version=PYTHON_VERSION)
     b.gauge("inference_exporter_render_duration_seconds", facts.render_duration)
     b.gauge("inference_exporter_config_last_reload_successful", 1 if facts.reload_ok else 0)
     b.gauge("inference_exporter_config_last_reload_success_timestamp_seconds", facts.reload_time)

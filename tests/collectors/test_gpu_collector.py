@@ -364,3 +364,29 @@ def test_real_binding_on_this_machine_never_raises():
 def test_promtool_accepts_gpu_output(collector):
     result = promtool_check_metrics(render(collector))
     assert result.returncode == 0 and not result.stdout.strip(), result.stdout + result.stderr
+
+
+def test_the_registered_collector_opens_nvml_at_its_first_collection(monkeypatch, tmp_path):
+    """Building the exporter's GPU source loads nothing (NVML's import and init took 15 ms of a
+    sidecar's start); its first collection opens NVML once, later ones reuse it."""
+    import inference_exporter.collectors.gpu as gpu
+    from inference_exporter.collectors import CollectorContext
+    from inference_exporter.config import loads
+
+    nvml = make_nvml()
+    opened = []
+
+    def collector(**kwargs):
+        opened.append(kwargs)
+        return GpuCollector(nvml=nvml, event_timeout_ms=20, **kwargs)
+
+    monkeypatch.setattr(gpu, "GpuCollector", collector)
+    source = gpu.COLLECTOR.build(CollectorContext(loads("targets: []\n")))
+    assert opened == [] and nvml.init_calls == 0
+    try:
+        first = source.collect()
+        source.collect()
+    finally:
+        source.close()
+    assert len(opened) == 1 and nvml.init_calls == 1 and nvml.shutdown_calls == 1
+    assert list(first[0].samples("inference_gpu_state")), "the first collection reads the GPUs"

@@ -256,3 +256,23 @@ def test_durations():
     for bad in ("", "5", "m", "-1s", "1m1h", "1s1s", "1e3s", 5, True, "999999999y"):
         with pytest.raises(ValueError):
             parse_duration(bad)
+
+
+def test_a_config_imports_only_the_server_kinds_it_names(tmp_path):
+    """The kinds ``kind:`` accepts come from the module names; a config imports the modules of
+    the kinds it names only (thirteen imports were a tenth of a sidecar's start)."""
+    config = tmp_path / "c.yml"
+    config.write_text("targets:\n  - name: a\n    kind: vllm\n    metrics_url: http://127.0.0.1:1/metrics\n")
+    code = (
+        "import sys\n"
+        "from inference_exporter import config, servers\n"
+        "config.load(sys.argv[1])\n"
+        "print(sorted(m.rsplit('.', 1)[1] for m in sys.modules if m.startswith('inference_exporter.servers.')"
+        " and not m.rsplit('.', 1)[1].startswith('_')))\n"
+        "print(set(servers.config_kinds()) == {'auto', *servers.all_kinds()})\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(config)], capture_output=True, text=True, check=True
+    ).stdout.split("\n")
+    assert out[0] == "['vllm']"
+    assert out[1] == "True"

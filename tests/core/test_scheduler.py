@@ -235,3 +235,27 @@ def test_the_pool_grows_again_after_idle_workers_left(monkeypatch):
         assert rec.most == 6, "a burst of twelve slow sources runs on the whole pool"
     finally:
         sched.stop(time.monotonic() + 5)
+
+
+def test_targets_first_collections_start_at_once_and_local_collectors_queue_behind():
+    """A start: each target's first collection takes a worker at once; a local collector's (the
+    GPU collector loads NVML on its first) waits behind them in the backlog, so it never holds
+    the GIL while a sidecar's target is being read, and is collected once the backlog has aged."""
+    from inference_exporter.scheduler import GROW_AFTER
+
+    rec = Recorder()
+    sched = Scheduler(lambda *a: None, max_workers=8)
+    targets = [SourceState(rec.source(f"t{i}", 60.0, sleep=2.0)) for i in range(3)]
+    gpu = rec.source("gpu", 60.0)
+    local = SourceState(Source(gpu.name, gpu.interval, gpu.stale_after, gpu.collect, is_target=False))
+    sched.replace(targets + [local])
+    t0 = time.monotonic()
+    sched.start()
+    try:
+        wait(lambda: len(rec.runs) == 4)
+        starts = {name: runs[0] - t0 for name, runs in rec.runs.items()}
+        assert all(starts[f"t{i}"] < 1.0 for i in range(3)), starts  # each on a worker at once
+        assert starts["gpu"] >= GROW_AFTER, starts  # queued behind the targets...
+        assert starts["gpu"] < 1.5, starts  # ...until the backlog aged, not until a target ended
+    finally:
+        sched.stop(time.monotonic() + 5)

@@ -34,40 +34,47 @@ __all__ = [
 
 
 @cache
+def _names() -> tuple[str, ...]:
+    """The kinds' names: the package's modules, none of them imported."""
+    names = (info.name for info in pkgutil.iter_modules(__path__))
+    return tuple(sorted(name for name in names if not name.startswith("_")))
+
+
+@cache
+def _load(name: str) -> ServerKind:
+    module = importlib.import_module(f"{__name__}.{name}")
+    server = getattr(module, "SERVER", None)
+    if not isinstance(server, ServerKind) or server.name != name:
+        raise TypeError(f"{module.__name__} must define SERVER = ServerKind(name={name!r}, ...)")
+    return server
+
+
+@cache
 def _table() -> dict[str, ServerKind]:
-    found: list[ServerKind] = []
-    for info in pkgutil.iter_modules(__path__):
-        if info.name.startswith("_"):
-            continue
-        module = importlib.import_module(f"{__name__}.{info.name}")
-        server = getattr(module, "SERVER", None)
-        if not isinstance(server, ServerKind) or server.name != info.name:
-            raise TypeError(f"{module.__name__} must define SERVER = ServerKind(name={info.name!r}, ...)")
-        found.append(server)
+    found = [_load(name) for name in _names()]
     return {s.name: s for s in sorted(found, key=lambda s: (s.detection_order, s.name))}
 
 
 def all_kinds() -> dict[str, ServerKind]:
-    """Every server kind by name, in detection order."""
+    """Every server kind by name, in detection order (imports every module)."""
     return _table()
 
 
 def config_kinds() -> tuple[str, ...]:
-    """The values ``kind:`` accepts: ``auto`` and every server kind."""
-    return ("auto", *_table())
+    """The values ``kind:`` accepts: ``auto`` and every server kind, by name. Read from the module
+    names, so a config naming its kinds imports only those (a sidecar's start)."""
+    return ("auto", *_names())
 
 
 def get(kind: str) -> ServerKind:
-    try:
-        return _table()[kind]
-    except KeyError:
-        raise KeyError(f"unknown server kind {kind!r}") from None
+    if kind not in _names():
+        raise KeyError(f"unknown server kind {kind!r}")
+    return _load(kind)
 
 
 def api_for(kind: str) -> ServerAPI:
     """The health API of ``kind``; an unknown or undetected kind has none."""
-    server = _table().get(kind)
-    return server.api if server is not None else ServerAPI()
+    return _load(kind).api if kind in _names() else ServerAPI()
 
 
 def detect(text: str, exp: Exposition) -> str | None:
