@@ -6,7 +6,10 @@
             target's data (``inference_exporter_target_up`` 1 for each), asked every 5 ms, with
             one target and with ``--targets``; the median of ``--starts`` starts (target: 0.2 s);
             ``python -c pass`` is timed the same way, the floor any Python program starts from.
-2. memory   RSS of an exporter collecting ``--targets`` fake vLLM targets every ``--interval``
+2. steps    where a start's time goes: the exporter run through a launcher that stamps each step
+            (the interpreter up, the imports, the config read, the journal, collectors and
+            listener, collections started) and the first complete page after them; medians in ms.
+3. memory   RSS of an exporter collecting ``--targets`` fake vLLM targets every ``--interval``
             for ``--minutes``, read every 10 s while a Prometheus-like client scrapes every 15 s:
             RSS at 1, 10 and 30 minutes and the slope over the last two thirds of the run
             (target: under 60 MB, flat).
@@ -41,14 +44,43 @@ def say(message: str) -> None:
     print(message, flush=True)
 
 
-def spawn(src: str, config: Path, port: int, workdir: Path) -> subprocess.Popen:
+# A start with its steps stamped, run in the exporter's own process (``python -c``): each stamp is
+# the monotonic time (one clock for the whole machine) at which a step ended.
+STEPS_LAUNCHER = r"""
+import os, sys, time
+stamps = [("interpreter", time.monotonic())]
+def stamp(step):
+    stamps.append((step, time.monotonic()))
+    with open(os.environ["SIDECAR_STEPS"], "w") as f:
+        f.write("\n".join(f"{s}\t{t!r}" for s, t in stamps))
+from inference_exporter import cli, config, exporter, server
+stamp("imports")
+def after(owner, name, step):
+    inner = getattr(owner, name)
+    def wrapped(*args, **kwargs):
+        result = inner(*args, **kwargs)
+        stamp(step)
+        return result
+    setattr(owner, name, wrapped)
+after(config, "load", "config read")
+after(server, "make_server", "journal, collectors, listener")
+after(exporter.Exporter, "start", "collections started")
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+def spawn(src: str, config: Path, port: int, workdir: Path, steps: Path | None = None) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": src} if src else dict(os.environ)
     # As installed from the wheel, which pip byte-compiles: bytecode cached (outside the tree)
     # by the first start, even where the environment says not to write it.
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     env["PYTHONPYCACHEPREFIX"] = str(workdir / "pycache" / (Path(src).name if src else "tree"))
+    run = ["-m", "inference_exporter"]
+    if steps is not None:
+        env["SIDECAR_STEPS"] = str(steps)
+        run = ["-c", STEPS_LAUNCHER]
     return subprocess.Popen(
-        [sys.executable, "-m", "inference_exporter", f"--config.file={config}",
+        [sys.executable, *run, f"--config.file={config}",
          f"--web.listen-address=127.0.0.1:{port}", f"--journal.path={workdir / 'journal'}",
          "--log.level=error"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
@@ -66,18 +98,31 @@ def page(port: int, timeout: float = 5.0) -> bytes:
         conn.close()
 
 
-def first_complete(src: str, fleet: FleetTargets, targets: int, workdir: Path) -> float:
+def first_complete(
+    src: str, fleet: FleetTargets, targets: int, workdir: Path, steps: dict[str, list[float]] | None = None
+) -> float:
+    """Seconds to the first complete page; with STEPS, each step's seconds appended to it."""
     config = workdir / f"start-{targets}.yml"
     inline_config(config, fleet, range(targets), 1.0)
     names = {f"t{i:05d}" for i in range(targets)}
     port = free_port()
+    stamps = workdir / "steps.tsv"
+    stamps.unlink(missing_ok=True)
     t0 = time.monotonic()
-    proc = spawn(src, config, port, workdir)
+    proc = spawn(src, config, port, workdir, stamps if steps is not None else None)
     try:
         while time.monotonic() - t0 < 30:
             try:
                 if names <= {m.decode() for m in UP_LINE.findall(page(port))}:
-                    return time.monotonic() - t0
+                    done = time.monotonic()
+                    if steps is not None:
+                        before = t0
+                        for line in stamps.read_text().splitlines():
+                            step, at = line.split("\t")
+                            steps.setdefault(step, []).append(float(at) - before)
+                            before = float(at)
+                        steps.setdefault("first complete page", []).append(done - before)
+                    return done - t0
             except OSError:
                 pass
             time.sleep(0.005)
@@ -142,7 +187,7 @@ def main(argv=None) -> int:
     p.add_argument("--interval", type=float, default=1.0)
     p.add_argument("--minutes", type=float, default=30.0)
     p.add_argument("--starts", type=int, default=7)
-    p.add_argument("--only", default="start,memory")
+    p.add_argument("--only", default="start,steps,memory")
     p.add_argument("--baseline-src", default="")
     p.add_argument("--json", metavar="PATH")
     args = p.parse_args(argv)
@@ -167,6 +212,20 @@ def main(argv=None) -> int:
                         f"  {label:10} {targets:3d} target(s): first complete page after {med:.3f} s "
                         f"(median; {spread}); load {os.getloadavg()[0]:.2f}"
                     )
+        if "steps" in args.only:
+            for label, src in trees:
+                for targets in (1, args.targets):
+                    steps: dict[str, list[float]] = {}
+                    first_complete(src, fleet, targets, workdir)  # compiles the bytecode, not timed
+                    total = statistics.median(
+                        first_complete(src, fleet, targets, workdir, steps) for _ in range(args.starts)
+                    )
+                    out[f"steps {label} {targets}"] = steps
+                    parts = " · ".join(
+                        f"{step} {statistics.median(t) * 1e3:.0f}" for step, t in steps.items()
+                    )
+                    say(f"[steps] {label}, {targets} target(s), ms (medians of {args.starts}): {parts}")
+                    say(f"        total {total * 1e3:.0f} ms; load {os.getloadavg()[0]:.2f}")
         if "memory" in args.only:
             for label, src in trees:
                 every = f"every {args.interval:g} s for {args.minutes:g} min"
