@@ -2,8 +2,8 @@
 
 Each source is collected every ``interval`` seconds at its own fixed phase (``sharding.phase_of``,
 a hash of the target, as Prometheus offsets its scrapes), so a fleet's collections spread evenly
-over the interval instead of arriving in one burst. The first collection of a source runs at once,
-so a new exporter, or a source a reload adds, has data as soon as possible.
+over the interval instead of arriving in one burst. The first collection of a source is due at
+once, so a new exporter, or a source a reload adds, has data as soon as possible.
 
 One dispatcher thread waits for the earliest due time and hands the source to the workers; the
 pool grows when sources have waited for a worker ``GROW_AFTER`` seconds, up to ``max_workers``,
@@ -267,16 +267,10 @@ class Scheduler:
                         continue
                     state.running = True
                     lane = self._slow if _hung(state) else self._main
-                    # One is busy: after it; but a target's first collection (a start, a reload's
-                    # new target) takes a worker at once while the pool has one to give. Local
-                    # collectors queue behind the targets (pushed first): loading NVML would
-                    # otherwise hold the GIL while a sidecar's target is being read.
-                    first = (
-                        state.last is None
-                        and state.source.is_target
-                        and (lane.waiting or lane.workers < lane.max_workers)
-                    )
-                    if lane.workers > len(lane.waiting) and not first:
+                    # One is busy: after it. First collections too: targets are given before
+                    # the local collectors (the GPU's loads NVML), so a sidecar's target is read
+                    # first, and a start's burst grows the pool as its backlog ages, not at once.
+                    if lane.workers > len(lane.waiting):
                         lane.backlog.append(state)
                         if lane.backlog_since is None:
                             lane.backlog_since = now
