@@ -8,7 +8,8 @@ what is wrong, e.g.::
 Secrets (bearer tokens, passwords) are never read into the config: only their file
 paths are, and each file is checked to be readable. They are read when a request
 is made, so a rotated token is picked up without a restart. The checks themselves are
-in ``validation.py``; the ``health:`` and ``models:`` blocks in ``health/settings.py``.
+in ``validation.py``; the ``health:`` block in ``health/settings.py``, ``models:`` in
+``health/models.py``.
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ import hashlib
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import servers
-from .health.settings import HealthConfig, ModelSpec, parse_health, parse_models
+from .health.settings import HealthConfig, parse_health
 from .limits import LIMIT_KEYS, ScrapeLimits, parse_limits
 from .redaction import redact_url
 from .validation import (
@@ -41,6 +42,9 @@ from .validation import (
     string,
     url,
 )
+
+if TYPE_CHECKING:
+    from .health.models import ModelSpec
 
 __all__ = [
     "BasicAuth",
@@ -243,7 +247,11 @@ def _target(ctx: Context, raw: Any, line: int, index: int, defaults: dict, where
         )
     limits = parse_limits(ctx, data, prefix)
     process = _process(ctx, data, prefix) if "process" in data else None
-    models = parse_models(ctx, data, prefix, timeout)
+    models: tuple[ModelSpec, ...] = ()
+    if "models" in data:
+        from .health.models import parse_models  # its dataclasses: 5 ms of every start
+
+        models = parse_models(ctx, data, prefix, timeout)
     health = parse_health(ctx, data, prefix, interval, timeout, implied=bool(api_url or models))
     if health.enabled and not api_url and server is not None and server.api_on_other_port:
         raise ctx.fail(

@@ -26,60 +26,40 @@ from __future__ import annotations
 
 import collections
 import logging
-import queue
 import selectors
 import socket
-import ssl
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from .httpmessage import HTTPError, Limits, Request, Response, head_end, keep_alive, parse_head, text_response
+from .threadpool import ThreadPool
+
+if TYPE_CHECKING:
+    import ssl
 
 log = logging.getLogger("inference_exporter.http")
+
+
+class _NoTLS(Exception):
+    """Never raised: stands for ssl's errors until a TLS connection is accepted, so a server
+    without TLS never imports ssl (7 ms of a sidecar's start)."""
+
+
+_SSLError: type[Exception] = _NoTLS
+_WantRead: type[Exception] = _NoTLS
+_WantWrite: type[Exception] = _NoTLS
+
+
+def _tls_errors() -> None:
+    global _SSLError, _WantRead, _WantWrite
+    import ssl
+
+    _SSLError, _WantRead, _WantWrite = ssl.SSLError, ssl.SSLWantReadError, ssl.SSLWantWriteError
+
+
 DEFAULT_LIMITS = Limits()
-
-
-class _Workers:
-    """At most ``size`` threads, started as the load needs them (a small ThreadPoolExecutor;
-    importing concurrent.futures cost the sidecar most of a megabyte)."""
-
-    def __init__(self, size: int):
-        self._size = size
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self._threads: list[threading.Thread] = []
-        self._idle = 0
-        self._lock = threading.Lock()
-        self._closed = False
-
-    def submit(self, fn: Callable, arg) -> None:
-        with self._lock:
-            if self._closed:
-                raise RuntimeError("shut down")
-            if self._idle == 0 and len(self._threads) < self._size:
-                thread = threading.Thread(target=self._run, name=f"http-{len(self._threads)}", daemon=True)
-                self._threads.append(thread)
-                thread.start()
-        self._queue.put((fn, arg))
-
-    def _run(self) -> None:
-        while True:
-            with self._lock:
-                self._idle += 1
-            item = self._queue.get()
-            with self._lock:
-                self._idle -= 1
-            if item is None:
-                return
-            fn, arg = item
-            fn(arg)
-
-    def shutdown(self) -> None:
-        with self._lock:
-            self._closed = True
-            count = len(self._threads)
-        for _ in range(count):
-            self._queue.put(None)
 
 
 class _Conn:
@@ -133,7 +113,7 @@ class HTTPServer:
         self._waiting: dict[int, _Conn] = {}  # connections in the selector, by descriptor
         self._open = 0  # every open connection, waiting or in a worker
         self._lock = threading.Lock()
-        self._pool = _Workers(limits.workers)
+        self._pool = ThreadPool(limits.workers, name="http")
         self._stopping = threading.Event()
         self._stopped = threading.Event()
         self._accept_paused_until = 0.0
@@ -219,6 +199,8 @@ class HTTPServer:
             deadline = time.monotonic() + self.limits.header_timeout
             context = self._tls()
             if context is not None:
+                if _SSLError is _NoTLS:
+                    _tls_errors()
                 try:
                     sock = context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
                 except (OSError, ValueError) as exc:
@@ -261,15 +243,15 @@ class HTTPServer:
             conn.buf += data
             while conn.tls and sock.pending():  # type: ignore[attr-defined]
                 conn.buf += sock.recv(65536)
-        except ssl.SSLWantReadError:
+        except _WantRead:
             self._selector.modify(sock, selectors.EVENT_READ, conn)
             return
-        except ssl.SSLWantWriteError:
+        except _WantWrite:
             self._selector.modify(sock, selectors.EVENT_WRITE, conn)
             return
         except BlockingIOError:
             return
-        except (OSError, ssl.SSLError, ValueError) as exc:
+        except (OSError, ValueError) as exc:  # ssl's errors are OSErrors
             log.debug("client connection ended", extra={"client": conn.client, "err": _why(exc)})
             self._unwait(conn)
             self._close(conn)
@@ -381,7 +363,7 @@ class HTTPServer:
                 data = conn.sock.recv(min(65536, length - len(rest)))
             except TimeoutError:
                 raise HTTPError(408, "request body not complete in time") from None
-            except (OSError, ssl.SSLError) as exc:
+            except OSError as exc:  # ssl's errors too
                 log.debug("client connection ended", extra={"client": conn.client, "err": _why(exc)})
                 raise _Gone from None
             if not data:
@@ -409,7 +391,7 @@ class HTTPServer:
             for piece in pieces:
                 if piece:
                     conn.sock.sendall(piece)
-        except (OSError, ssl.SSLError) as exc:
+        except OSError as exc:  # ssl's errors too
             log.debug("client connection ended", extra={"client": conn.client, "err": _why(exc)})
             raise _Gone from None
 
@@ -436,7 +418,7 @@ class HTTPServer:
 
 
 def _why(exc: BaseException) -> str:
-    if isinstance(exc, ssl.SSLError):
+    if isinstance(exc, _SSLError):
         return exc.reason or type(exc).__name__
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror

@@ -6,8 +6,8 @@ returns a clean value or raises :class:`ConfigError` with one line::
 
     config.yml:14: targets[1].scrape_timeout: expected a duration like "15s" or "1m", got "ten"
 
-``config.py`` (targets, global settings) and ``health/settings.py`` (probes, models,
-canaries) both build on these; neither imports the other's internals.
+``config.py`` (targets, global settings), ``health/settings.py`` (probes) and
+``health/models.py`` (models, canaries) build on these; none imports another's internals.
 """
 
 from __future__ import annotations

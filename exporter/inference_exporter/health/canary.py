@@ -26,7 +26,7 @@ from typing import Any
 
 from ..journal import Journal
 from .client import ApiClient
-from .settings import CanaryConfig, Expect
+from .models import CanaryConfig, Expect
 
 WINDOW = 600.0  # seconds of traffic the max_traffic_ratio is measured over, at least
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..journal import Journal
-from .settings import ModelSpec
+from .models import ModelSpec
 
 
 @dataclass(frozen=True)
