@@ -37,6 +37,7 @@ from .validation import (
     file_problem,
     load_yaml,
     readable_file,
+    regex,
     required,
     static_labels,
     string,
@@ -315,17 +316,10 @@ def _process(ctx: Context, data: YamlMap, prefix: str) -> ProcessConfig:
     pdata = expect_map(ctx, data["process"], data.lines.get("process"), f"{prefix}process")
     check_keys(ctx, pdata, PROCESS_KEYS, pprefix)
     pid_file = string(ctx, pdata, "pid_file", pprefix)
-    match = string(ctx, pdata, "match", pprefix)
+    match = regex(ctx, pdata, "match", pprefix)
     container = boolean(ctx, pdata, "container", pprefix)
     if sum((bool(pid_file), bool(match), container)) != 1:
         raise ctx.fail(pdata.line, f"{prefix}process", "set exactly one of pid_file, match, container: true")
-    if match:
-        try:
-            re.compile(match)
-        except re.error as exc:
-            raise ctx.fail(
-                pdata.lines.get("match"), f"{pprefix}match", f"invalid regular expression: {exc}"
-            ) from None
     return ProcessConfig(pid_file=pid_file, match=match, container=container)
 
 

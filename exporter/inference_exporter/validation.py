@@ -233,6 +233,18 @@ def duration(
     return seconds
 
 
+def regex(ctx: Context, data: YamlMap, key: str, prefix: str) -> str:
+    """A string that compiles as a regular expression; '' when absent."""
+    value = string(ctx, data, key, prefix)
+    if value:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            problem = f"invalid regular expression: {exc}"
+            raise ctx.fail(data.lines.get(key), f"{prefix}{key}", problem) from None
+    return value
+
+
 def boolean(ctx: Context, data: YamlMap, key: str, prefix: str) -> bool:
     if key not in data:
         return False

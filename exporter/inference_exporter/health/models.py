@@ -29,6 +29,7 @@ from ..validation import (
     integer,
     ratio,
     read_limited,
+    regex,
     sequence,
     string,
     sub_map,
@@ -320,15 +321,7 @@ def _expect(ctx: Context, c: YamlMap, cp: str) -> Expect:
     if "answer" in e:
         a = sub_map(ctx, e, "answer", ep, ANSWER_KEYS)
         ap = f"{ep}answer."
-        regex = string(ctx, a, "regex", ap)
-        if regex:
-            try:
-                re.compile(regex)
-            except re.error as exc:
-                raise ctx.fail(
-                    a.lines.get("regex"), f"{ap}regex", f"invalid regular expression: {exc}"
-                ) from None
-        kw["answer"] = AnswerCheck(string(ctx, a, "path", ap, required=True), regex)
+        kw["answer"] = AnswerCheck(string(ctx, a, "path", ap, required=True), regex(ctx, a, "regex", ap))
     return Expect(**kw)
 
 
