@@ -267,9 +267,9 @@ class Scheduler:
                         continue
                     state.running = True
                     lane = self._slow if _hung(state) else self._main
-                    # One is busy: after it. First collections too: targets are given before
-                    # the local collectors (the GPU's loads NVML), so a sidecar's target is read
-                    # first, and a start's burst grows the pool as its backlog ages, not at once.
+                    # One is busy: after it. First collections too: the exporter gives targets
+                    # before local collectors (the GPU collector's first loads NVML), so a sidecar's
+                    # target is read first, and a start's burst grows the pool as its backlog ages.
                     if lane.workers > len(lane.waiting):
                         lane.backlog.append(state)
                         if lane.backlog_since is None:
